@@ -1,0 +1,5 @@
+//! Command-line parsing and dispatch.
+
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,1 @@
+//! containers-auth.json lookup (filled by the registry work).

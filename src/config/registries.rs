@@ -1,0 +1,1 @@
+//! containers-registries.conf v2 (filled by the registry work).

@@ -1,0 +1,1 @@
+//! Image operations: pull, lookup, inspect.

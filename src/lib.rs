@@ -1,0 +1,16 @@
+//! burrow: a rootless, daemonless container engine.
+//!
+//! This library is the engine. It knows nothing of the command line: the
+//! `burrow` binary (`src/main.rs`, `src/commands`) parses arguments, calls into
+//! these modules and presents the results.
+
+pub mod config;
+pub mod digest;
+pub mod image;
+pub mod netns;
+pub mod paths;
+pub mod reference;
+pub mod registry;
+pub mod storage;
+pub mod system;
+pub mod userns;

@@ -1,0 +1,1 @@
+//! Network backends (filled by the userns/system work).

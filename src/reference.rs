@@ -1,0 +1,1 @@
+//! Image references (filled by the registry work).

@@ -1,0 +1,1 @@
+//! Registry client (filled by the registry work).

@@ -1,0 +1,1 @@
+//! Image store (filled by the storage work).

@@ -1,0 +1,1 @@
+//! Host checks and info (filled by the userns/system work).

@@ -1,0 +1,1 @@
+//! User namespaces (filled by the userns work).
