@@ -144,7 +144,6 @@ impl Drop for Burrow {
         let _ = self
             .cmd(&[
                 OsStr::new("unshare"),
-                OsStr::new("--"),
                 OsStr::new("rm"),
                 OsStr::new("-rf"),
                 root.as_os_str(),
