@@ -137,7 +137,7 @@ pub fn pull(
                 resolved = Some(img);
                 break;
             }
-            Err(e) if refs.len() > 1 && e.is_not_found() => last_err = Some(e),
+            Err(e) if refs.len() > 1 && is_not_found(&e) => last_err = Some(e),
             Err(e) => return Err(e.into()),
         }
     }
@@ -340,10 +340,22 @@ impl PullError {
     fn is_transient(&self) -> bool {
         match self {
             PullError::Transfer { .. } => true,
-            PullError::Registry(e) => e.is_transient(),
+            PullError::Registry(e) => is_transient(e),
             _ => false,
         }
     }
+}
+
+/// Worth trying the next search registry.
+fn is_not_found(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::NotFound { .. } | RegistryError::Denied { .. } | RegistryError::AuthRequired { .. })
+}
+
+/// The registry client already retried; a network failure that still got
+/// through may pass on a whole-layer retry.
+fn is_transient(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Network { .. })
+        || matches!(e, RegistryError::Http { status, .. } if *status >= 500 || *status == 429)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -465,7 +477,7 @@ mod tests {
 
     #[test]
     fn short_names_use_search_registries() {
-        let conf = RegistriesConf::parse("unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n", "test")
+        let conf = RegistriesConf::parse("unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n", std::path::Path::new("test"))
             .unwrap();
         let c = candidates("alpine", &conf).unwrap();
         let c: Vec<String> = c.iter().map(|r| r.to_string()).collect();
@@ -477,7 +489,7 @@ mod tests {
 
     #[test]
     fn short_names_default_to_docker_hub() {
-        let conf = RegistriesConf::parse("", "test").unwrap();
+        let conf = RegistriesConf::parse("", std::path::Path::new("test")).unwrap();
         let c = candidates("alpine", &conf).unwrap();
         assert_eq!(c[0].to_string(), "docker.io/library/alpine:latest");
     }
