@@ -693,6 +693,18 @@ fn server_errors_are_retried() {
     proxy.state.inject_503.store(1, Ordering::SeqCst);
     assert_eq!(read_blob(&c, &app, &fx.app.layers[0].0), fx.app.layers[0].1);
 
+    // Retry-After is honoured instead of the backoff.
+    *proxy.state.retry_after.lock().unwrap() = Some("1".into());
+    proxy.state.inject_503.store(1, Ordering::SeqCst);
+    let start = Instant::now();
+    c.fetch_manifest(&app).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    *proxy.state.retry_after.lock().unwrap() = None;
+
     // A registry that stays down gives up after a few attempts.
     proxy.state.inject_503.store(100, Ordering::SeqCst);
     let start = Instant::now();

@@ -24,6 +24,8 @@ pub struct State {
     pub token_requests: AtomicUsize,
     /// Answer this many of the next `/v2/` requests with 503.
     pub inject_503: AtomicUsize,
+    /// Sent as `Retry-After` with injected 503s.
+    pub retry_after: Mutex<Option<String>>,
     /// Change one byte of every manifest body served.
     pub corrupt_manifests: AtomicBool,
     /// Redirect blob GETs to the second listener.
@@ -281,10 +283,15 @@ fn serve(
     if state.inject_503.load(Ordering::SeqCst) > 0 {
         state.inject_503.fetch_sub(1, Ordering::SeqCst);
         log("503");
+        let retry_after = state.retry_after.lock().unwrap().clone();
+        let headers: Vec<(&str, String)> = retry_after
+            .into_iter()
+            .map(|v| ("Retry-After", v))
+            .collect();
         return respond(
             &conn,
             "503 Service Unavailable",
-            &[],
+            &headers,
             b"{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"try later\"}]}",
         );
     }
