@@ -45,12 +45,17 @@ impl Reference {
     /// Parse and normalize. A reference with neither tag nor digest gets the
     /// tag `latest`.
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
-        let err = |reason: &str| ReferenceError { input: s.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| ReferenceError {
+            input: s.to_string(),
+            reason: reason.to_string(),
+        };
         if s.is_empty() {
             return Err(err("empty reference"));
         }
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(err("cannot specify 64-byte hexadecimal strings as an image name"));
+            return Err(err(
+                "cannot specify 64-byte hexadecimal strings as an image name",
+            ));
         }
 
         let (rest, digest) = match s.split_once('@') {
@@ -103,7 +108,12 @@ impl Reference {
             (None, Some(_)) => None,
             (None, None) => Some(DEFAULT_TAG.to_string()),
         };
-        Ok(Reference { registry, repository, tag, digest })
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`, without tag or digest.
@@ -113,13 +123,23 @@ impl Reference {
 
     /// The same repository with `tag` (the digest is dropped: it pins other content).
     pub fn with_tag(&self, tag: &str) -> Result<Reference, ReferenceError> {
-        validate_tag(tag).map_err(|reason| ReferenceError { input: tag.to_string(), reason })?;
-        Ok(Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() })
+        validate_tag(tag).map_err(|reason| ReferenceError {
+            input: tag.to_string(),
+            reason,
+        })?;
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
     }
 
     /// The same repository and tag, pinned to `digest`.
     pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference { digest: Some(digest), ..self.clone() }
+        Reference {
+            digest: Some(digest),
+            ..self.clone()
+        }
     }
 
     /// What to ask the registry for: the digest when pinned, else the tag.
@@ -164,7 +184,9 @@ pub fn is_short_name(s: &str) -> bool {
 fn split_domain(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
         {
             (Some(first), rest)
         }
@@ -179,7 +201,9 @@ fn validate_tag(tag: &str) -> Result<(), String> {
         Some(b) if b.is_ascii_alphanumeric() || b == b'_' => {}
         _ => return Err(bad()),
     }
-    if tag.len() > TAG_MAX || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    if tag.len() > TAG_MAX
+        || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
         return Err(bad());
     }
     Ok(())
@@ -188,7 +212,9 @@ fn validate_tag(tag: &str) -> Result<(), String> {
 fn validate_domain(domain: &str) -> Result<(), String> {
     let bad = |why: &str| format!("invalid registry {domain:?}: {why}");
     let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unterminated IPv6 address"))?;
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("unterminated IPv6 address"))?;
         if v6.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(bad("invalid IPv6 address"));
         }
@@ -196,7 +222,10 @@ fn validate_domain(domain: &str) -> Result<(), String> {
             "" => ("", None),
             p => (
                 "",
-                Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' and a port after the IPv6 address"))?),
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':' and a port after the IPv6 address"))?,
+                ),
             ),
         }
     } else {
@@ -281,15 +310,24 @@ mod tests {
     #[test]
     fn docker_hub_normalization() {
         let r = p("alpine");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "library/alpine"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/alpine")
+        );
         assert_eq!(r.tag.as_deref(), Some("latest"));
         assert_eq!(r.digest, None);
         assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
 
         let r = p("user/app:1.2");
         assert_eq!(r.to_string(), "docker.io/user/app:1.2");
-        assert_eq!(p("index.docker.io/alpine").to_string(), "docker.io/library/alpine:latest");
-        assert_eq!(p("docker.io/library/alpine:3").to_string(), "docker.io/library/alpine:3");
+        assert_eq!(
+            p("index.docker.io/alpine").to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            p("docker.io/library/alpine:3").to_string(),
+            "docker.io/library/alpine:3"
+        );
     }
 
     #[test]
@@ -312,13 +350,19 @@ mod tests {
         let r = p(&format!("alpine@sha256:{HEX}"));
         assert_eq!(r.tag, None);
         assert_eq!(r.digest.as_ref().unwrap().hex(), HEX);
-        assert_eq!(r.to_string(), format!("docker.io/library/alpine@sha256:{HEX}"));
+        assert_eq!(
+            r.to_string(),
+            format!("docker.io/library/alpine@sha256:{HEX}")
+        );
         assert_eq!(r.manifest_ref(), format!("sha256:{HEX}"));
 
         let r = p(&format!("example.com:443/a/b:3.1@sha256:{HEX}"));
         assert_eq!(r.tag.as_deref(), Some("3.1"));
         assert!(r.digest.is_some());
-        assert_eq!(r.to_string(), format!("example.com:443/a/b:3.1@sha256:{HEX}"));
+        assert_eq!(
+            r.to_string(),
+            format!("example.com:443/a/b:3.1@sha256:{HEX}")
+        );
         assert_eq!(r.manifest_ref(), format!("sha256:{HEX}"));
     }
 
@@ -327,7 +371,9 @@ mod tests {
         for ok in ["a.b", "a_b", "a__b", "a-b", "a---b", "a1/b2/c3", "x.y_z-w"] {
             p(ok);
         }
-        for bad in ["a..b", "a___b", "a_.b", "-a", "a-", ".a", "a/", "/a", "a//b", "a_"] {
+        for bad in [
+            "a..b", "a___b", "a_.b", "-a", "a-", ".a", "a/", "/a", "a//b", "a_",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -335,16 +381,39 @@ mod tests {
     #[test]
     fn rejections_are_clear() {
         let e = Reference::parse("Alpine").unwrap_err();
-        assert_eq!(e.to_string(), "invalid reference \"Alpine\": repository name must be lowercase");
-        assert!(Reference::parse("example.com/Foo").unwrap_err().to_string().contains("lowercase"));
+        assert_eq!(
+            e.to_string(),
+            "invalid reference \"Alpine\": repository name must be lowercase"
+        );
+        assert!(
+            Reference::parse("example.com/Foo")
+                .unwrap_err()
+                .to_string()
+                .contains("lowercase")
+        );
         assert!(Reference::parse("").is_err());
-        assert!(Reference::parse("alpine:").unwrap_err().to_string().contains("invalid tag"));
+        assert!(
+            Reference::parse("alpine:")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid tag")
+        );
         assert!(Reference::parse("alpine:-x").is_err());
         assert!(Reference::parse(&format!("alpine:{}", "a".repeat(129))).is_err());
         p(&format!("alpine:{}", "a".repeat(128)));
         assert!(Reference::parse("alpine@sha256:abc").is_err());
-        assert!(Reference::parse(&format!("alpine@sha512:{HEX}")).unwrap_err().to_string().contains("sha512"));
-        assert!(Reference::parse(HEX).unwrap_err().to_string().contains("64-byte"));
+        assert!(
+            Reference::parse(&format!("alpine@sha512:{HEX}"))
+                .unwrap_err()
+                .to_string()
+                .contains("sha512")
+        );
+        assert!(
+            Reference::parse(HEX)
+                .unwrap_err()
+                .to_string()
+                .contains("64-byte")
+        );
         assert!(Reference::parse("exa_mple.com/foo").is_err());
         assert!(Reference::parse("example.com:port/foo").is_err());
         assert!(Reference::parse("example.com:/foo").is_err());
@@ -366,11 +435,20 @@ mod tests {
     #[test]
     fn helpers() {
         let r = p("alpine:3");
-        assert_eq!(r.with_tag("edge").unwrap().to_string(), "docker.io/library/alpine:edge");
+        assert_eq!(
+            r.with_tag("edge").unwrap().to_string(),
+            "docker.io/library/alpine:edge"
+        );
         assert!(r.with_tag("bad tag").is_err());
         let d = Digest::of(b"x");
-        assert_eq!(r.with_digest(d.clone()).to_string(), format!("docker.io/library/alpine:3@{d}"));
+        assert_eq!(
+            r.with_digest(d.clone()).to_string(),
+            format!("docker.io/library/alpine:3@{d}")
+        );
         assert_eq!(r.name(), "docker.io/library/alpine");
-        assert_eq!("alpine".parse::<Reference>().unwrap(), r.with_tag("latest").unwrap());
+        assert_eq!(
+            "alpine".parse::<Reference>().unwrap(),
+            r.with_tag("latest").unwrap()
+        );
     }
 }

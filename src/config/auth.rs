@@ -12,11 +12,17 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("cannot read auth file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid auth file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("cannot write auth file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -30,7 +36,11 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(username: &str, password: &str) -> Credentials {
-        Credentials { username: username.to_string(), password: password.to_string(), identity_token: None }
+        Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+            identity_token: None,
+        }
     }
 
     /// Parse `--creds USER[:PASS]` (the password may itself contain ':').
@@ -45,7 +55,9 @@ impl Credentials {
 // Never print secrets, not even in debug logs.
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +124,9 @@ impl AuthStore {
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
             .or_else(AuthStore::runtime_auth_path)
-            .or_else(|| directories::BaseDirs::new().map(|b| b.config_dir().join("containers/auth.json")))
+            .or_else(|| {
+                directories::BaseDirs::new().map(|b| b.config_dir().join("containers/auth.json"))
+            })
     }
 
     fn runtime_auth_path() -> Option<PathBuf> {
@@ -124,16 +138,25 @@ impl AuthStore {
     /// One file only (`--authfile`). A missing file is an error here: the
     /// user named it.
     pub fn from_file(path: &Path) -> Result<AuthStore, AuthError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| AuthError::Read { path: path.display().to_string(), source })?;
-        Ok(AuthStore { files: vec![parse_file(&text, path)?] })
+        let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(AuthStore {
+            files: vec![parse_file(&text, path)?],
+        })
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), AuthError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(AuthError::Read { path: path.display().to_string(), source }),
+            Err(source) => {
+                return Err(AuthError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
         };
         self.files.push(parse_file(&text, path)?);
         Ok(())
@@ -152,7 +175,9 @@ impl AuthStore {
                 None => break,
             }
         }
-        self.files.iter().find_map(|f| candidates.iter().find_map(|k| f.entries.get(k).cloned()))
+        self.files
+            .iter()
+            .find_map(|f| candidates.iter().find_map(|k| f.entries.get(k).cloned()))
     }
 
     /// The file an entry for `registry` was found in, for messages.
@@ -160,7 +185,11 @@ impl AuthStore {
         let registry = normalize_registry(registry);
         self.files
             .iter()
-            .find(|f| f.entries.keys().any(|k| k == registry || k.starts_with(&format!("{registry}/"))))
+            .find(|f| {
+                f.entries
+                    .keys()
+                    .any(|k| k == registry || k.starts_with(&format!("{registry}/")))
+            })
             .map(|f| f.path.as_path())
     }
 
@@ -206,32 +235,52 @@ fn update_file(
     let disp = path.display().to_string();
     let mut doc = match std::fs::read_to_string(path) {
         Ok(t) if t.trim().is_empty() => serde_json::Value::Object(Default::default()),
-        Ok(t) => serde_json::from_str(&t).map_err(|e| AuthError::Parse { path: disp.clone(), message: e.to_string() })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Object(Default::default()),
+        Ok(t) => serde_json::from_str(&t).map_err(|e| AuthError::Parse {
+            path: disp.clone(),
+            message: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            serde_json::Value::Object(Default::default())
+        }
         Err(source) => return Err(AuthError::Read { path: disp, source }),
     };
-    let obj = doc
-        .as_object_mut()
-        .ok_or_else(|| AuthError::Parse { path: disp.clone(), message: "top level is not a JSON object".into() })?;
-    let auths = obj.entry("auths").or_insert_with(|| serde_json::Value::Object(Default::default()));
-    let auths = auths
-        .as_object_mut()
-        .ok_or_else(|| AuthError::Parse { path: disp.clone(), message: "\"auths\" is not a JSON object".into() })?;
+    let obj = doc.as_object_mut().ok_or_else(|| AuthError::Parse {
+        path: disp.clone(),
+        message: "top level is not a JSON object".into(),
+    })?;
+    let auths = obj
+        .entry("auths")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    let auths = auths.as_object_mut().ok_or_else(|| AuthError::Parse {
+        path: disp.clone(),
+        message: "\"auths\" is not a JSON object".into(),
+    })?;
     if !change(auths) {
         return Ok(());
     }
-    let mut text = serde_json::to_vec_pretty(&doc)
-        .map_err(|e| AuthError::Parse { path: disp.clone(), message: e.to_string() })?;
+    let mut text = serde_json::to_vec_pretty(&doc).map_err(|e| AuthError::Parse {
+        path: disp.clone(),
+        message: e.to_string(),
+    })?;
     text.push(b'\n');
     write_atomic(path, &text).map_err(|source| AuthError::Write { path: disp, source })
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".auth.json.").tempfile_in(dir)?;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".auth.json.")
+        .tempfile_in(dir)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -241,9 +290,14 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 fn parse_file(text: &str, path: &Path) -> Result<AuthFile, AuthError> {
     let disp = || path.display().to_string();
     let raw: RawFile = if text.trim().is_empty() {
-        RawFile { auths: BTreeMap::new() }
+        RawFile {
+            auths: BTreeMap::new(),
+        }
     } else {
-        serde_json::from_str(text).map_err(|e| AuthError::Parse { path: disp(), message: e.to_string() })?
+        serde_json::from_str(text).map_err(|e| AuthError::Parse {
+            path: disp(),
+            message: e.to_string(),
+        })?
     };
     let mut entries = BTreeMap::new();
     for (key, e) in raw.auths {
@@ -255,7 +309,10 @@ fn parse_file(text: &str, path: &Path) -> Result<AuthFile, AuthError> {
             .decode(auth.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| AuthError::Parse { path: disp(), message: format!("entry {key:?}: \"auth\" is not base64") })?;
+            .ok_or_else(|| AuthError::Parse {
+                path: disp(),
+                message: format!("entry {key:?}: \"auth\" is not base64"),
+            })?;
         let (user, pass) = decoded.split_once(':').ok_or_else(|| AuthError::Parse {
             path: disp(),
             message: format!("entry {key:?}: \"auth\" must encode \"user:password\""),
@@ -272,7 +329,10 @@ fn parse_file(text: &str, path: &Path) -> Result<AuthFile, AuthError> {
             entries.insert(norm, creds);
         }
     }
-    Ok(AuthFile { path: path.to_path_buf(), entries })
+    Ok(AuthFile {
+        path: path.to_path_buf(),
+        entries,
+    })
 }
 
 /// Keys are `host[/path]`; Docker-style keys with a scheme
@@ -331,17 +391,32 @@ mod tests {
             ),
         );
         let s = AuthStore::from_file(&p).unwrap();
-        assert_eq!(s.credentials_for("quay.io", "team/app").unwrap(), Credentials::new("repo", "r:with:colons"));
-        assert_eq!(s.credentials_for("quay.io", "team/other").unwrap().username, "ns");
-        assert_eq!(s.credentials_for("quay.io", "teamx/app").unwrap().username, "host");
-        assert_eq!(s.credentials_for("quay.io", "other").unwrap().username, "host");
+        assert_eq!(
+            s.credentials_for("quay.io", "team/app").unwrap(),
+            Credentials::new("repo", "r:with:colons")
+        );
+        assert_eq!(
+            s.credentials_for("quay.io", "team/other").unwrap().username,
+            "ns"
+        );
+        assert_eq!(
+            s.credentials_for("quay.io", "teamx/app").unwrap().username,
+            "host"
+        );
+        assert_eq!(
+            s.credentials_for("quay.io", "other").unwrap().username,
+            "host"
+        );
         let l = s.credentials_for("localhost:5000", "x").unwrap();
         assert_eq!(l.identity_token.as_deref(), Some("refresh"));
         assert!(s.credentials_for("helper.io", "x").is_none());
         assert!(s.credentials_for("localhost", "x").is_none());
         assert_eq!(s.source_of("quay.io"), Some(p.as_path()));
         let dbg = format!("{:?}", Credentials::new("someone", "secretpw"));
-        assert!(dbg.contains("someone") && !dbg.contains("secretpw"), "{dbg}");
+        assert!(
+            dbg.contains("someone") && !dbg.contains("secretpw"),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -358,15 +433,37 @@ mod tests {
             ),
         );
         let s = AuthStore::from_file(&p).unwrap();
-        assert_eq!(s.credentials_for("docker.io", "library/alpine").unwrap().username, "hub");
-        assert_eq!(s.credentials_for("myreg.example.com:5000", "a/b").unwrap().username, "me");
+        assert_eq!(
+            s.credentials_for("docker.io", "library/alpine")
+                .unwrap()
+                .username,
+            "hub"
+        );
+        assert_eq!(
+            s.credentials_for("myreg.example.com:5000", "a/b")
+                .unwrap()
+                .username,
+            "me"
+        );
     }
 
     #[test]
     fn first_file_wins_and_missing_files_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write(dir.path(), "a.json", &format!(r#"{{"auths":{{"r.io":{{"auth":"{}"}}}}}}"#, b64("a:1")));
-        let b = write(dir.path(), "b.json", &format!(r#"{{"auths":{{"r.io/x":{{"auth":"{}"}},"s.io":{{"auth":"{}"}}}}}}"#, b64("b:1"), b64("s:1")));
+        let a = write(
+            dir.path(),
+            "a.json",
+            &format!(r#"{{"auths":{{"r.io":{{"auth":"{}"}}}}}}"#, b64("a:1")),
+        );
+        let b = write(
+            dir.path(),
+            "b.json",
+            &format!(
+                r#"{{"auths":{{"r.io/x":{{"auth":"{}"}},"s.io":{{"auth":"{}"}}}}}}"#,
+                b64("b:1"),
+                b64("s:1")
+            ),
+        );
         let mut s = AuthStore::default();
         s.add_file(&dir.path().join("missing.json")).unwrap();
         s.add_file(&a).unwrap();
@@ -379,16 +476,32 @@ mod tests {
     #[test]
     fn bad_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "bad.json", r#"{"auths": {"r.io": {"auth": "!!notbase64"}}}"#);
+        let p = write(
+            dir.path(),
+            "bad.json",
+            r#"{"auths": {"r.io": {"auth": "!!notbase64"}}}"#,
+        );
         let e = AuthStore::from_file(&p).unwrap_err().to_string();
         assert!(e.contains("bad.json") && e.contains("r.io"), "{e}");
-        let p = write(dir.path(), "bad2.json", &format!(r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#, b64("nocolon")));
+        let p = write(
+            dir.path(),
+            "bad2.json",
+            &format!(
+                r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#,
+                b64("nocolon")
+            ),
+        );
         assert!(AuthStore::from_file(&p).is_err());
         let p = write(dir.path(), "bad3.json", "{");
         assert!(AuthStore::from_file(&p).is_err());
         assert!(AuthStore::from_file(&dir.path().join("missing.json")).is_err());
         let p = write(dir.path(), "empty.json", "");
-        assert!(AuthStore::from_file(&p).unwrap().credentials_for("r.io", "x").is_none());
+        assert!(
+            AuthStore::from_file(&p)
+                .unwrap()
+                .credentials_for("r.io", "x")
+                .is_none()
+        );
     }
 
     #[test]
@@ -397,25 +510,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/auth.json");
         AuthStore::store(&p, "r.io", &Credentials::new("u", "p:w")).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         v["credHelpers"] = serde_json::json!({"k": "v"});
         std::fs::write(&p, v.to_string()).unwrap();
-        AuthStore::store(&p, "https://index.docker.io/v1/", &Credentials::new("hub", "x")).unwrap();
+        AuthStore::store(
+            &p,
+            "https://index.docker.io/v1/",
+            &Credentials::new("hub", "x"),
+        )
+        .unwrap();
         let s = AuthStore::from_file(&p).unwrap();
-        assert_eq!(s.credentials_for("r.io", "a").unwrap(), Credentials::new("u", "p:w"));
-        assert_eq!(s.credentials_for("docker.io", "library/a").unwrap().username, "hub");
+        assert_eq!(
+            s.credentials_for("r.io", "a").unwrap(),
+            Credentials::new("u", "p:w")
+        );
+        assert_eq!(
+            s.credentials_for("docker.io", "library/a")
+                .unwrap()
+                .username,
+            "hub"
+        );
         assert!(AuthStore::remove(&p, "r.io").unwrap());
         assert!(!AuthStore::remove(&p, "r.io").unwrap());
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert_eq!(v["credHelpers"]["k"], "v");
-        assert!(AuthStore::from_file(&p).unwrap().credentials_for("r.io", "a").is_none());
+        assert!(
+            AuthStore::from_file(&p)
+                .unwrap()
+                .credentials_for("r.io", "a")
+                .is_none()
+        );
         assert!(!AuthStore::remove(&dir.path().join("none.json"), "r.io").unwrap());
     }
 
     #[test]
     fn parse_user_pass() {
-        assert_eq!(Credentials::parse_user_pass("a:b:c"), Credentials::new("a", "b:c"));
+        assert_eq!(
+            Credentials::parse_user_pass("a:b:c"),
+            Credentials::new("a", "b:c")
+        );
         assert_eq!(Credentials::parse_user_pass("a"), Credentials::new("a", ""));
     }
 }

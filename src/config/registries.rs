@@ -13,10 +13,15 @@ use crate::reference::Reference;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistriesError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("registry {registry} is blocked in {path}: remove `blocked = true` there to pull from it")]
+    #[error(
+        "registry {registry} is blocked in {path}: remove `blocked = true` there to pull from it"
+    )]
     Blocked { registry: String, path: String },
 }
 
@@ -125,7 +130,8 @@ impl RegistriesConf {
         if let Some(p) = std::env::var_os("CONTAINERS_REGISTRIES_CONF").filter(|p| !p.is_empty()) {
             return RegistriesConf::load_files(&[PathBuf::from(p)]);
         }
-        let user = directories::BaseDirs::new().map(|b| b.config_dir().join("containers/registries.conf"));
+        let user =
+            directories::BaseDirs::new().map(|b| b.config_dir().join("containers/registries.conf"));
         let main = match user {
             Some(u) if u.exists() => u,
             _ => PathBuf::from("/etc/containers/registries.conf"),
@@ -145,7 +151,12 @@ impl RegistriesConf {
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(RegistriesError::Read { path: path.display().to_string(), source }),
+                Err(source) => {
+                    return Err(RegistriesError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
             };
             conf.merge(RegistriesConf::parse(&text, path)?);
         }
@@ -154,10 +165,19 @@ impl RegistriesConf {
 
     pub fn parse(text: &str, path: &Path) -> Result<RegistriesConf, RegistriesError> {
         let src = path.display().to_string();
-        let perr = |message: String| RegistriesError::Parse { path: src.clone(), message };
-        let raw: RawConf = toml::from_str(text).map_err(|e| perr(e.to_string().trim().replace('\n', " ")))?;
-        let v2 = raw.unqualified_search_registries.is_some() || !raw.registry.is_empty() || raw.aliases.is_some();
-        let mut conf = RegistriesConf { sources: vec![path.to_path_buf()], ..Default::default() };
+        let perr = |message: String| RegistriesError::Parse {
+            path: src.clone(),
+            message,
+        };
+        let raw: RawConf =
+            toml::from_str(text).map_err(|e| perr(e.to_string().trim().replace('\n', " ")))?;
+        let v2 = raw.unqualified_search_registries.is_some()
+            || !raw.registry.is_empty()
+            || raw.aliases.is_some();
+        let mut conf = RegistriesConf {
+            sources: vec![path.to_path_buf()],
+            ..Default::default()
+        };
 
         if let Some(v1) = raw.registries {
             if v2 {
@@ -167,22 +187,24 @@ impl RegistriesConf {
             }
             let list = |l: Option<RawV1List>| l.map(|l| l.registries).unwrap_or_default();
             conf.unqualified_search_registries = list(v1.search);
-            let mut add = |host: String, insecure: bool, blocked: bool| {
-                match conf.registries.iter_mut().find(|r| r.prefix == host) {
-                    Some(r) => {
-                        r.insecure |= insecure;
-                        r.blocked |= blocked;
-                    }
-                    None => conf.registries.push(RegistryEntry {
-                        prefix: host.clone(),
-                        location: host,
-                        insecure,
-                        blocked,
-                        mirror_by_digest_only: false,
-                        mirrors: Vec::new(),
-                        source: src.clone(),
-                    }),
+            let mut add = |host: String, insecure: bool, blocked: bool| match conf
+                .registries
+                .iter_mut()
+                .find(|r| r.prefix == host)
+            {
+                Some(r) => {
+                    r.insecure |= insecure;
+                    r.blocked |= blocked;
                 }
+                None => conf.registries.push(RegistryEntry {
+                    prefix: host.clone(),
+                    location: host,
+                    insecure,
+                    blocked,
+                    mirror_by_digest_only: false,
+                    mirrors: Vec::new(),
+                    source: src.clone(),
+                }),
             };
             for h in list(v1.insecure) {
                 add(h, true, false);
@@ -196,17 +218,30 @@ impl RegistriesConf {
         conf.unqualified_search_registries = raw.unqualified_search_registries.unwrap_or_default();
         conf.aliases = raw.aliases.unwrap_or_default();
         for r in raw.registry {
-            let location = r.location.unwrap_or_default().trim_end_matches('/').to_string();
-            let prefix = r.prefix.map(|p| p.trim_end_matches('/').to_string()).unwrap_or_else(|| location.clone());
+            let location = r
+                .location
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string();
+            let prefix = r
+                .prefix
+                .map(|p| p.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| location.clone());
             if prefix.is_empty() {
-                return Err(perr("a [[registry]] entry needs a prefix or a location".into()));
+                return Err(perr(
+                    "a [[registry]] entry needs a prefix or a location".into(),
+                ));
             }
             if prefix.starts_with("*.") {
                 if !location.is_empty() {
-                    return Err(perr(format!("wildcard prefix {prefix:?} cannot have a location")));
+                    return Err(perr(format!(
+                        "wildcard prefix {prefix:?} cannot have a location"
+                    )));
                 }
             } else if prefix.contains('*') {
-                return Err(perr(format!("invalid prefix {prefix:?}: a wildcard is only allowed as a leading '*.'")));
+                return Err(perr(format!(
+                    "invalid prefix {prefix:?}: a wildcard is only allowed as a leading '*.'"
+                )));
             }
             let mut mirrors = Vec::new();
             for m in r.mirror {
@@ -269,7 +304,13 @@ impl RegistriesConf {
         self.registries
             .iter()
             .filter(|e| prefix_matches(&e.prefix, name, host))
-            .max_by_key(|e| if e.prefix.starts_with("*.") { e.prefix.len() - 2 } else { e.prefix.len() + 1 })
+            .max_by_key(|e| {
+                if e.prefix.starts_with("*.") {
+                    e.prefix.len() - 2
+                } else {
+                    e.prefix.len() + 1
+                }
+            })
     }
 
     /// Where to pull `reference` from: its mirrors first, then the primary
@@ -284,7 +325,10 @@ impl RegistriesConf {
             }]);
         };
         if entry.blocked {
-            return Err(RegistriesError::Blocked { registry: entry.prefix.clone(), path: entry.source.clone() });
+            return Err(RegistriesError::Blocked {
+                registry: entry.prefix.clone(),
+                path: entry.source.clone(),
+            });
         }
         let rewrite = |location: &str| -> String {
             if entry.prefix.starts_with("*.") || location.is_empty() {
@@ -326,8 +370,11 @@ impl RegistriesConf {
             return true;
         }
         self.registries.iter().any(|e| {
-            (e.insecure && (location_host(&e.location) == host || prefix_matches(&e.prefix, host, host)))
-                || e.mirrors.iter().any(|m| m.insecure && location_host(&m.location) == host)
+            (e.insecure
+                && (location_host(&e.location) == host || prefix_matches(&e.prefix, host, host)))
+                || e.mirrors
+                    .iter()
+                    .any(|m| m.insecure && location_host(&m.location) == host)
         })
     }
 }
@@ -336,7 +383,12 @@ fn drop_ins(dir: &Path) -> Result<Vec<PathBuf>, RegistriesError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(RegistriesError::Read { path: dir.display().to_string(), source }),
+        Err(source) => {
+            return Err(RegistriesError::Read {
+                path: dir.display().to_string(),
+                source,
+            });
+        }
     };
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -352,7 +404,9 @@ fn drop_ins(dir: &Path) -> Result<Vec<PathBuf>, RegistriesError> {
 fn prefix_matches(prefix: &str, name: &str, host: &str) -> bool {
     if let Some(domain) = prefix.strip_prefix("*.") {
         let h = host.split(':').next().unwrap_or(host);
-        return h.len() > domain.len() + 1 && h.ends_with(domain) && h[..h.len() - domain.len()].ends_with('.');
+        return h.len() > domain.len() + 1
+            && h.ends_with(domain)
+            && h[..h.len() - domain.len()].ends_with('.');
     }
     match name.strip_prefix(prefix) {
         Some(rest) => rest.is_empty() || rest.starts_with(['/', ':', '@']),
@@ -366,7 +420,11 @@ fn location_host(location: &str) -> &str {
 
 fn endpoint_from(location_name: &str, insecure: bool) -> Endpoint {
     let (host, repository) = location_name.split_once('/').unwrap_or((location_name, ""));
-    Endpoint { host: host.to_string(), repository: repository.to_string(), insecure: insecure || is_local(host) }
+    Endpoint {
+        host: host.to_string(),
+        repository: repository.to_string(),
+        insecure: insecure || is_local(host),
+    }
 }
 
 /// Loopback registries may use plain HTTP, as in Podman.
@@ -376,7 +434,10 @@ pub fn is_local(host: &str) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    h == "localhost" || h == "::1" || h.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+    h == "localhost"
+        || h == "::1"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 #[cfg(test)]
@@ -426,7 +487,10 @@ prefix = "*.corp.example"
     #[test]
     fn v2_search_and_aliases() {
         let c = conf(V2);
-        assert_eq!(c.search_registries(), vec!["registry.fedoraproject.org", "docker.io"]);
+        assert_eq!(
+            c.search_registries(),
+            vec!["registry.fedoraproject.org", "docker.io"]
+        );
         assert_eq!(c.alias("fedora"), Some("registry.fedoraproject.org/fedora"));
         assert_eq!(c.alias("nope"), None);
     }
@@ -438,8 +502,16 @@ prefix = "*.corp.example"
         assert_eq!(
             eps,
             vec![
-                Endpoint { host: "mirror.local:5000".into(), repository: "hub/library/alpine".into(), insecure: true },
-                Endpoint { host: "docker.io".into(), repository: "library/alpine".into(), insecure: false },
+                Endpoint {
+                    host: "mirror.local:5000".into(),
+                    repository: "hub/library/alpine".into(),
+                    insecure: true
+                },
+                Endpoint {
+                    host: "docker.io".into(),
+                    repository: "library/alpine".into(),
+                    insecure: false
+                },
             ]
         );
         let d = crate::digest::Digest::of(b"x");
@@ -452,11 +524,14 @@ prefix = "*.corp.example"
     fn prefix_rewrite_and_boundaries() {
         let c = conf(V2);
         let eps = c.endpoints(&r("example.com/team/app:1")).unwrap();
-        assert_eq!(eps, vec![Endpoint {
-            host: "internal.example.com".into(),
-            repository: "mirror/team/app".into(),
-            insecure: false
-        }]);
+        assert_eq!(
+            eps,
+            vec![Endpoint {
+                host: "internal.example.com".into(),
+                repository: "mirror/team/app".into(),
+                insecure: false
+            }]
+        );
         // "example.com/teammate" is not under the "example.com/team" prefix.
         let eps = c.endpoints(&r("example.com/teammate/app")).unwrap();
         assert_eq!(eps[0].host, "example.com");
@@ -464,9 +539,18 @@ prefix = "*.corp.example"
         // Wildcard entries keep the location.
         let eps = c.endpoints(&r("a.corp.example/x")).unwrap();
         assert_eq!(eps[0].host, "a.corp.example");
-        assert!(!prefix_matches("*.corp.example", "corp.example/x", "corp.example"));
+        assert!(!prefix_matches(
+            "*.corp.example",
+            "corp.example/x",
+            "corp.example"
+        ));
         let c = conf("[[registry]]\nprefix = \"a.io/x\"\nlocation = \"b.io\"\n");
-        assert!(c.endpoints(&r("a.io/x")).unwrap_err().to_string().contains("no repository"));
+        assert!(
+            c.endpoints(&r("a.io/x"))
+                .unwrap_err()
+                .to_string()
+                .contains("no repository")
+        );
         assert_eq!(c.endpoints(&r("a.io/x/y")).unwrap()[0].repository, "y");
     }
 
@@ -474,7 +558,10 @@ prefix = "*.corp.example"
     fn blocked_names_registry_and_file() {
         let e = conf(V2).endpoints(&r("bad.example.com/x")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("bad.example.com") && msg.contains("/test/registries.conf"), "{msg}");
+        assert!(
+            msg.contains("bad.example.com") && msg.contains("/test/registries.conf"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -488,9 +575,16 @@ prefix = "*.corp.example"
         assert!(c.is_insecure("[::1]:5000"));
         assert!(c.is_insecure("localhost"));
         assert!(!c.is_insecure("localhost.example.com"));
-        let eps = RegistriesConf::default().endpoints(&r("127.0.0.1:5000/x")).unwrap();
+        let eps = RegistriesConf::default()
+            .endpoints(&r("127.0.0.1:5000/x"))
+            .unwrap();
         assert!(eps[0].insecure);
-        assert!(!RegistriesConf::default().endpoints(&r("quay.io/x")).unwrap()[0].insecure);
+        assert!(
+            !RegistriesConf::default()
+                .endpoints(&r("quay.io/x"))
+                .unwrap()[0]
+                .insecure
+        );
     }
 
     #[test]
@@ -519,7 +613,8 @@ registries = ["evil.example.com"]
 
     #[test]
     fn bad_files_are_reported_with_path() {
-        let e = RegistriesConf::parse("[[registry]]\ninsecure = true\n", Path::new("/a/b.conf")).unwrap_err();
+        let e = RegistriesConf::parse("[[registry]]\ninsecure = true\n", Path::new("/a/b.conf"))
+            .unwrap_err();
         assert!(e.to_string().starts_with("/a/b.conf: "), "{e}");
         assert!(RegistriesConf::parse("x = [", Path::new("/a/b.conf")).is_err());
         assert!(RegistriesConf::parse("[[registry]]\nprefix=\"a*b\"\n", Path::new("p")).is_err());
@@ -529,11 +624,23 @@ registries = ["evil.example.com"]
     fn drop_ins_override() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("registries.conf");
-        std::fs::write(&main, "unqualified-search-registries = [\"a.io\"]\n[[registry]]\nlocation=\"x.io\"\n").unwrap();
+        std::fs::write(
+            &main,
+            "unqualified-search-registries = [\"a.io\"]\n[[registry]]\nlocation=\"x.io\"\n",
+        )
+        .unwrap();
         let d = dir.path().join("registries.conf.d");
         std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join("10-b.conf"), "[[registry]]\nlocation=\"x.io\"\nblocked=true\n").unwrap();
-        std::fs::write(d.join("20-c.conf"), "unqualified-search-registries = [\"c.io\"]\n").unwrap();
+        std::fs::write(
+            d.join("10-b.conf"),
+            "[[registry]]\nlocation=\"x.io\"\nblocked=true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("20-c.conf"),
+            "unqualified-search-registries = [\"c.io\"]\n",
+        )
+        .unwrap();
         std::fs::write(d.join("ignored.txt"), "garbage [").unwrap();
         let mut files = vec![main];
         files.extend(drop_ins(&d).unwrap());
@@ -541,7 +648,12 @@ registries = ["evil.example.com"]
         assert_eq!(c.search_registries(), vec!["c.io"]);
         let e = c.endpoints(&r("x.io/y")).unwrap_err().to_string();
         assert!(e.contains("10-b.conf"), "{e}");
-        assert!(RegistriesConf::load_files(&[dir.path().join("missing.conf")]).unwrap().registries.is_empty());
+        assert!(
+            RegistriesConf::load_files(&[dir.path().join("missing.conf")])
+                .unwrap()
+                .registries
+                .is_empty()
+        );
     }
 
     #[test]

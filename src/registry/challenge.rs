@@ -20,7 +20,10 @@ impl Challenge {
 /// Parse one header value, which may hold several challenges.
 pub fn parse(header: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
-    let mut p = Parser { s: header.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: header.as_bytes(),
+        i: 0,
+    };
     loop {
         p.skip_ws_and_commas();
         let Some(token) = p.token() else { break };
@@ -35,7 +38,10 @@ pub fn parse(header: &str) -> Vec<Challenge> {
             }
             continue;
         }
-        out.push(Challenge { scheme: token.to_ascii_lowercase(), params: BTreeMap::new() });
+        out.push(Challenge {
+            scheme: token.to_ascii_lowercase(),
+            params: BTreeMap::new(),
+        });
         // The first parameter follows the scheme without a comma.
         p.skip_ws();
         if let Some(name) = p.token() {
@@ -132,7 +138,9 @@ mod tests {
         assert_eq!(c[0].scheme, "basic");
         assert_eq!(c[0].param("realm"), Some("Registry Realm"));
 
-        let c = parse(r#"Basic realm="a, b", Bearer realm="http://x/token", service=svc , error="invalid_token""#);
+        let c = parse(
+            r#"Basic realm="a, b", Bearer realm="http://x/token", service=svc , error="invalid_token""#,
+        );
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].param("realm"), Some("a, b"));
         assert_eq!(c[1].scheme, "bearer");
@@ -147,6 +155,9 @@ mod tests {
         assert_eq!(c[0].param("realm"), Some("a\"b"));
         assert!(parse("").is_empty());
         assert_eq!(parse("Negotiate")[0].scheme, "negotiate");
-        assert_eq!(parse(r#"Bearer realm="unterminated"#)[0].param("realm"), Some("unterminated"));
+        assert_eq!(
+            parse(r#"Bearer realm="unterminated"#)[0].param("realm"),
+            Some("unterminated")
+        );
     }
 }

@@ -86,7 +86,10 @@ struct Sniff {
 pub fn detect_media_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     let ct = content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
     if let Some(ct) = &ct
-        && (is_index(ct) || is_image_manifest(ct) || ct == DOCKER_SCHEMA1 || ct == DOCKER_SCHEMA1_SIGNED)
+        && (is_index(ct)
+            || is_image_manifest(ct)
+            || ct == DOCKER_SCHEMA1
+            || ct == DOCKER_SCHEMA1_SIGNED)
     {
         return Some(ct.clone());
     }
@@ -110,17 +113,29 @@ mod tests {
     #[test]
     fn detects_types() {
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert_eq!(detect_media_type(Some("application/json"), idx).as_deref(), Some(OCI_INDEX));
         assert_eq!(
-            detect_media_type(Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"), b"{}")
-                .as_deref(),
+            detect_media_type(Some("application/json"), idx).as_deref(),
+            Some(OCI_INDEX)
+        );
+        assert_eq!(
+            detect_media_type(
+                Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"),
+                b"{}"
+            )
+            .as_deref(),
             Some(DOCKER_MANIFEST)
         );
         let s1 = br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#;
         assert_eq!(detect_media_type(None, s1).as_deref(), Some(DOCKER_SCHEMA1));
         let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json"}"#;
-        assert_eq!(detect_media_type(Some("text/plain"), m).as_deref(), Some(DOCKER_LIST));
-        assert_eq!(detect_media_type(Some("text/plain"), b"nope").as_deref(), None);
+        assert_eq!(
+            detect_media_type(Some("text/plain"), m).as_deref(),
+            Some(DOCKER_LIST)
+        );
+        assert_eq!(
+            detect_media_type(Some("text/plain"), b"nope").as_deref(),
+            None
+        );
     }
 
     #[test]
@@ -130,6 +145,14 @@ mod tests {
             "digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             "platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}"#;
         let i: ImageIndex = serde_json::from_str(j).unwrap();
-        assert_eq!(i.manifests[0].platform.as_ref().unwrap().platform().to_string(), "linux/arm64/v8");
+        assert_eq!(
+            i.manifests[0]
+                .platform
+                .as_ref()
+                .unwrap()
+                .platform()
+                .to_string(),
+            "linux/arm64/v8"
+        );
     }
 }

@@ -49,15 +49,30 @@ pub enum RegistryError {
     #[error("image not found: {reference}")]
     NotFound { reference: String },
     #[error("blob {digest} not found in {repository} on {registry}")]
-    BlobNotFound { registry: String, repository: String, digest: Digest },
+    BlobNotFound {
+        registry: String,
+        repository: String,
+        digest: Digest,
+    },
     #[error("authentication required for {registry}: run `burrow login {registry}`")]
     AuthRequired { registry: String },
     #[error("invalid username/password for {registry}: run `burrow login {registry}`")]
     InvalidCredentials { registry: String },
-    #[error("access to {what} denied by {registry}{detail}: check the name and run `burrow login {registry}`")]
-    Denied { registry: String, what: String, detail: String },
+    #[error(
+        "access to {what} denied by {registry}{detail}: check the name and run `burrow login {registry}`"
+    )]
+    Denied {
+        registry: String,
+        what: String,
+        detail: String,
+    },
     #[error("{registry}: HTTP {status} for {what}{detail}")]
-    Http { registry: String, what: String, status: u16, detail: String },
+    Http {
+        registry: String,
+        what: String,
+        status: u16,
+        detail: String,
+    },
     #[error("cannot reach registry {registry}: {message}")]
     Network { registry: String, message: String },
     #[error(
@@ -66,26 +81,53 @@ pub enum RegistryError {
     )]
     Tls { registry: String, message: String },
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: Digest, actual: Digest },
-    #[error("{reference}: size mismatch: the manifest says {expected} bytes, the registry sent {actual}")]
-    SizeMismatch { reference: String, expected: u64, actual: u64 },
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "{reference}: size mismatch: the manifest says {expected} bytes, the registry sent {actual}"
+    )]
+    SizeMismatch {
+        reference: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error(
         "{reference}: Docker schema 1 manifests are not supported; re-push the image with a current client \
          (schema 2 or OCI)"
     )]
     Schema1 { reference: String },
     #[error("{reference}: unsupported manifest media type {media_type:?}")]
-    UnsupportedMediaType { reference: String, media_type: String },
+    UnsupportedMediaType {
+        reference: String,
+        media_type: String,
+    },
     #[error("{what} from {registry} is larger than the {limit}-byte limit")]
-    TooLarge { registry: String, what: String, limit: u64 },
+    TooLarge {
+        registry: String,
+        what: String,
+        limit: u64,
+    },
     #[error("invalid manifest for {reference}: {message}")]
     InvalidManifest { reference: String, message: String },
     #[error("invalid image config for {reference}: {message}")]
     InvalidConfig { reference: String, message: String },
-    #[error("no image for platform {wanted} in {reference}; available: {available} (choose one with --platform)")]
-    NoMatchingPlatform { reference: String, wanted: String, available: String },
+    #[error(
+        "no image for platform {wanted} in {reference}; available: {available} (choose one with --platform)"
+    )]
+    NoMatchingPlatform {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
     #[error("token server {realm} for {registry}: {message}")]
-    Token { registry: String, realm: String, message: String },
+    Token {
+        registry: String,
+        realm: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -131,7 +173,9 @@ impl ResolvedImage {
     /// The digest for RepoDigests: that of the top-level manifest the
     /// reference resolved to (the index, if it was one), as Docker records.
     pub fn repo_digest(&self) -> Digest {
-        self.index_digest.clone().unwrap_or_else(|| self.manifest.digest.clone())
+        self.index_digest
+            .clone()
+            .unwrap_or_else(|| self.manifest.digest.clone())
     }
 }
 
@@ -157,7 +201,10 @@ impl Read for BlobReader {
 
 impl std::fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobReader").field("url", &self.response.url().as_str()).field("size", &self.size).finish()
+        f.debug_struct("BlobReader")
+            .field("url", &self.response.url().as_str())
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -179,7 +226,10 @@ impl Scheme {
 #[derive(Clone)]
 enum HostAuth {
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 #[derive(Default)]
@@ -192,7 +242,10 @@ struct AuthState {
 
 /// Why one attempt failed, and whether another may succeed.
 enum Failure {
-    Retry { error: RegistryError, after: Option<Duration> },
+    Retry {
+        error: RegistryError,
+        after: Option<Duration>,
+    },
     Fatal(RegistryError),
 }
 
@@ -235,7 +288,11 @@ fn build_http(accept_invalid_certs: bool) -> Result<HttpClient, String> {
 
 /// Docker Hub's API lives on another host than its name.
 fn api_host(host: &str) -> &str {
-    if host == DOCKER_HUB { "registry-1.docker.io" } else { host }
+    if host == DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        host
+    }
 }
 
 fn scope(repository: &str, actions: &str) -> String {
@@ -273,11 +330,16 @@ impl Client {
         if !insecure {
             return Ok(&self.http);
         }
-        self.http_insecure.get_or_init(|| build_http(true)).as_ref().map_err(|e| RegistryError::Client(e.clone()))
+        self.http_insecure
+            .get_or_init(|| build_http(true))
+            .as_ref()
+            .map_err(|e| RegistryError::Client(e.clone()))
     }
 
     fn credentials_for(&self, ep: &Endpoint) -> Option<Credentials> {
-        self.credentials.clone().or_else(|| self.auth.credentials_for(&ep.host, &ep.repository))
+        self.credentials
+            .clone()
+            .or_else(|| self.auth.credentials_for(&ep.host, &ep.repository))
     }
 
     /// The endpoints for `r`, the one that served its manifest first.
@@ -313,7 +375,9 @@ impl Client {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::NotFound { reference: r.to_string() }))
+        Err(last.unwrap_or_else(|| RegistryError::NotFound {
+            reference: r.to_string(),
+        }))
     }
 
     /// Fetch the manifest `r` names (tag or digest), verified.
@@ -323,17 +387,27 @@ impl Client {
         Ok(m)
     }
 
-    fn fetch_manifest_at(&self, ep: &Endpoint, r: &Reference) -> Result<FetchedManifest, RegistryError> {
+    fn fetch_manifest_at(
+        &self,
+        ep: &Endpoint,
+        r: &Reference,
+    ) -> Result<FetchedManifest, RegistryError> {
         let path = format!("/v2/{}/manifests/{}", ep.repository, r.manifest_ref());
         self.retrying(ep, || {
             let resp = self.send(ep, &path, Some(manifest::ACCEPT), "pull")?;
-            let resp = self.check_status(ep, resp, || r.to_string(), |_| RegistryError::NotFound {
-                reference: r.to_string(),
-            })?;
+            let resp = self.check_status(
+                ep,
+                resp,
+                || r.to_string(),
+                |_| RegistryError::NotFound {
+                    reference: r.to_string(),
+                },
+            )?;
             let content_type = header_str(&resp, CONTENT_TYPE.as_str());
             let header_digest = header_str(&resp, "docker-content-digest");
             let bytes = self.read_capped(ep, resp, MANIFEST_LIMIT, &format!("manifest of {r}"))?;
-            let media_type = manifest::detect_media_type(content_type.as_deref(), &bytes).unwrap_or_default();
+            let media_type =
+                manifest::detect_media_type(content_type.as_deref(), &bytes).unwrap_or_default();
             let digest = Digest::of(&bytes);
             if let Some(expected) = &r.digest {
                 if *expected != digest {
@@ -352,39 +426,65 @@ impl Client {
                     actual: digest,
                 }));
             }
-            if media_type == manifest::DOCKER_SCHEMA1 || media_type == manifest::DOCKER_SCHEMA1_SIGNED {
-                return Err(Failure::Fatal(RegistryError::Schema1 { reference: r.to_string() }));
+            if media_type == manifest::DOCKER_SCHEMA1
+                || media_type == manifest::DOCKER_SCHEMA1_SIGNED
+            {
+                return Err(Failure::Fatal(RegistryError::Schema1 {
+                    reference: r.to_string(),
+                }));
             }
             if !manifest::is_index(&media_type) && !manifest::is_image_manifest(&media_type) {
-                return Err(Failure::Fatal(RegistryError::UnsupportedMediaType { reference: r.to_string(), media_type }));
+                return Err(Failure::Fatal(RegistryError::UnsupportedMediaType {
+                    reference: r.to_string(),
+                    media_type,
+                }));
             }
-            Ok(FetchedManifest { bytes, media_type, digest })
+            Ok(FetchedManifest {
+                bytes,
+                media_type,
+                digest,
+            })
         })
     }
 
     /// Resolve `r` to one image for `platform`: manifest (through an index
     /// if needed), layers and config, all digest-verified.
-    pub fn resolve(&self, r: &Reference, platform: &Platform) -> Result<ResolvedImage, RegistryError> {
+    pub fn resolve(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, RegistryError> {
         let top = self.fetch_manifest(r)?;
         let (index_digest, manifest) = if manifest::is_index(&top.media_type) {
-            let index: manifest::ImageIndex = serde_json::from_slice(&top.bytes)
-                .map_err(|e| RegistryError::InvalidManifest { reference: r.to_string(), message: e.to_string() })?;
+            let index: manifest::ImageIndex =
+                serde_json::from_slice(&top.bytes).map_err(|e| RegistryError::InvalidManifest {
+                    reference: r.to_string(),
+                    message: e.to_string(),
+                })?;
             let candidates: Vec<(usize, Platform)> = index
                 .manifests
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| d.media_type.is_empty() || manifest::is_image_manifest(&d.media_type))
+                .filter(|(_, d)| {
+                    d.media_type.is_empty() || manifest::is_image_manifest(&d.media_type)
+                })
                 .filter_map(|(i, d)| d.platform.as_ref().map(|p| (i, p.platform())))
                 .collect();
-            let chosen = platform::select(platform, candidates.iter().map(|(_, p)| p)).ok_or_else(|| {
-                let mut available: Vec<String> = candidates.iter().map(|(_, p)| p.to_string()).collect();
-                available.dedup();
-                RegistryError::NoMatchingPlatform {
-                    reference: r.to_string(),
-                    wanted: platform.to_string(),
-                    available: if available.is_empty() { "none".into() } else { available.join(", ") },
-                }
-            })?;
+            let chosen =
+                platform::select(platform, candidates.iter().map(|(_, p)| p)).ok_or_else(|| {
+                    let mut available: Vec<String> =
+                        candidates.iter().map(|(_, p)| p.to_string()).collect();
+                    available.dedup();
+                    RegistryError::NoMatchingPlatform {
+                        reference: r.to_string(),
+                        wanted: platform.to_string(),
+                        available: if available.is_empty() {
+                            "none".into()
+                        } else {
+                            available.join(", ")
+                        },
+                    }
+                })?;
             let desc = &index.manifests[candidates[chosen].0];
             if desc.size > MANIFEST_LIMIT {
                 return Err(RegistryError::TooLarge {
@@ -404,7 +504,10 @@ impl Client {
             if !manifest::is_image_manifest(&child.media_type) {
                 return Err(RegistryError::InvalidManifest {
                     reference: r.to_string(),
-                    message: format!("index entry {} is a {}, not an image manifest", desc.digest, child.media_type),
+                    message: format!(
+                        "index entry {} is a {}, not an image manifest",
+                        desc.digest, child.media_type
+                    ),
                 });
             }
             (Some(top.digest.clone()), child)
@@ -412,8 +515,12 @@ impl Client {
             (None, top)
         };
 
-        let m: manifest::ImageManifest = serde_json::from_slice(&manifest.bytes)
-            .map_err(|e| RegistryError::InvalidManifest { reference: r.to_string(), message: e.to_string() })?;
+        let m: manifest::ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+            RegistryError::InvalidManifest {
+                reference: r.to_string(),
+                message: e.to_string(),
+            }
+        })?;
         if m.config.size > CONFIG_LIMIT {
             return Err(RegistryError::TooLarge {
                 registry: r.registry.clone(),
@@ -430,24 +537,39 @@ impl Client {
             });
         }
         let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config_bytes)
-            .map_err(|e| RegistryError::InvalidConfig { reference: r.to_string(), message: e.to_string() })?;
+            .map_err(|e| RegistryError::InvalidConfig {
+                reference: r.to_string(),
+                message: e.to_string(),
+            })?;
         let diff_ids = config.rootfs().diff_ids().len();
         if diff_ids != m.layers.len() {
             return Err(RegistryError::InvalidConfig {
                 reference: r.to_string(),
-                message: format!("{} layers in the manifest but {diff_ids} diff_ids in the config", m.layers.len()),
+                message: format!(
+                    "{} layers in the manifest but {diff_ids} diff_ids in the config",
+                    m.layers.len()
+                ),
             });
         }
-        let config_platform = Platform::new(&config.os().to_string(), &config.architecture().to_string(), None);
+        let config_platform = Platform::new(
+            &config.os().to_string(),
+            &config.architecture().to_string(),
+            None,
+        );
         if index_digest.is_none()
-            && (config_platform.os != platform.os || config_platform.architecture != platform.architecture)
+            && (config_platform.os != platform.os
+                || config_platform.architecture != platform.architecture)
         {
             log::warn!("{r} is built for {config_platform}, not {platform}");
         }
         let layers = m
             .layers
             .iter()
-            .map(|l| LayerDescriptor { digest: l.digest.clone(), media_type: l.media_type.clone(), size: l.size })
+            .map(|l| LayerDescriptor {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
             .collect();
         Ok(ResolvedImage {
             reference: r.clone(),
@@ -461,7 +583,12 @@ impl Client {
     }
 
     /// Download a whole small blob (at most `limit` bytes), verified.
-    pub fn fetch_blob_bytes(&self, r: &Reference, digest: &Digest, limit: u64) -> Result<Vec<u8>, RegistryError> {
+    pub fn fetch_blob_bytes(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
         let br = r.with_digest(digest.clone());
         let (bytes, _) = self.on_endpoints(&br, |ep| {
             self.retrying(ep, || {
@@ -499,18 +626,25 @@ impl Client {
     fn get_blob(&self, ep: &Endpoint, digest: &Digest) -> Result<Response, Failure> {
         let path = format!("/v2/{}/blobs/{digest}", ep.repository);
         let resp = self.send(ep, &path, None, "pull")?;
-        self.check_status(ep, resp, || format!("blob {digest} of {}/{}", ep.host, ep.repository), |_| {
-            RegistryError::BlobNotFound {
+        self.check_status(
+            ep,
+            resp,
+            || format!("blob {digest} of {}/{}", ep.host, ep.repository),
+            |_| RegistryError::BlobNotFound {
                 registry: ep.host.clone(),
                 repository: ep.repository.clone(),
                 digest: digest.clone(),
-            }
-        })
+            },
+        )
     }
 
     /// Run `op` up to ATTEMPTS times with exponential backoff (or the
     /// server's Retry-After) while it fails transiently.
-    fn retrying<T>(&self, ep: &Endpoint, mut op: impl FnMut() -> Result<T, Failure>) -> Result<T, RegistryError> {
+    fn retrying<T>(
+        &self,
+        ep: &Endpoint,
+        mut op: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
         let mut attempt = 0;
         loop {
             match op() {
@@ -521,7 +655,9 @@ impl Client {
                     if attempt >= ATTEMPTS {
                         return Err(error);
                     }
-                    let delay = after.unwrap_or(self.backoff_base * 2u32.pow(attempt - 1)).min(RETRY_AFTER_CAP);
+                    let delay = after
+                        .unwrap_or(self.backoff_base * 2u32.pow(attempt - 1))
+                        .min(RETRY_AFTER_CAP);
                     log::info!("{}: {error}; retrying in {} ms", ep.host, delay.as_millis());
                     std::thread::sleep(delay);
                 }
@@ -547,9 +683,18 @@ impl Client {
         let registry = ep.host.clone();
         let err = match status {
             StatusCode::NOT_FOUND => not_found(&detail),
-            StatusCode::FORBIDDEN => RegistryError::Denied { registry, what: what(), detail },
+            StatusCode::FORBIDDEN => RegistryError::Denied {
+                registry,
+                what: what(),
+                detail,
+            },
             StatusCode::UNAUTHORIZED => RegistryError::AuthRequired { registry },
-            s => RegistryError::Http { registry, what: what(), status: s.as_u16(), detail },
+            s => RegistryError::Http {
+                registry,
+                what: what(),
+                status: s.as_u16(),
+                detail,
+            },
         };
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Err(Failure::Retry { error: err, after })
@@ -558,17 +703,33 @@ impl Client {
         }
     }
 
-    fn read_capped(&self, ep: &Endpoint, resp: Response, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
-        let too_large =
-            || Failure::Fatal(RegistryError::TooLarge { registry: ep.host.clone(), what: what.to_string(), limit });
+    fn read_capped(
+        &self,
+        ep: &Endpoint,
+        resp: Response,
+        limit: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let too_large = || {
+            Failure::Fatal(RegistryError::TooLarge {
+                registry: ep.host.clone(),
+                what: what.to_string(),
+                limit,
+            })
+        };
         if resp.content_length().is_some_and(|n| n > limit) {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        resp.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Failure::Retry {
-            error: RegistryError::Network { registry: ep.host.clone(), message: format!("reading {what}: {e}") },
-            after: None,
-        })?;
+        resp.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Retry {
+                error: RegistryError::Network {
+                    registry: ep.host.clone(),
+                    message: format!("reading {what}: {e}"),
+                },
+                after: None,
+            })?;
         if bytes.len() as u64 > limit {
             return Err(too_large());
         }
@@ -577,7 +738,13 @@ impl Client {
 
     /// GET `path` on `ep` with authentication: answer one 401 challenge by
     /// getting a token (or sending basic credentials) and asking again.
-    fn send(&self, ep: &Endpoint, path: &str, accept: Option<&str>, actions: &str) -> Result<Response, Failure> {
+    fn send(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        accept: Option<&str>,
+        actions: &str,
+    ) -> Result<Response, Failure> {
         let host = api_host(&ep.host).to_string();
         let scope = scope(&ep.repository, actions);
         let creds = self.credentials_for(ep);
@@ -596,9 +763,13 @@ impl Client {
         let registry = ep.host.clone();
         let rejected = |had_creds: bool| {
             Failure::Fatal(if had_creds {
-                RegistryError::InvalidCredentials { registry: registry.clone() }
+                RegistryError::InvalidCredentials {
+                    registry: registry.clone(),
+                }
             } else {
-                RegistryError::AuthRequired { registry: registry.clone() }
+                RegistryError::AuthRequired {
+                    registry: registry.clone(),
+                }
             })
         };
         let header = if let Some(c) = challenges.iter().find(|c| c.scheme == "bearer") {
@@ -611,11 +782,19 @@ impl Client {
                 }));
             }
             let service = c.param("service").map(str::to_string);
-            lock(&self.auth_state).hosts.insert(host.clone(), HostAuth::Bearer { realm: realm.clone(), service });
+            lock(&self.auth_state).hosts.insert(
+                host.clone(),
+                HostAuth::Bearer {
+                    realm: realm.clone(),
+                    service,
+                },
+            );
             let token = self.fetch_token(ep, &host, &scope, creds.as_ref())?;
             format!("Bearer {token}")
         } else if challenges.iter().any(|c| c.scheme == "basic") {
-            lock(&self.auth_state).hosts.insert(host.clone(), HostAuth::Basic);
+            lock(&self.auth_state)
+                .hosts
+                .insert(host.clone(), HostAuth::Basic);
             match &creds {
                 Some(c) if header.is_none() => basic_header(c),
                 _ => return Err(rejected(creds.is_some())),
@@ -632,7 +811,12 @@ impl Client {
         Ok(resp)
     }
 
-    fn cached_auth_header(&self, host: &str, scope: &str, creds: Option<&Credentials>) -> Option<String> {
+    fn cached_auth_header(
+        &self,
+        host: &str,
+        scope: &str,
+        creds: Option<&Credentials>,
+    ) -> Option<String> {
         let state = lock(&self.auth_state);
         match state.hosts.get(host)? {
             HostAuth::Basic => creds.map(basic_header),
@@ -653,22 +837,30 @@ impl Client {
         scope: &str,
         creds: Option<&Credentials>,
     ) -> Result<String, Failure> {
-        let Some(HostAuth::Bearer { realm, service }) = lock(&self.auth_state).hosts.get(host).cloned() else {
-            return Err(Failure::Fatal(RegistryError::AuthRequired { registry: ep.host.clone() }));
+        let Some(HostAuth::Bearer { realm, service }) =
+            lock(&self.auth_state).hosts.get(host).cloned()
+        else {
+            return Err(Failure::Fatal(RegistryError::AuthRequired {
+                registry: ep.host.clone(),
+            }));
         };
         let token_err = |message: String| RegistryError::Token {
             registry: ep.host.clone(),
             realm: realm.clone(),
             message,
         };
-        let mut url = reqwest::Url::parse(&realm).map_err(|e| Failure::Fatal(token_err(format!("bad realm: {e}"))))?;
+        let mut url = reqwest::Url::parse(&realm)
+            .map_err(|e| Failure::Fatal(token_err(format!("bad realm: {e}"))))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Failure::Fatal(token_err("the realm is not an http(s) URL".into())));
+            return Err(Failure::Fatal(token_err(
+                "the realm is not an http(s) URL".into(),
+            )));
         }
         let http = self.http_for(self.insecure_allowed(ep))?;
         let req = match creds.and_then(|c| c.identity_token.as_deref().map(|t| (c, t))) {
             Some((_, refresh)) => {
-                let mut form = reqwest::Url::parse("http://form/").map_err(|e| Failure::Fatal(token_err(e.to_string())))?;
+                let mut form = reqwest::Url::parse("http://form/")
+                    .map_err(|e| Failure::Fatal(token_err(e.to_string())))?;
                 {
                     let mut q = form.query_pairs_mut();
                     q.append_pair("grant_type", "refresh_token");
@@ -698,37 +890,47 @@ impl Client {
                 }
             }
         };
-        let resp = req.send().map_err(|e| self.transport_failure(&ep.host, &e))?;
+        let resp = req
+            .send()
+            .map_err(|e| self.transport_failure(&ep.host, &e))?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Failure::Fatal(if creds.is_some() {
-                RegistryError::InvalidCredentials { registry: ep.host.clone() }
+                RegistryError::InvalidCredentials {
+                    registry: ep.host.clone(),
+                }
             } else {
-                RegistryError::AuthRequired { registry: ep.host.clone() }
+                RegistryError::AuthRequired {
+                    registry: ep.host.clone(),
+                }
             }));
         }
         if !status.is_success() {
             let after = retry_after(&resp);
             let error = token_err(format!("HTTP {status}{}", error_detail(resp)));
-            return Err(if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                Failure::Retry { error, after }
-            } else {
-                Failure::Fatal(error)
-            });
+            return Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Failure::Retry { error, after }
+                } else {
+                    Failure::Fatal(error)
+                },
+            );
         }
         let mut body = Vec::new();
-        resp.take(1 << 20).read_to_end(&mut body).map_err(|e| Failure::Retry {
-            error: token_err(format!("reading the response: {e}")),
-            after: None,
-        })?;
+        resp.take(1 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| Failure::Retry {
+                error: token_err(format!("reading the response: {e}")),
+                after: None,
+            })?;
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: Option<String>,
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| Failure::Fatal(token_err(format!("invalid response: {e}"))))?;
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| Failure::Fatal(token_err(format!("invalid response: {e}"))))?;
         let token = t
             .token
             .filter(|t| !t.is_empty())
@@ -736,9 +938,13 @@ impl Client {
             .ok_or_else(|| Failure::Fatal(token_err("the response has no token".into())))?;
         // Renew a little early so a token does not expire in flight.
         let lifetime = t.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10) - 5;
-        lock(&self.auth_state)
-            .tokens
-            .insert((host.to_string(), scope.to_string()), (token.clone(), Instant::now() + Duration::from_secs(lifetime)));
+        lock(&self.auth_state).tokens.insert(
+            (host.to_string(), scope.to_string()),
+            (
+                token.clone(),
+                Instant::now() + Duration::from_secs(lifetime),
+            ),
+        );
         Ok(token)
     }
 
@@ -767,7 +973,9 @@ impl Client {
         };
         let known = lock(&self.schemes).get(host).copied();
         if let Some(scheme) = known {
-            return build(scheme).send().map_err(|e| self.transport_failure(&ep.host, &e));
+            return build(scheme)
+                .send()
+                .map_err(|e| self.transport_failure(&ep.host, &e));
         }
         match build(Scheme::Https).send() {
             Ok(resp) => {
@@ -789,9 +997,15 @@ impl Client {
     fn transport_failure(&self, registry: &str, e: &reqwest::Error) -> Failure {
         let message = error_chain(e);
         if is_tls_error(e) {
-            return Failure::Fatal(RegistryError::Tls { registry: registry.to_string(), message });
+            return Failure::Fatal(RegistryError::Tls {
+                registry: registry.to_string(),
+                message,
+            });
         }
-        let error = RegistryError::Network { registry: registry.to_string(), message };
+        let error = RegistryError::Network {
+            registry: registry.to_string(),
+            message,
+        };
         if e.is_builder() || e.is_redirect() {
             Failure::Fatal(error)
         } else {
@@ -802,11 +1016,17 @@ impl Client {
 
 fn basic_header(c: &Credentials) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password)))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))
+    )
 }
 
 fn header_str(resp: &Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn retry_after(resp: &Response) -> Option<Duration> {
@@ -859,13 +1079,20 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// TLS failures (bad certificates, HTTPS to an HTTP port) don't go away on
-/// retry. rustls reports them as `io::ErrorKind::InvalidData` through hyper.
+/// retry. rustls reports them as `io::ErrorKind::InvalidData`, wrapped by
+/// hyper-util in another io::Error whose `source()` skips the inner one, so
+/// `get_ref` is followed too.
 fn is_tls_error(e: &reqwest::Error) -> bool {
+    fn io_is_tls(io: &std::io::Error) -> bool {
+        io.kind() == std::io::ErrorKind::InvalidData
+            || io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                .is_some_and(io_is_tls)
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = cur {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
+        if s.downcast_ref::<std::io::Error>().is_some_and(io_is_tls) {
             return true;
         }
         cur = s.source();
@@ -890,15 +1117,23 @@ mod tests {
     fn hub_api_host_and_scope() {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("quay.io"), "quay.io");
-        assert_eq!(scope("library/alpine", "pull"), "repository:library/alpine:pull");
+        assert_eq!(
+            scope("library/alpine", "pull"),
+            "repository:library/alpine:pull"
+        );
     }
 
     #[test]
     fn repo_digest_prefers_index() {
-        let m = FetchedManifest { bytes: b"m".to_vec(), media_type: manifest::OCI_MANIFEST.into(), digest: Digest::of(b"m") };
-        let config: oci_spec::image::ImageConfiguration =
-            serde_json::from_str(r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#)
-                .unwrap();
+        let m = FetchedManifest {
+            bytes: b"m".to_vec(),
+            media_type: manifest::OCI_MANIFEST.into(),
+            digest: Digest::of(b"m"),
+        };
+        let config: oci_spec::image::ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
         let mut img = ResolvedImage {
             reference: Reference::parse("x").unwrap(),
             index_digest: None,
@@ -922,12 +1157,17 @@ mod tests {
             "os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]}}"#;
         let c: oci_spec::image::ImageConfiguration = serde_json::from_str(j).unwrap();
         assert_eq!(c.rootfs().diff_ids().len(), 1);
-        assert_eq!(c.config().as_ref().unwrap().cmd().as_ref().unwrap(), &vec!["sh".to_string()]);
+        assert_eq!(
+            c.config().as_ref().unwrap().cmd().as_ref().unwrap(),
+            &vec!["sh".to_string()]
+        );
     }
 
     #[test]
     fn challenge_with_insufficient_scope() {
-        let c = challenge::parse(r#"Bearer realm="http://127.0.0.1:1/token",service="test",error="insufficient_scope""#);
+        let c = challenge::parse(
+            r#"Bearer realm="http://127.0.0.1:1/token",service="test",error="insufficient_scope""#,
+        );
         assert_eq!(c[0].param("service"), Some("test"));
     }
 }

@@ -41,14 +41,24 @@ impl Platform {
     /// `OS/ARCH[/VARIANT]`, e.g. `linux/arm64/v8`. Common aliases
     /// (`x86_64`, `aarch64`, `armhf`) are accepted.
     pub fn parse(s: &str) -> Result<Platform, PlatformError> {
-        let err = |reason: &str| PlatformError { input: s.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| PlatformError {
+            input: s.to_string(),
+            reason: reason.to_string(),
+        };
         let parts: Vec<&str> = s.split('/').collect();
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-            return Err(err("expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"));
+            return Err(err(
+                "expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8",
+            ));
         }
-        let valid = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        let valid = |p: &str| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        };
         if !parts.iter().all(|p| valid(p)) {
-            return Err(err("OS, architecture and variant are letters, digits, '_', '-' and '.'"));
+            return Err(err(
+                "OS, architecture and variant are letters, digits, '_', '-' and '.'",
+            ));
         }
         Ok(Platform::new(parts[0], parts[1], parts.get(2).copied()))
     }
@@ -57,7 +67,9 @@ impl Platform {
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
         let os = os.to_ascii_lowercase();
         let arch = architecture.to_ascii_lowercase();
-        let variant = variant.filter(|v| !v.is_empty()).map(str::to_ascii_lowercase);
+        let variant = variant
+            .filter(|v| !v.is_empty())
+            .map(str::to_ascii_lowercase);
         let (arch, variant) = match (arch.as_str(), variant) {
             ("x86_64" | "x86-64", v) => ("amd64".to_string(), v),
             ("i386" | "i686", v) => ("386".to_string(), v),
@@ -66,7 +78,11 @@ impl Platform {
             ("armel", _) => ("arm".to_string(), Some("v6".to_string())),
             (_, v) => (arch, v),
         };
-        Platform { os, architecture: arch, variant }
+        Platform {
+            os,
+            architecture: arch,
+            variant,
+        }
     }
 
     /// The variant used for comparisons: arm64 is v8 whether or not it is
@@ -83,7 +99,11 @@ impl Platform {
     /// How well an image built for `candidate` suits a request for `self`:
     /// `None` if it cannot run, higher is better.
     pub fn match_score(&self, candidate: &Platform) -> Option<u8> {
-        let cand = Platform::new(&candidate.os, &candidate.architecture, candidate.variant.as_deref());
+        let cand = Platform::new(
+            &candidate.os,
+            &candidate.architecture,
+            candidate.variant.as_deref(),
+        );
         if cand.os != self.os || cand.architecture != self.architecture {
             return None;
         }
@@ -120,7 +140,10 @@ impl fmt::Display for Platform {
 }
 
 /// The index of the best candidate for `wanted`; the first one wins ties.
-pub fn select<'a>(wanted: &Platform, candidates: impl IntoIterator<Item = &'a Platform>) -> Option<usize> {
+pub fn select<'a>(
+    wanted: &Platform,
+    candidates: impl IntoIterator<Item = &'a Platform>,
+) -> Option<usize> {
     let mut best: Option<(usize, u8)> = None;
     for (i, c) in candidates.into_iter().enumerate() {
         if let Some(score) = wanted.match_score(c)
@@ -143,11 +166,25 @@ mod tests {
     #[test]
     fn parse_and_display() {
         assert_eq!(p("linux/arm64/v8").to_string(), "linux/arm64/v8");
-        assert_eq!(p("linux/amd64"), Platform { os: "linux".into(), architecture: "amd64".into(), variant: None });
+        assert_eq!(
+            p("linux/amd64"),
+            Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None
+            }
+        );
         assert_eq!(p("linux/x86_64").architecture, "amd64");
         assert_eq!(p("Linux/AArch64").to_string(), "linux/arm64");
         assert_eq!(p("linux/armhf").to_string(), "linux/arm/v7");
-        for bad in ["linux", "linux/", "/amd64", "linux/amd64/v1/x", "", "linux/am d64"] {
+        for bad in [
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v1/x",
+            "",
+            "linux/am d64",
+        ] {
             let e = Platform::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("invalid platform"), "{e}");
         }
@@ -166,7 +203,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        let list = [p("linux/amd64"), p("linux/arm/v6"), p("linux/arm/v7"), p("linux/arm64"), p("windows/amd64")];
+        let list = [
+            p("linux/amd64"),
+            p("linux/arm/v6"),
+            p("linux/arm/v7"),
+            p("linux/arm64"),
+            p("windows/amd64"),
+        ];
         assert_eq!(select(&p("linux/amd64"), &list), Some(0));
         assert_eq!(select(&p("linux/arm64/v8"), &list), Some(3));
         assert_eq!(select(&p("linux/arm64"), &list), Some(3));
