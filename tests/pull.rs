@@ -628,3 +628,24 @@ fn system_check_reports_this_host() {
     let info: Value = serde_json::from_str(&b.ok(&["info", "--format", "json"])).unwrap();
     assert_eq!(info["store"]["graphRoot"], b.root.path().to_str().unwrap());
 }
+
+#[path = "common/token_server.rs"]
+mod token_server;
+
+#[test]
+fn bearer_token_flow_through_a_token_server() {
+    require_unprivileged();
+    let reg = Registry::start();
+    let img = busybox_image(|b| b);
+    reg.push_image("tok/app", "latest", &img);
+    let upstream = format!("127.0.0.1:{}", reg.port).parse().unwrap();
+    let proxy = token_server::TokenProxy::start(upstream, Some(("bob", "pw")));
+    let b = Burrow::new();
+    let r = format!("{}/tok/app:latest", proxy.host());
+
+    let err = b.fail(&["pull", "-q", "--tls-verify=false", &r]);
+    assert!(err.contains("login") || err.contains("credentials") || err.contains("401"), "{err}");
+    let id = pull_with(&b, &["--creds", "bob:pw"], &r);
+    assert_eq!(id.trim(), img.config_digest.trim_start_matches("sha256:"));
+    assert!(proxy.state.token_requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
