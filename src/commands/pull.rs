@@ -84,7 +84,7 @@ pub fn setup(
             if user.is_empty() {
                 bail!("--creds {c:?}: the user name is empty; use --creds USERNAME:PASSWORD");
             }
-            Some(Credentials { username: user, password: pass })
+            Some(Credentials::new(&user, &pass))
         }
     };
     let auth = match authfile {

@@ -16,7 +16,6 @@ use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::config::auth::Credentials;
 use crate::config::registries::RegistriesConf;
 use crate::digest::Digest;
 use crate::reference::{self, Reference};
@@ -381,7 +380,7 @@ fn download_and_unpack(
         let decompressed = unpack::decompressor(&desc.media_type, &mut tee)?;
         let mut hashed = crate::digest::DigestingReader::new(decompressed);
         unpack::unpack_layer(&mut hashed, tmp.diff_dir(), &opts.unpack)?;
-        hashed.finish().map(|(d, n, _)| (d, n)).map_err(UnpackError::from)
+        hashed.finish().map(|(d, n, _)| (d, n)).map_err(UnpackError::Read)
     })();
     let (diff_id, unpacked) = match unpacked {
         Ok(done) => done,
