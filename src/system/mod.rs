@@ -1,1 +1,4 @@
-//! Host checks and info (filled by the userns/system work).
+//! Host checks (`burrow system check`) and host facts (`burrow info`).
+
+pub mod check;
+pub mod info;
