@@ -33,6 +33,7 @@ pub fn run(args: &CompletionArgs) -> i32 {
     0
 }
 
+#[cfg(test)]
 /// One roff page per command and subcommand: `burrow.1`, `burrow-pull.1`,
 /// `burrow-image-inspect.1`, ...
 pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
@@ -43,6 +44,7 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
+#[cfg(test)]
 fn collect(cmd: &clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
     let page = cmd.clone().name(name.to_string()).display_name(name.to_string());
     let mut buf = Vec::new();

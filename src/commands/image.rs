@@ -11,7 +11,7 @@ pub enum ImageCommand {
     /// Pull an image from a registry
     Pull(pull::PullArgs),
     /// List images
-    #[command(visible_alias = "ls", alias = "list")]
+    #[command(visible_alias = "ls")]
     List(images::ImagesArgs),
     /// Remove images
     #[command(visible_alias = "rmi")]

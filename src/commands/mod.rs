@@ -62,7 +62,6 @@ pub enum Command {
     /// Pull an image from a registry
     Pull(pull::PullArgs),
     /// List images in local storage
-    #[command(visible_alias = "list")]
     Images(images::ImagesArgs),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),

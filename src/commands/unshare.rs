@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: &UnshareArgs) -> anyhow::Result<i32> {
     if let Some(w) = warning {
         eprintln!("WARN: {w}");
     }
-    let code = burrow::userns::unshare_command(&map, &args.command, &[("BURROW_ROOT", ctx.paths.root.as_os_str())])?;
+    let env = [("BURROW_ROOT".to_string(), ctx.paths.root.display().to_string())];
+    let code = burrow::userns::unshare_command(&map, &args.command, &env)?;
     Ok(code)
 }
