@@ -45,8 +45,15 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 #[cfg(test)]
-fn collect(cmd: &clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
-    let page = cmd.clone().name(name.to_string()).display_name(name.to_string());
+fn collect(
+    cmd: &clap::Command,
+    name: &str,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> std::io::Result<()> {
+    let page = cmd
+        .clone()
+        .name(name.to_string())
+        .display_name(name.to_string());
     let mut buf = Vec::new();
     clap_mangen::Man::new(page).render(&mut buf)?;
     out.push((format!("{name}.1"), buf));

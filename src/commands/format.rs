@@ -14,22 +14,36 @@ pub fn render_template(template: &str, data: &Value) -> anyhow::Result<String> {
     t.add_func("json", json_func);
     t.add_func("upper", upper_func);
     t.add_func("lower", lower_func);
-    t.parse(template.as_str()).map_err(|e| anyhow!("invalid --format template: {e}"))?;
+    t.parse(template.as_str())
+        .map_err(|e| anyhow!("invalid --format template: {e}"))?;
     let ctx = gtmpl::Context::from(to_tvalue(data));
-    t.render(&ctx).map_err(|e| anyhow!("--format template failed: {e}"))
+    t.render(&ctx)
+        .map_err(|e| anyhow!("--format template failed: {e}"))
 }
 
 fn json_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
     let v = args.first().map(from_tvalue).unwrap_or(Value::Null);
-    Ok(TValue::String(serde_json::to_string(&v).unwrap_or_default()))
+    Ok(TValue::String(
+        serde_json::to_string(&v).unwrap_or_default(),
+    ))
 }
 
 fn upper_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
-    Ok(TValue::String(args.first().map(tvalue_string).unwrap_or_default().to_uppercase()))
+    Ok(TValue::String(
+        args.first()
+            .map(tvalue_string)
+            .unwrap_or_default()
+            .to_uppercase(),
+    ))
 }
 
 fn lower_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
-    Ok(TValue::String(args.first().map(tvalue_string).unwrap_or_default().to_lowercase()))
+    Ok(TValue::String(
+        args.first()
+            .map(tvalue_string)
+            .unwrap_or_default()
+            .to_lowercase(),
+    ))
 }
 
 fn tvalue_string(v: &TValue) -> String {
@@ -54,7 +68,9 @@ fn to_tvalue(v: &Value) -> TValue {
         }
         Value::String(s) => TValue::String(s.clone()),
         Value::Array(a) => TValue::Array(a.iter().map(to_tvalue).collect()),
-        Value::Object(m) => TValue::Object(m.iter().map(|(k, v)| (k.clone(), to_tvalue(v))).collect()),
+        Value::Object(m) => {
+            TValue::Object(m.iter().map(|(k, v)| (k.clone(), to_tvalue(v))).collect())
+        }
     }
 }
 
@@ -156,8 +172,14 @@ mod tests {
     #[test]
     fn templates_render_fields_and_json() {
         let v = json!({"ID": "abc", "Names": ["x", "y"], "Size": 12});
-        assert_eq!(render_template("{{.ID}}\\t{{.Size}}", &v).unwrap(), "abc\t12");
-        assert_eq!(render_template("{{json .Names}}", &v).unwrap(), "[\"x\",\"y\"]");
+        assert_eq!(
+            render_template("{{.ID}}\\t{{.Size}}", &v).unwrap(),
+            "abc\t12"
+        );
+        assert_eq!(
+            render_template("{{json .Names}}", &v).unwrap(),
+            "[\"x\",\"y\"]"
+        );
         assert_eq!(render_template("{{upper .ID}}", &v).unwrap(), "ABC");
         assert!(render_template("{{.ID", &v).is_err());
     }
@@ -173,9 +195,18 @@ mod tests {
     #[test]
     fn relative_times() {
         let now = chrono::Utc::now();
-        assert_eq!(time_ago(now - chrono::Duration::seconds(30), now), "30 seconds ago");
-        assert_eq!(time_ago(now - chrono::Duration::hours(1), now), "About an hour ago");
+        assert_eq!(
+            time_ago(now - chrono::Duration::seconds(30), now),
+            "30 seconds ago"
+        );
+        assert_eq!(
+            time_ago(now - chrono::Duration::hours(1), now),
+            "About an hour ago"
+        );
         assert_eq!(time_ago(now - chrono::Duration::days(3), now), "3 days ago");
-        assert_eq!(time_ago(now - chrono::Duration::days(800), now), "2 years ago");
+        assert_eq!(
+            time_ago(now - chrono::Duration::days(800), now),
+            "2 years ago"
+        );
     }
 }

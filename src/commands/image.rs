@@ -47,11 +47,17 @@ pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
 
 fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
     if !args.force {
-        let what = if args.all { "all images without at least one container" } else { "all dangling images" };
+        let what = if args.all {
+            "all images without at least one container"
+        } else {
+            "all dangling images"
+        };
         eprint!("WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
-        if !std::io::stdin().is_terminal() && std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0 {
+        if !std::io::stdin().is_terminal()
+            && std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0
+        {
             anyhow::bail!("no answer on standard input: pass --force to prune without asking");
         }
         if answer.is_empty() {
@@ -65,8 +71,12 @@ fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
     let all = args.all;
     ctx.in_userns(|_| {
         let result = (|| -> anyhow::Result<()> {
-            let victims: Vec<_> =
-                store.images()?.into_iter().filter(|i| all || i.names.is_empty()).map(|i| i.id).collect();
+            let victims: Vec<_> = store
+                .images()?
+                .into_iter()
+                .filter(|i| all || i.names.is_empty())
+                .map(|i| i.id)
+                .collect();
             for id in victims {
                 store.remove_image(&id)?;
                 println!("{}", id.hex());

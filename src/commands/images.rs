@@ -51,7 +51,11 @@ fn split_name(name: &str) -> (String, String) {
 }
 
 fn digest_of(img: &ImageRecord) -> String {
-    img.digests.first().and_then(|d| d.rsplit_once('@')).map(|(_, d)| d.to_string()).unwrap_or_default()
+    img.digests
+        .first()
+        .and_then(|d| d.rsplit_once('@'))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default()
 }
 
 pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
@@ -69,7 +73,14 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
         let mut seen = std::collections::HashSet::new();
         for img in &images {
             if seen.insert(img.id.clone()) {
-                println!("{}", if args.no_trunc { img.id.to_string() } else { img.id.short().to_string() });
+                println!(
+                    "{}",
+                    if args.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    }
+                );
             }
         }
         return Ok(0);
@@ -111,7 +122,11 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
                     if args.digests {
                         row.push(digest_of(img));
                     }
-                    row.push(if args.no_trunc { img.id.to_string() } else { img.id.short().to_string() });
+                    row.push(if args.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    });
                     row.push(img.created.map(|c| time_ago(c, now)).unwrap_or_default());
                     row.push(human_size(img.size));
                     row
@@ -119,10 +134,16 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
                 .collect();
             print_table(&headers, &table);
         }
-        Some(t) if t.starts_with("table ") => bail!("--format \"table ...\" templates are not supported yet: use a plain Go template, json or table"),
+        Some(t) if t.starts_with("table ") => bail!(
+            "--format \"table ...\" templates are not supported yet: use a plain Go template, json or table"
+        ),
         Some(template) => {
             for (img, repo, tag) in rows(&images) {
-                let id = if args.no_trunc { img.id.to_string() } else { img.id.short().to_string() };
+                let id = if args.no_trunc {
+                    img.id.to_string()
+                } else {
+                    img.id.short().to_string()
+                };
                 let data = json!({
                     "ID": id,
                     "Id": id,
@@ -148,8 +169,17 @@ mod tests {
 
     #[test]
     fn names_split_at_the_tag_not_the_port() {
-        assert_eq!(split_name("127.0.0.1:5000/app:v1"), ("127.0.0.1:5000/app".into(), "v1".into()));
-        assert_eq!(split_name("docker.io/library/alpine:latest"), ("docker.io/library/alpine".into(), "latest".into()));
-        assert_eq!(split_name("localhost:5000/app"), ("localhost:5000/app".into(), "<none>".into()));
+        assert_eq!(
+            split_name("127.0.0.1:5000/app:v1"),
+            ("127.0.0.1:5000/app".into(), "v1".into())
+        );
+        assert_eq!(
+            split_name("docker.io/library/alpine:latest"),
+            ("docker.io/library/alpine".into(), "latest".into())
+        );
+        assert_eq!(
+            split_name("localhost:5000/app"),
+            ("localhost:5000/app".into(), "<none>".into())
+        );
     }
 }

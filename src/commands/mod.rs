@@ -99,7 +99,8 @@ impl Ctx {
     /// Open (creating if needed) the image store.
     pub fn store(&self) -> anyhow::Result<Store> {
         self.paths.ensure()?;
-        Store::open(&self.paths.root).with_context(|| format!("opening the store at {}", self.paths.root.display()))
+        Store::open(&self.paths.root)
+            .with_context(|| format!("opening the store at {}", self.paths.root.display()))
     }
 
     /// Run `f` inside a user namespace that maps the user's subordinate
@@ -212,7 +213,11 @@ mod tests {
         }
         if !update {
             let on_disk: Vec<String> = std::fs::read_dir(&dir)
-                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
                 .unwrap_or_default();
             for f in on_disk {
                 if f.ends_with(".1") && !pages.iter().any(|(n, _)| *n == f) {
@@ -220,6 +225,9 @@ mod tests {
                 }
             }
         }
-        assert!(stale.is_empty(), "man pages out of date: {stale:?}; run BURROW_UPDATE_MAN=1 cargo test --bin burrow man_pages");
+        assert!(
+            stale.is_empty(),
+            "man pages out of date: {stale:?}; run BURROW_UPDATE_MAN=1 cargo test --bin burrow man_pages"
+        );
     }
 }

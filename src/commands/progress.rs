@@ -19,8 +19,15 @@ impl PullObserver for Lines {
             PullEvent::LayerExists { digest } => {
                 eprintln!("Copying blob {} skipped: already exists", digest.short())
             }
-            PullEvent::LayerRetry { digest, attempt, error } => {
-                eprintln!("Copying blob {} failed (attempt {attempt}), retrying: {error}", digest.short())
+            PullEvent::LayerRetry {
+                digest,
+                attempt,
+                error,
+            } => {
+                eprintln!(
+                    "Copying blob {} failed (attempt {attempt}), retrying: {error}",
+                    digest.short()
+                )
             }
             PullEvent::ConfigDone { digest } => eprintln!("Copying config {} done", digest.short()),
             PullEvent::Stored { .. } => eprintln!("Writing manifest to image destination"),
@@ -37,7 +44,10 @@ pub struct Bars {
 
 impl Bars {
     pub fn new() -> Bars {
-        Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     fn bar(&self, key: &str, total: u64) -> ProgressBar {
@@ -49,9 +59,11 @@ impl Bars {
             .or_insert_with(|| {
                 let pb = self.multi.add(ProgressBar::new(total));
                 pb.set_style(
-                    ProgressStyle::with_template("Copying blob {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "Copying blob {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 pb.set_prefix(key.to_string());
                 pb
@@ -67,7 +79,9 @@ impl Bars {
 impl PullObserver for Bars {
     fn event(&self, event: PullEvent) {
         match event {
-            PullEvent::Trying { reference } => self.println(format!("Trying to pull {reference}...")),
+            PullEvent::Trying { reference } => {
+                self.println(format!("Trying to pull {reference}..."))
+            }
             PullEvent::Resolved { .. } => self.println("Getting image source signatures".into()),
             PullEvent::LayerStart { digest, total } => {
                 let pb = self.bar(digest.short(), total);
@@ -75,19 +89,35 @@ impl PullObserver for Bars {
                 pb.set_position(0);
                 pb.set_message("");
             }
-            PullEvent::LayerProgress { digest, done, total } => {
+            PullEvent::LayerProgress {
+                digest,
+                done,
+                total,
+            } => {
                 let pb = self.bar(digest.short(), total);
                 pb.set_position(done);
             }
-            PullEvent::LayerRetry { digest, attempt, error } => {
-                self.bar(digest.short(), 0).set_message(format!("retrying (attempt {attempt}): {error}"));
+            PullEvent::LayerRetry {
+                digest,
+                attempt,
+                error,
+            } => {
+                self.bar(digest.short(), 0)
+                    .set_message(format!("retrying (attempt {attempt}): {error}"));
             }
-            PullEvent::LayerDone { digest } => self.bar(digest.short(), 0).finish_with_message("done"),
-            PullEvent::LayerExists { digest } => {
-                self.println(format!("Copying blob {} skipped: already exists", digest.short()))
+            PullEvent::LayerDone { digest } => {
+                self.bar(digest.short(), 0).finish_with_message("done")
             }
-            PullEvent::ConfigDone { digest } => self.println(format!("Copying config {} done", digest.short())),
-            PullEvent::Stored { .. } => self.println("Writing manifest to image destination".into()),
+            PullEvent::LayerExists { digest } => self.println(format!(
+                "Copying blob {} skipped: already exists",
+                digest.short()
+            )),
+            PullEvent::ConfigDone { digest } => {
+                self.println(format!("Copying config {} done", digest.short()))
+            }
+            PullEvent::Stored { .. } => {
+                self.println("Writing manifest to image destination".into())
+            }
         }
     }
 }

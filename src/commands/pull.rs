@@ -88,12 +88,18 @@ pub fn setup(
         }
     };
     let auth = match authfile {
-        Some(f) => AuthStore::from_file(f).with_context(|| format!("reading --authfile {}", f.display()))?,
+        Some(f) => AuthStore::from_file(f)
+            .with_context(|| format!("reading --authfile {}", f.display()))?,
         None => AuthStore::load_default()?,
     };
     let registries = RegistriesConf::load_default()?;
     Ok(PullSetup {
-        client_opts: ClientOptions { tls_verify, credentials, auth, registries: registries.clone() },
+        client_opts: ClientOptions {
+            tls_verify,
+            credentials,
+            auth,
+            registries: registries.clone(),
+        },
         registries,
         platform,
     })
@@ -149,6 +155,13 @@ pub fn pull_in_userns(
             user_name: ns.identity.name.clone(),
         },
     };
-    let record = image::pull(store, &client, &setup.registries, image_ref, &opts, observer)?;
+    let record = image::pull(
+        store,
+        &client,
+        &setup.registries,
+        image_ref,
+        &opts,
+        observer,
+    )?;
     Ok(record.id)
 }

@@ -51,7 +51,11 @@ pub fn run(ctx: &Ctx, args: &RmiArgs) -> anyhow::Result<i32> {
                     eprintln!("Error: {e}");
                     // Podman: 1 when an image is unknown, 125 otherwise;
                     // the worst one wins.
-                    code = if e.is_not_found() && code != super::EXIT_ENGINE { 1 } else { super::EXIT_ENGINE };
+                    code = if e.is_not_found() && code != super::EXIT_ENGINE {
+                        1
+                    } else {
+                        super::EXIT_ENGINE
+                    };
                 }
             }
         }

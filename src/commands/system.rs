@@ -42,7 +42,10 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<i32> {
             return Check {
                 name: "store".into(),
                 status: CheckStatus::Ok,
-                detail: format!("{} (blob digests not verified: --quick)", ctx.paths.root.display()),
+                detail: format!(
+                    "{} (blob digests not verified: --quick)",
+                    ctx.paths.root.display()
+                ),
                 fix: None,
             };
         }
@@ -50,16 +53,30 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<i32> {
             Ok(problems) if problems.is_empty() => Check {
                 name: "store".into(),
                 status: CheckStatus::Ok,
-                detail: format!("{}: every blob matches its digest, every image is complete", ctx.paths.root.display()),
+                detail: format!(
+                    "{}: every blob matches its digest, every image is complete",
+                    ctx.paths.root.display()
+                ),
                 fix: None,
             },
             Ok(problems) => Check {
                 name: "store".into(),
                 status: CheckStatus::Fail,
-                detail: problems.iter().map(|p| p.what.clone()).collect::<Vec<_>>().join("; "),
-                fix: Some("remove the damaged images with `burrow rmi -f` and pull them again".into()),
+                detail: problems
+                    .iter()
+                    .map(|p| p.what.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                fix: Some(
+                    "remove the damaged images with `burrow rmi -f` and pull them again".into(),
+                ),
             },
-            Err(e) => Check { name: "store".into(), status: CheckStatus::Fail, detail: e.to_string(), fix: None },
+            Err(e) => Check {
+                name: "store".into(),
+                status: CheckStatus::Fail,
+                detail: e.to_string(),
+                fix: None,
+            },
         }
     };
     let checks = run_checks(&ctx.paths, store_check);

@@ -20,7 +20,10 @@ pub fn run(ctx: &Ctx, args: &UnshareArgs) -> anyhow::Result<i32> {
     if let Some(w) = warning {
         eprintln!("WARN: {w}");
     }
-    let env = [("BURROW_ROOT".to_string(), ctx.paths.root.display().to_string())];
+    let env = [(
+        "BURROW_ROOT".to_string(),
+        ctx.paths.root.display().to_string(),
+    )];
     let code = burrow::userns::unshare_command(&map, &args.command, &env)?;
     Ok(code)
 }

@@ -7,9 +7,16 @@ use crate::storage::{ImageRecord, Store, StoreError};
 
 /// The `docker image inspect` object for one image.
 pub fn image_json(store: &Store, image: &ImageRecord) -> Result<Value, StoreError> {
-    let config: Value = serde_json::from_slice(&store.read_blob(&image.config_digest)?).unwrap_or(Value::Null);
+    let config: Value =
+        serde_json::from_slice(&store.read_blob(&image.config_digest)?).unwrap_or(Value::Null);
     let field = |k: &str| config.get(k).cloned().unwrap_or(Value::Null);
-    let str_field = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let str_field = |k: &str| {
+        config
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
 
     // The image's runtime config uses Docker's key names already (User, Env,
     // Cmd, ...); fill the keys Docker always prints.
@@ -20,10 +27,24 @@ pub fn image_json(store: &Store, image: &ImageRecord) -> Result<Value, StoreErro
     for key in ["Hostname", "Domainname", "User"] {
         cfg.entry(key).or_insert(json!(""));
     }
-    for key in ["AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"] {
+    for key in [
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+    ] {
         cfg.entry(key).or_insert(json!(false));
     }
-    for key in ["Cmd", "Entrypoint", "Env", "Labels", "Volumes", "ExposedPorts"] {
+    for key in [
+        "Cmd",
+        "Entrypoint",
+        "Env",
+        "Labels",
+        "Volumes",
+        "ExposedPorts",
+    ] {
         cfg.entry(key).or_insert(Value::Null);
     }
     cfg.entry("WorkingDir").or_insert(json!(""));
@@ -36,7 +57,11 @@ pub fn image_json(store: &Store, image: &ImageRecord) -> Result<Value, StoreErro
         .rev()
         .map(|l| store.layer_diff_path(&l.chain_id).display().to_string())
         .collect();
-    let upper = if dirs.is_empty() { String::new() } else { dirs.remove(0) };
+    let upper = if dirs.is_empty() {
+        String::new()
+    } else {
+        dirs.remove(0)
+    };
     let mut graph = Map::new();
     if !dirs.is_empty() {
         graph.insert("LowerDir".into(), json!(dirs.join(":")));

@@ -47,32 +47,42 @@ pub fn find_in(images: &[ImageRecord], query: &str) -> Result<Option<usize>, Loo
 }
 
 /// The index of the image `query` names in `images` and how it matched.
-pub fn find_match(images: &[ImageRecord], query: &str) -> Result<Option<(usize, Match)>, LookupError> {
+pub fn find_match(
+    images: &[ImageRecord],
+    query: &str,
+) -> Result<Option<(usize, Match)>, LookupError> {
     let query = query.trim();
     if query.is_empty() {
         return Ok(None);
     }
     // A full ID, with or without the algorithm.
-    let full = if query.len() == 64 { Digest::from_hex(query).ok() } else { query.parse::<Digest>().ok() };
+    let full = if query.len() == 64 {
+        Digest::from_hex(query).ok()
+    } else {
+        query.parse::<Digest>().ok()
+    };
     if let Some(d) = full {
-        return Ok(images.iter().position(|i| i.id == d).map(|i| (i, Match::Id)));
+        return Ok(images
+            .iter()
+            .position(|i| i.id == d)
+            .map(|i| (i, Match::Id)));
     }
     if let Ok(r) = Reference::parse(query) {
         if let Some(d) = &r.digest {
             let wanted = format!("{}@{}", r.name(), d);
-            if let Some(i) = images.iter().position(|i| i.digests.iter().any(|x| *x == wanted)) {
+            if let Some(i) = images.iter().position(|i| i.digests.contains(&wanted)) {
                 return Ok(Some((i, Match::Digest)));
             }
         } else {
             let wanted = r.to_string();
-            if let Some(i) = images.iter().position(|i| i.names.iter().any(|n| *n == wanted)) {
+            if let Some(i) = images.iter().position(|i| i.names.contains(&wanted)) {
                 return Ok(Some((i, Match::Name(wanted))));
             }
         }
-        if reference::is_short_name(query) {
-            if let Some(found) = match_short_name(images, query, &r)? {
-                return Ok(Some(found));
-            }
+        if reference::is_short_name(query)
+            && let Some(found) = match_short_name(images, query, &r)?
+        {
+            return Ok(Some(found));
         }
     }
     match_id_prefix(images, query)
@@ -99,19 +109,31 @@ fn match_short_name(
     let found: Vec<(usize, &String)> = images
         .iter()
         .enumerate()
-        .filter_map(|(i, img)| img.names.iter().find(|n| n.ends_with(&suffix)).map(|n| (i, n)))
+        .filter_map(|(i, img)| {
+            img.names
+                .iter()
+                .find(|n| n.ends_with(&suffix))
+                .map(|n| (i, n))
+        })
         .collect();
     match found.as_slice() {
         [] => Ok(None),
         [(i, name)] => Ok(Some((*i, Match::Name((*name).clone())))),
         _ => Err(LookupError::Ambiguous {
             query: query.to_string(),
-            candidates: found.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", "),
+            candidates: found
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
 
-fn match_id_prefix(images: &[ImageRecord], query: &str) -> Result<Option<(usize, Match)>, LookupError> {
+fn match_id_prefix(
+    images: &[ImageRecord],
+    query: &str,
+) -> Result<Option<(usize, Match)>, LookupError> {
     let prefix = query.strip_prefix("sha256:").unwrap_or(query);
     if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
@@ -127,7 +149,11 @@ fn match_id_prefix(images: &[ImageRecord], query: &str) -> Result<Option<(usize,
         1 => Ok(Some((hits[0], Match::Id))),
         _ => Err(LookupError::Ambiguous {
             query: query.to_string(),
-            candidates: hits.iter().map(|&i| images[i].id.short().to_string()).collect::<Vec<_>>().join(", "),
+            candidates: hits
+                .iter()
+                .map(|&i| images[i].id.short().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -145,7 +171,13 @@ mod tests {
             names: names.iter().map(|s| s.to_string()).collect(),
             digests: names
                 .iter()
-                .map(|n| format!("{}@sha256:{}", n.rsplit_once(':').unwrap().0, "1".repeat(64)))
+                .map(|n| {
+                    format!(
+                        "{}@sha256:{}",
+                        n.rsplit_once(':').unwrap().0,
+                        "1".repeat(64)
+                    )
+                })
                 .collect(),
             manifest_digest: id.clone(),
             manifest_media_type: String::new(),
@@ -163,18 +195,34 @@ mod tests {
     fn finds_by_name_short_name_id_and_digest() {
         let images = vec![
             img('a', &["docker.io/library/alpine:latest"]),
-            img('b', &["127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/busybox:v1"]),
+            img(
+                'b',
+                &["127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/busybox:v1"],
+            ),
             img('c', &["localhost/app:latest"]),
         ];
         assert_eq!(find_in(&images, "alpine").unwrap(), Some(0));
-        assert_eq!(find_in(&images, "docker.io/library/alpine:latest").unwrap(), Some(0));
+        assert_eq!(
+            find_in(&images, "docker.io/library/alpine:latest").unwrap(),
+            Some(0)
+        );
         assert_eq!(find_in(&images, "busybox").unwrap(), Some(1));
         assert_eq!(find_in(&images, "busybox:v1").unwrap(), Some(1));
         assert_eq!(find_in(&images, "busybox:v2").unwrap(), None);
         assert_eq!(find_in(&images, "app").unwrap(), Some(2));
         assert_eq!(find_in(&images, "bbbb").unwrap(), Some(1));
-        assert_eq!(find_in(&images, &format!("sha256:{}", "c".repeat(64))).unwrap(), Some(2));
-        assert_eq!(find_in(&images, &format!("127.0.0.1:5000/busybox@sha256:{}", "1".repeat(64))).unwrap(), Some(1));
+        assert_eq!(
+            find_in(&images, &format!("sha256:{}", "c".repeat(64))).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            find_in(
+                &images,
+                &format!("127.0.0.1:5000/busybox@sha256:{}", "1".repeat(64))
+            )
+            .unwrap(),
+            Some(1)
+        );
         assert_eq!(find_in(&images, "nothing").unwrap(), None);
         let by_short = find_match(&images, "busybox:v1").unwrap().unwrap();
         assert_eq!(by_short.1, Match::Name("127.0.0.1:5000/busybox:v1".into()));
@@ -183,14 +231,23 @@ mod tests {
 
     #[test]
     fn ambiguity_is_reported() {
-        let images = vec![img('a', &["r1.example/app:latest"]), img('b', &["r2.example/app:latest"])];
-        assert!(matches!(find_in(&images, "app"), Err(LookupError::Ambiguous { .. })));
+        let images = vec![
+            img('a', &["r1.example/app:latest"]),
+            img('b', &["r2.example/app:latest"]),
+        ];
+        assert!(matches!(
+            find_in(&images, "app"),
+            Err(LookupError::Ambiguous { .. })
+        ));
         let images = vec![img('a', &[]), {
             let mut i = img('a', &[]);
             i.id = Digest::from_hex(&format!("a{}", "b".repeat(63))).unwrap();
             i
         }];
         assert_eq!(find_in(&images, "aa").unwrap(), Some(0));
-        assert!(matches!(find_in(&images, "a"), Err(LookupError::Ambiguous { .. })));
+        assert!(matches!(
+            find_in(&images, "a"),
+            Err(LookupError::Ambiguous { .. })
+        ));
     }
 }

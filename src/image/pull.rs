@@ -21,7 +21,9 @@ use crate::digest::Digest;
 use crate::reference::{self, Reference};
 use crate::registry::{Client, LayerDescriptor, Platform, RegistryError, ResolvedImage};
 use crate::storage::unpack::{self, UnpackError, UnpackOptions};
-use crate::storage::{EnsureError, ImageLayer, ImageRecord, LayerInfo, LayerTemp, Store, StoreError, chain_ids};
+use crate::storage::{
+    EnsureError, ImageLayer, ImageRecord, LayerInfo, LayerTemp, Store, StoreError, chain_ids,
+};
 
 /// Parallel layer downloads. Unpacking is CPU-bound (decompression), so more
 /// than a few only adds memory and seek load.
@@ -43,16 +45,36 @@ pub enum PullError {
     Unpack { digest: Digest, source: UnpackError },
     #[error("layer {digest}: download failed: {source}")]
     Transfer { digest: Digest, source: io::Error },
-    #[error("layer {digest}: uncompressed content has digest {actual}, but the image config says {expected}")]
-    DiffIdMismatch { digest: Digest, expected: Digest, actual: Digest },
+    #[error(
+        "layer {digest}: uncompressed content has digest {actual}, but the image config says {expected}"
+    )]
+    DiffIdMismatch {
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("layer {digest}: registry sent {actual} bytes, the manifest says {expected}")]
-    SizeMismatch { digest: Digest, expected: u64, actual: u64 },
-    #[error("image config of {reference} lists {diff_ids} layer diff IDs but the manifest has {layers} layers")]
-    LayerCount { reference: String, diff_ids: usize, layers: usize },
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "image config of {reference} lists {diff_ids} layer diff IDs but the manifest has {layers} layers"
+    )]
+    LayerCount {
+        reference: String,
+        diff_ids: usize,
+        layers: usize,
+    },
     #[error("image config of {reference} has an invalid diff ID {value:?}")]
     BadDiffId { reference: String, value: String },
     #[error("{input}: not found in any of the search registries ({tried}): {last}")]
-    NotFoundAnywhere { input: String, tried: String, last: String },
+    NotFoundAnywhere {
+        input: String,
+        tried: String,
+        last: String,
+    },
 }
 
 /// What a pull reports while it works, for progress output.
@@ -61,13 +83,25 @@ pub enum PullEvent {
     /// About to try this reference.
     Trying { reference: String },
     /// The manifest was resolved; `layers` will be fetched or reused.
-    Resolved { reference: String, manifest: Digest, layers: usize },
+    Resolved {
+        reference: String,
+        manifest: Digest,
+        layers: usize,
+    },
     /// A layer is being downloaded; `total` from the manifest.
     LayerStart { digest: Digest, total: u64 },
     /// Bytes of a layer received so far.
-    LayerProgress { digest: Digest, done: u64, total: u64 },
+    LayerProgress {
+        digest: Digest,
+        done: u64,
+        total: u64,
+    },
     /// A download failed and is being retried from the start.
-    LayerRetry { digest: Digest, attempt: u32, error: String },
+    LayerRetry {
+        digest: Digest,
+        attempt: u32,
+        error: String,
+    },
     /// The layer was downloaded, verified and unpacked.
     LayerDone { digest: Digest },
     /// The layer was already in the store.
@@ -130,7 +164,9 @@ pub fn pull(
     let mut last_err = None;
     let mut resolved = None;
     for r in &refs {
-        obs.event(PullEvent::Trying { reference: r.to_string() });
+        obs.event(PullEvent::Trying {
+            reference: r.to_string(),
+        });
         match client.resolve(r, &opts.platform) {
             Ok(img) => {
                 resolved = Some(img);
@@ -143,9 +179,17 @@ pub fn pull(
     let image = match resolved {
         Some(i) => i,
         None => {
-            let tried = refs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ");
+            let tried = refs
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             let last = last_err.map(|e| e.to_string()).unwrap_or_default();
-            return Err(PullError::NotFoundAnywhere { input: input.to_string(), tried, last });
+            return Err(PullError::NotFoundAnywhere {
+                input: input.to_string(),
+                tried,
+                last,
+            });
         }
     };
     store_image(store, client, &image, opts, obs)
@@ -171,8 +215,10 @@ fn store_image(
         .diff_ids()
         .iter()
         .map(|s| {
-            s.parse::<Digest>()
-                .map_err(|_| PullError::BadDiffId { reference: reference.to_string(), value: s.clone() })
+            s.parse::<Digest>().map_err(|_| PullError::BadDiffId {
+                reference: reference.to_string(),
+                value: s.clone(),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if diff_ids.len() != image.layers.len() {
@@ -193,7 +239,11 @@ fn store_image(
         .enumerate()
         .map(|(i, desc)| LayerInfo {
             chain_id: chains[i].clone(),
-            parent: if i == 0 { None } else { Some(chains[i - 1].clone()) },
+            parent: if i == 0 {
+                None
+            } else {
+                Some(chains[i - 1].clone())
+            },
             diff_id: diff_ids[i].clone(),
             blob_digest: desc.digest.clone(),
             media_type: desc.media_type.clone(),
@@ -201,7 +251,8 @@ fn store_image(
         })
         .collect();
 
-    let results: Vec<Mutex<Option<Result<u64, PullError>>>> = infos.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Result<u64, PullError>>>> =
+        infos.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = infos.len().clamp(1, MAX_PARALLEL_LAYERS);
     std::thread::scope(|s| {
@@ -212,7 +263,15 @@ fn store_image(
                     if i >= infos.len() {
                         break;
                     }
-                    let r = fetch_layer(store, client, reference, &image.layers[i], &infos[i], opts, obs);
+                    let r = fetch_layer(
+                        store,
+                        client,
+                        reference,
+                        &image.layers[i],
+                        &infos[i],
+                        opts,
+                        obs,
+                    );
                     let failed = r.is_err();
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(r);
@@ -256,7 +315,9 @@ fn store_image(
     }
 
     store.put_blob(&image.config_digest, &image.config_bytes)?;
-    obs.event(PullEvent::ConfigDone { digest: image.config_digest.clone() });
+    obs.event(PullEvent::ConfigDone {
+        digest: image.config_digest.clone(),
+    });
     store.put_blob(&image.manifest.digest, &image.manifest.bytes)?;
 
     let created = image
@@ -286,7 +347,9 @@ fn store_image(
         architecture: image.config.architecture().to_string(),
     };
     store.put_image(record.clone())?;
-    obs.event(PullEvent::Stored { id: record.id.clone() });
+    obs.event(PullEvent::Stored {
+        id: record.id.clone(),
+    });
     Ok(record)
 }
 
@@ -304,13 +367,18 @@ fn fetch_layer(
     let mut attempt = 1;
     loop {
         let result = store.ensure_layer(info, |tmp: &LayerTemp| {
-            obs.event(PullEvent::LayerStart { digest: desc.digest.clone(), total: desc.size });
+            obs.event(PullEvent::LayerStart {
+                digest: desc.digest.clone(),
+                total: desc.size,
+            });
             download_and_unpack(store, client, reference, desc, info, tmp, opts, obs)
         });
         match result {
             Ok((record, created)) => {
                 if created {
-                    obs.event(PullEvent::LayerDone { digest: desc.digest.clone() });
+                    obs.event(PullEvent::LayerDone {
+                        digest: desc.digest.clone(),
+                    });
                 } else {
                     // The same content may have come from a differently
                     // compressed blob: keep this image's blob too, so push
@@ -318,12 +386,18 @@ fn fetch_layer(
                     if !store.has_blob(&desc.digest) {
                         fetch_blob_only(store, client, reference, desc)?;
                     }
-                    obs.event(PullEvent::LayerExists { digest: desc.digest.clone() });
+                    obs.event(PullEvent::LayerExists {
+                        digest: desc.digest.clone(),
+                    });
                 }
                 return Ok(record.unpacked_size);
             }
             Err(EnsureError::Fill(e)) if attempt < LAYER_ATTEMPTS && e.is_transient() => {
-                obs.event(PullEvent::LayerRetry { digest: desc.digest.clone(), attempt, error: e.to_string() });
+                obs.event(PullEvent::LayerRetry {
+                    digest: desc.digest.clone(),
+                    attempt,
+                    error: e.to_string(),
+                });
                 std::thread::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)));
                 attempt += 1;
             }
@@ -347,7 +421,12 @@ impl PullError {
 
 /// Worth trying the next search registry.
 fn is_not_found(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::NotFound { .. } | RegistryError::Denied { .. } | RegistryError::AuthRequired { .. })
+    matches!(
+        e,
+        RegistryError::NotFound { .. }
+            | RegistryError::Denied { .. }
+            | RegistryError::AuthRequired { .. }
+    )
 }
 
 /// The registry client already retried; a network failure that still got
@@ -371,16 +450,27 @@ fn download_and_unpack(
     let blob = client.open_blob(reference, &desc.digest)?;
     let writer = store.blob_writer()?;
     let mut tee = Tee {
-        inner: Progress::new(blob.take(desc.size.saturating_add(1)), obs, &desc.digest, desc.size),
+        inner: Progress::new(
+            blob.take(desc.size.saturating_add(1)),
+            obs,
+            &desc.digest,
+            desc.size,
+        ),
         out: writer,
     };
-    let transfer = |source: io::Error| PullError::Transfer { digest: desc.digest.clone(), source };
+    let transfer = |source: io::Error| PullError::Transfer {
+        digest: desc.digest.clone(),
+        source,
+    };
 
     let unpacked = (|| {
         let decompressed = unpack::decompressor(&desc.media_type, &mut tee)?;
         let mut hashed = crate::digest::DigestingReader::new(decompressed);
         unpack::unpack_layer(&mut hashed, tmp.diff_dir(), &opts.unpack)?;
-        hashed.finish().map(|(d, n, _)| (d, n)).map_err(UnpackError::Read)
+        hashed
+            .finish()
+            .map(|(d, n, _)| (d, n))
+            .map_err(UnpackError::Read)
     })();
     let (diff_id, unpacked) = match unpacked {
         Ok(done) => done,
@@ -388,7 +478,10 @@ fn download_and_unpack(
             return Err(match tee.inner.read_failed {
                 // The network broke, not the layer: the caller may retry.
                 Some(kind) => transfer(io::Error::new(kind, source.to_string())),
-                None => PullError::Unpack { digest: desc.digest.clone(), source },
+                None => PullError::Unpack {
+                    digest: desc.digest.clone(),
+                    source,
+                },
             });
         }
     };
@@ -396,7 +489,11 @@ fn download_and_unpack(
     io::copy(&mut tee, &mut io::sink()).map_err(transfer)?;
     let received = tee.inner.done;
     if received != desc.size {
-        return Err(PullError::SizeMismatch { digest: desc.digest.clone(), expected: desc.size, actual: received });
+        return Err(PullError::SizeMismatch {
+            digest: desc.digest.clone(),
+            expected: desc.size,
+            actual: received,
+        });
     }
     if diff_id != info.diff_id {
         return Err(PullError::DiffIdMismatch {
@@ -417,8 +514,13 @@ fn fetch_blob_only(
     reference: &Reference,
     desc: &LayerDescriptor,
 ) -> Result<(), PullError> {
-    let transfer = |source: io::Error| PullError::Transfer { digest: desc.digest.clone(), source };
-    let mut blob = client.open_blob(reference, &desc.digest)?.take(desc.size.saturating_add(1));
+    let transfer = |source: io::Error| PullError::Transfer {
+        digest: desc.digest.clone(),
+        source,
+    };
+    let mut blob = client
+        .open_blob(reference, &desc.digest)?
+        .take(desc.size.saturating_add(1));
     let mut writer = store.blob_writer()?;
     io::copy(&mut blob, &mut writer).map_err(transfer)?;
     writer.commit(&desc.digest)?;
@@ -454,17 +556,32 @@ struct Progress<'a, R> {
 
 impl<'a, R> Progress<'a, R> {
     fn new(inner: R, obs: &'a dyn PullObserver, digest: &'a Digest, total: u64) -> Self {
-        Progress { inner, obs, digest, total, done: 0, reported: 0, read_failed: None }
+        Progress {
+            inner,
+            obs,
+            digest,
+            total,
+            done: 0,
+            reported: 0,
+            read_failed: None,
+        }
     }
 }
 
 impl<R: Read> Read for Progress<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf).inspect_err(|e| self.read_failed = Some(e.kind()))?;
+        let n = self
+            .inner
+            .read(buf)
+            .inspect_err(|e| self.read_failed = Some(e.kind()))?;
         self.done += n as u64;
         if self.done - self.reported >= PROGRESS_STEP || (n == 0 && self.done != self.reported) {
             self.reported = self.done;
-            self.obs.event(PullEvent::LayerProgress { digest: self.digest.clone(), done: self.done, total: self.total });
+            self.obs.event(PullEvent::LayerProgress {
+                digest: self.digest.clone(),
+                done: self.done,
+                total: self.total,
+            });
         }
         Ok(n)
     }
@@ -476,11 +593,17 @@ mod tests {
 
     #[test]
     fn short_names_use_search_registries() {
-        let conf = RegistriesConf::parse("unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n", std::path::Path::new("test"))
-            .unwrap();
+        let conf = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n",
+            std::path::Path::new("test"),
+        )
+        .unwrap();
         let c = candidates("alpine", &conf).unwrap();
         let c: Vec<String> = c.iter().map(|r| r.to_string()).collect();
-        assert_eq!(c, vec!["quay.io/alpine:latest", "docker.io/library/alpine:latest"]);
+        assert_eq!(
+            c,
+            vec!["quay.io/alpine:latest", "docker.io/library/alpine:latest"]
+        );
         let c = candidates("127.0.0.1:5000/app:v1", &conf).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].to_string(), "127.0.0.1:5000/app:v1");

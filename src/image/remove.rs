@@ -12,7 +12,11 @@ pub enum RemoveError {
     #[error(
         "unable to delete {query} (must force): image {id} is referenced in multiple repositories ({names}); remove the names one by one or use --force"
     )]
-    MultipleNames { query: String, id: String, names: String },
+    MultipleNames {
+        query: String,
+        id: String,
+        names: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,11 +40,11 @@ pub enum Removal {
 /// it has several names). Layers are collected separately by [`Store::gc`].
 pub fn remove(store: &Store, query: &str, force: bool) -> Result<Vec<Removal>, RemoveError> {
     let (image, matched) = find_image_match(store, query)?;
-    if let Match::Name(name) = &matched {
-        if image.names.len() > 1 {
-            store.set_names(&image.id, &[], std::slice::from_ref(name))?;
-            return Ok(vec![Removal::Untagged(name.clone())]);
-        }
+    if let Match::Name(name) = &matched
+        && image.names.len() > 1
+    {
+        store.set_names(&image.id, &[], std::slice::from_ref(name))?;
+        return Ok(vec![Removal::Untagged(name.clone())]);
     }
     if image.names.len() > 1 && !force {
         return Err(RemoveError::MultipleNames {

@@ -43,7 +43,11 @@ pub fn detect() -> Result<Detected, NetnsError> {
     for backend in [NetworkBackend::Pasta, NetworkBackend::Slirp4netns] {
         if let Some(path) = find_program(backend.program()) {
             let version = program_version(&path);
-            return Ok(Detected { backend, path, version });
+            return Ok(Detected {
+                backend,
+                path,
+                version,
+            });
         }
     }
     Err(NetnsError::NoBackend)
@@ -58,7 +62,11 @@ pub fn program_version(path: &Path) -> String {
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.lines().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".to_string())
 }
 
@@ -74,12 +82,18 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// pasta and slirp4netns need /dev/net/tun readable and writable.
 pub fn tun_usable() -> Result<(), String> {
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
         Ok(_) => Ok(()),
         Err(e) => Err(format!(
             "cannot open /dev/net/tun: {e}; as root run `chmod 666 /dev/net/tun` (distributions ship it 0666)"

@@ -31,13 +31,28 @@ pub struct Check {
 
 impl Check {
     fn ok(name: &str, detail: impl Into<String>) -> Check {
-        Check { name: name.into(), status: CheckStatus::Ok, detail: detail.into(), fix: None }
+        Check {
+            name: name.into(),
+            status: CheckStatus::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
     }
     fn warn(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
-        Check { name: name.into(), status: CheckStatus::Warn, detail: detail.into(), fix }
+        Check {
+            name: name.into(),
+            status: CheckStatus::Warn,
+            detail: detail.into(),
+            fix,
+        }
     }
     fn fail(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
-        Check { name: name.into(), status: CheckStatus::Fail, detail: detail.into(), fix }
+        Check {
+            name: name.into(),
+            status: CheckStatus::Fail,
+            detail: detail.into(),
+            fix,
+        }
     }
 }
 
@@ -50,8 +65,16 @@ pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Che
     out.push(check_helper("newgidmap"));
     match &identity {
         Ok(id) => {
-            out.push(check_subids("subuid", &id.name, id.subuids.iter().map(|r| (r.start, r.count)).collect()));
-            out.push(check_subids("subgid", &id.name, id.subgids.iter().map(|r| (r.start, r.count)).collect()));
+            out.push(check_subids(
+                "subuid",
+                &id.name,
+                id.subuids.iter().map(|r| (r.start, r.count)).collect(),
+            ));
+            out.push(check_subids(
+                "subgid",
+                &id.name,
+                id.subgids.iter().map(|r| (r.start, r.count)).collect(),
+            ));
         }
         Err(e) => out.push(Check::fail("subuid", e.to_string(), None)),
     }
@@ -70,14 +93,33 @@ pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Che
     });
     out.push(fuse);
     out.push(match netns::detect() {
-        Ok(d) => Check::ok("network", format!("{} at {} ({})", d.backend.program(), d.path.display(), d.version)),
-        Err(e) => Check::fail("network", e.to_string(), Some("apt-get install passt".into())),
+        Ok(d) => Check::ok(
+            "network",
+            format!(
+                "{} at {} ({})",
+                d.backend.program(),
+                d.path.display(),
+                d.version
+            ),
+        ),
+        Err(e) => Check::fail(
+            "network",
+            e.to_string(),
+            Some("apt-get install passt".into()),
+        ),
     });
     out.push(match netns::tun_usable() {
         Ok(()) => Check::ok("/dev/net/tun", "usable"),
-        Err(e) => Check::fail("/dev/net/tun", e, Some("as root: chmod 666 /dev/net/tun".into())),
+        Err(e) => Check::fail(
+            "/dev/net/tun",
+            e,
+            Some("as root: chmod 666 /dev/net/tun".into()),
+        ),
     });
-    out.push(check_cgroups(Path::new("/sys/fs/cgroup"), &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()));
+    out.push(check_cgroups(
+        Path::new("/sys/fs/cgroup"),
+        &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    ));
     out.push(store_check());
     out
 }
@@ -85,19 +127,27 @@ pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Che
 fn check_userns() -> Check {
     const NAME: &str = "user namespaces";
     let fix = Some("as root: sysctl -w user.max_user_namespaces=15000".to_string());
-    match std::fs::read_to_string("/proc/sys/user/max_user_namespaces").map(|s| s.trim().parse::<u64>()) {
+    match std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .map(|s| s.trim().parse::<u64>())
+    {
         Ok(Ok(0)) => return Check::fail(NAME, "user.max_user_namespaces is 0", fix),
         Ok(_) => {}
-        Err(_) => return Check::fail(NAME, "the kernel has no user namespaces (/proc/sys/user missing)", None),
-    }
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone") {
-        if v.trim() == "0" {
+        Err(_) => {
             return Check::fail(
                 NAME,
-                "kernel.unprivileged_userns_clone is 0",
-                Some("as root: sysctl -w kernel.unprivileged_userns_clone=1".into()),
+                "the kernel has no user namespaces (/proc/sys/user missing)",
+                None,
             );
         }
+    }
+    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
+        && v.trim() == "0"
+    {
+        return Check::fail(
+            NAME,
+            "kernel.unprivileged_userns_clone is 0",
+            Some("as root: sysctl -w kernel.unprivileged_userns_clone=1".into()),
+        );
     }
     match in_child(|| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()) {
         Ok(true) => Check::ok(NAME, "an unprivileged user namespace can be created"),
@@ -112,7 +162,8 @@ fn check_userns() -> Check {
 
 /// newuidmap/newgidmap must exist and be setuid root or carry file caps.
 fn check_helper(name: &str) -> Check {
-    let fix = Some("as root: apt-get install uidmap (Fedora: dnf install shadow-utils)".to_string());
+    let fix =
+        Some("as root: apt-get install uidmap (Fedora: dnf install shadow-utils)".to_string());
     let Some(path) = netns::find_program(name) else {
         return Check::fail(name, format!("{name} not found"), fix);
     };
@@ -123,11 +174,25 @@ fn check_helper(name: &str) -> Check {
     let setuid_root = md.uid() == 0 && md.permissions().mode() & 0o4000 != 0;
     let has_caps = rustix::fs::getxattr(&path, "security.capability", &mut [0u8; 64]).is_ok();
     if setuid_root || has_caps {
-        Check::ok(name, format!("{} ({})", path.display(), if setuid_root { "setuid root" } else { "file capabilities" }))
+        Check::ok(
+            name,
+            format!(
+                "{} ({})",
+                path.display(),
+                if setuid_root {
+                    "setuid root"
+                } else {
+                    "file capabilities"
+                }
+            ),
+        )
     } else {
         Check::fail(
             name,
-            format!("{} is neither setuid root nor has file capabilities", path.display()),
+            format!(
+                "{} is neither setuid root nor has file capabilities",
+                path.display()
+            ),
             Some(format!("as root: chmod u+s {}", path.display())),
         )
     }
@@ -136,13 +201,27 @@ fn check_helper(name: &str) -> Check {
 fn check_subids(kind: &str, user: &str, ranges: Vec<(u32, u32)>) -> Check {
     let total: u64 = ranges.iter().map(|(_, c)| u64::from(*c)).sum();
     let file = format!("/etc/{kind}");
-    let fix = Some(format!("as root: usermod --add-{kind}s 100000-165535 {user}"));
+    let fix = Some(format!(
+        "as root: usermod --add-{kind}s 100000-165535 {user}"
+    ));
     if ranges.is_empty() {
-        return Check::fail(kind, format!("no {kind} range for user {user} in {file}"), fix);
+        return Check::fail(
+            kind,
+            format!("no {kind} range for user {user} in {file}"),
+            fix,
+        );
     }
-    let list = ranges.iter().map(|(s, c)| format!("{s}+{c}")).collect::<Vec<_>>().join(", ");
+    let list = ranges
+        .iter()
+        .map(|(s, c)| format!("{s}+{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if total < 65536 {
-        Check::warn(kind, format!("{user} has only {total} ids ({list}): images with higher ids fail to unpack"), fix)
+        Check::warn(
+            kind,
+            format!("{user} has only {total} ids ({list}): images with higher ids fail to unpack"),
+            fix,
+        )
     } else {
         Check::ok(kind, format!("{user}: {list}"))
     }
@@ -152,15 +231,29 @@ fn check_fuse_overlayfs() -> Check {
     const NAME: &str = "fuse-overlayfs";
     let fix = Some("as root: apt-get install fuse-overlayfs fuse3".to_string());
     let Some(path) = netns::find_program("fuse-overlayfs") else {
-        return Check::warn(NAME, "not installed (only needed where kernel overlayfs fails)", fix);
+        return Check::warn(
+            NAME,
+            "not installed (only needed where kernel overlayfs fails)",
+            fix,
+        );
     };
     if !Path::new("/dev/fuse").exists() {
-        return Check::warn(NAME, "/dev/fuse is missing", Some("as root: modprobe fuse".into()));
+        return Check::warn(
+            NAME,
+            "/dev/fuse is missing",
+            Some("as root: modprobe fuse".into()),
+        );
     }
-    if netns::find_program("fusermount3").or_else(|| netns::find_program("fusermount")).is_none() {
+    if netns::find_program("fusermount3")
+        .or_else(|| netns::find_program("fusermount"))
+        .is_none()
+    {
         return Check::warn(NAME, "fusermount3 not found", fix);
     }
-    Check::ok(NAME, format!("{} ({})", path.display(), netns::program_version(&path)))
+    Check::ok(
+        NAME,
+        format!("{} ({})", path.display(), netns::program_version(&path)),
+    )
 }
 
 /// Rootless resource limits need the unified cgroup v2 hierarchy and a
@@ -169,14 +262,21 @@ pub fn check_cgroups(root: &Path, proc_self_cgroup: &str) -> Check {
     const NAME: &str = "cgroups";
     let limits = "resource limits (--memory, --cpus, --pids-limit) are unavailable";
     if !root.join("cgroup.controllers").exists() {
-        let how = if root.join("unified").exists() { "hybrid v1/v2 layout" } else { "cgroup v1" };
+        let how = if root.join("unified").exists() {
+            "hybrid v1/v2 layout"
+        } else {
+            "cgroup v1"
+        };
         return Check::warn(
             NAME,
             format!("{how}: cgroup v2 is not the unified hierarchy, so {limits}"),
             Some("boot with systemd.unified_cgroup_hierarchy=1".into()),
         );
     }
-    let own = proc_self_cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    let own = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/");
     let dir = root.join(own.trim_start_matches('/'));
     let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok();
     if !writable {
@@ -187,7 +287,14 @@ pub fn check_cgroups(root: &Path, proc_self_cgroup: &str) -> Check {
         );
     }
     let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-    Check::ok(NAME, format!("cgroup v2, delegated {} (controllers: {})", dir.display(), controllers.trim()))
+    Check::ok(
+        NAME,
+        format!(
+            "cgroup v2, delegated {} (controllers: {})",
+            dir.display(),
+            controllers.trim()
+        ),
+    )
 }
 
 /// Mount an overlay inside a fresh user+mount namespace and delete a lower
@@ -237,10 +344,15 @@ pub fn overlay_probe(data_root: &Path) -> Result<(), String> {
             return false;
         }
         use std::os::unix::fs::FileTypeExt;
-        std::fs::symlink_metadata(p.join("upper/file")).map(|m| m.file_type().is_char_device()).unwrap_or(false)
+        std::fs::symlink_metadata(p.join("upper/file"))
+            .map(|m| m.file_type().is_char_device())
+            .unwrap_or(false)
     });
     // The work dir gets a 0000 subdirectory from the kernel.
-    let _ = std::fs::set_permissions(dir.path().join("work/work"), std::fs::Permissions::from_mode(0o700));
+    let _ = std::fs::set_permissions(
+        dir.path().join("work/work"),
+        std::fs::Permissions::from_mode(0o700),
+    );
     match result {
         Ok(true) => Ok(()),
         Ok(false) => Err("mount or whiteout failed".into()),
@@ -284,7 +396,11 @@ mod tests {
         let v2 = tempfile::tempdir().unwrap();
         std::fs::write(v2.path().join("cgroup.controllers"), "cpu memory pids\n").unwrap();
         std::fs::create_dir_all(v2.path().join("user.slice/me")).unwrap();
-        std::fs::write(v2.path().join("user.slice/me/cgroup.controllers"), "memory pids\n").unwrap();
+        std::fs::write(
+            v2.path().join("user.slice/me/cgroup.controllers"),
+            "memory pids\n",
+        )
+        .unwrap();
         let c = check_cgroups(v2.path(), "0::/user.slice/me\n");
         assert_eq!(c.status, CheckStatus::Ok, "{}", c.detail);
         assert!(c.detail.contains("memory pids"));
@@ -292,11 +408,24 @@ mod tests {
 
     #[test]
     fn subid_ranges() {
-        assert_eq!(check_subids("subuid", "alice", vec![]).status, CheckStatus::Fail);
+        assert_eq!(
+            check_subids("subuid", "alice", vec![]).status,
+            CheckStatus::Fail
+        );
         let c = check_subids("subuid", "alice", vec![]);
-        assert!(c.fix.unwrap().contains("usermod --add-subuids 100000-165535 alice"));
-        assert_eq!(check_subids("subuid", "alice", vec![(100000, 65536)]).status, CheckStatus::Ok);
-        assert_eq!(check_subids("subuid", "alice", vec![(100000, 1000)]).status, CheckStatus::Warn);
+        assert!(
+            c.fix
+                .unwrap()
+                .contains("usermod --add-subuids 100000-165535 alice")
+        );
+        assert_eq!(
+            check_subids("subuid", "alice", vec![(100000, 65536)]).status,
+            CheckStatus::Ok
+        );
+        assert_eq!(
+            check_subids("subuid", "alice", vec![(100000, 1000)]).status,
+            CheckStatus::Warn
+        );
     }
 
     #[test]

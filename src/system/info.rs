@@ -48,7 +48,9 @@ pub fn host_info(paths: &Paths) -> HostInfo {
         Ok(id) => {
             let (map, warning) = IdMap::for_user(&id);
             let lines = |m: &[crate::userns::IdMapping]| {
-                m.iter().map(|x| format!("{} {} {}", x.container_id, x.host_id, x.size)).collect()
+                m.iter()
+                    .map(|x| format!("{} {} {}", x.container_id, x.host_id, x.size))
+                    .collect()
             };
             (id.name.clone(), lines(&map.uids), lines(&map.gids), warning)
         }
