@@ -14,11 +14,24 @@ use super::StoreError;
 /// Replace `path` with `bytes` atomically: temp file in the same directory,
 /// fsync, rename, fsync of the directory. `mode` applies to the new file.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| StoreError::io("write", path, io::ErrorKind::InvalidInput.into()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), unique_suffix()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| StoreError::io("write", path, io::ErrorKind::InvalidInput.into()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        unique_suffix()
+    ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -32,7 +45,9 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError
 
 /// Flush a directory so that renames and creations inside it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io("sync", dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("sync", dir, e))
 }
 
 /// A name fragment unlikely to collide between processes and threads.
@@ -54,7 +69,10 @@ pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
         return ignore_missing(fs::remove_file(path));
     }
     if md.mode() & 0o700 != 0o700 {
-        fs::set_permissions(path, fs::Permissions::from_mode((md.mode() & 0o7777) | 0o700))?;
+        fs::set_permissions(
+            path,
+            fs::Permissions::from_mode((md.mode() & 0o7777) | 0o700),
+        )?;
     }
     for entry in fs::read_dir(path)? {
         let entry = entry?;
@@ -88,7 +106,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
         // No temp files left beside it.
-        let names: Vec<_> = fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f.json")]);
     }
 

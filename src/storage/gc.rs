@@ -50,7 +50,8 @@ fn problem(what: String) -> Problem {
 impl Store {
     pub fn gc_shared(&self) -> Result<GcGuard, StoreError> {
         let (f, path) = self.lock_file("gc.lock")?;
-        f.lock_shared().map_err(|e| StoreError::io("lock", &path, e))?;
+        f.lock_shared()
+            .map_err(|e| StoreError::io("lock", &path, e))?;
         Ok(GcGuard { _file: f })
     }
 
@@ -60,7 +61,10 @@ impl Store {
     pub fn gc(&self, extra_roots: &[Digest]) -> Result<GcStats, StoreError> {
         let (gc_lock, gc_path) = self.lock_file("gc.lock")?;
         if try_lock_file(&gc_lock, &gc_path)?.is_none() {
-            return Ok(GcStats { deferred: true, ..GcStats::default() });
+            return Ok(GcStats {
+                deferred: true,
+                ..GcStats::default()
+            });
         }
         let mut stats = GcStats::default();
         let mut doomed: Vec<(PathBuf, super::TempLock)> = Vec::new();
@@ -177,12 +181,19 @@ impl Store {
         }
         // Lock files whose entry never appeared or is gone.
         for name in list_dir(&self.locks_dir())? {
-            let Some(entry) = name.strip_prefix("tmp-").and_then(|n| n.strip_suffix(".lock")) else { continue };
+            let Some(entry) = name
+                .strip_prefix("tmp-")
+                .and_then(|n| n.strip_suffix(".lock"))
+            else {
+                continue;
+            };
             if live.contains(entry) || self.tmp_dir().join(entry).exists() {
                 continue;
             }
             let lock_path = self.locks_dir().join(&name);
-            let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) else { continue };
+            let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) else {
+                continue;
+            };
             if try_lock_file(&lock, &lock_path)?.is_some() {
                 let _ = fs::remove_file(&lock_path);
             }
@@ -197,7 +208,10 @@ impl Store {
         for name in list_dir(&self.blobs_dir())? {
             let path = self.blobs_dir().join(&name);
             let Ok(expected) = Digest::from_hex(&name) else {
-                problems.push(problem(format!("blob {}: name is not a sha256 digest", path.display())));
+                problems.push(problem(format!(
+                    "blob {}: name is not a sha256 digest",
+                    path.display()
+                )));
                 continue;
             };
             match hash_file(&path) {
@@ -206,7 +220,10 @@ impl Store {
                     "blob {expected} is corrupt: its content hashes to {actual} ({})",
                     path.display()
                 ))),
-                Err(e) => problems.push(problem(format!("blob {expected}: cannot read {}: {e}", path.display()))),
+                Err(e) => problems.push(problem(format!(
+                    "blob {expected}: cannot read {}: {e}",
+                    path.display()
+                ))),
             }
         }
 
@@ -214,7 +231,10 @@ impl Store {
         for name in list_dir(&self.layers_dir())? {
             let dir = self.layers_dir().join(&name);
             let Ok(id) = Digest::from_hex(&name) else {
-                problems.push(problem(format!("layer directory {}: name is not a chain id", dir.display())));
+                problems.push(problem(format!(
+                    "layer directory {}: name is not a chain id",
+                    dir.display()
+                )));
                 continue;
             };
             match self.layer(&id) {
@@ -224,14 +244,20 @@ impl Store {
                 ))),
                 Ok(Some(rec)) => {
                     if !dir.join("diff").is_dir() {
-                        problems.push(problem(format!("layer {id}: {} is missing", dir.join("diff").display())));
+                        problems.push(problem(format!(
+                            "layer {id}: {} is missing",
+                            dir.join("diff").display()
+                        )));
                     } else {
                         layer_ok.insert(id);
                     }
-                    if let Some(p) = rec.parent {
-                        if !self.layers_dir().join(p.hex()).join("layer.json").is_file() {
-                            problems.push(problem(format!("layer {}: parent layer {p} is missing", rec.chain_id)));
-                        }
+                    if let Some(p) = rec.parent
+                        && !self.layers_dir().join(p.hex()).join("layer.json").is_file()
+                    {
+                        problems.push(problem(format!(
+                            "layer {}: parent layer {p} is missing",
+                            rec.chain_id
+                        )));
                     }
                 }
                 Ok(None) => problems.push(problem(format!("layer {id}: layer.json is missing"))),
@@ -243,10 +269,19 @@ impl Store {
             Err(e) => problems.push(problem(e.to_string())),
             Ok(images) => {
                 for img in images {
-                    let label = img.names.first().cloned().unwrap_or_else(|| img.id.short().to_string());
-                    for (what, d) in [("manifest", &img.manifest_digest), ("config", &img.config_digest)] {
+                    let label = img
+                        .names
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| img.id.short().to_string());
+                    for (what, d) in [
+                        ("manifest", &img.manifest_digest),
+                        ("config", &img.config_digest),
+                    ] {
                         if !self.has_blob(d) {
-                            problems.push(problem(format!("image {label}: {what} blob {d} is missing")));
+                            problems.push(problem(format!(
+                                "image {label}: {what} blob {d} is missing"
+                            )));
                         }
                     }
                     for l in &img.layers {

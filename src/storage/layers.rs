@@ -105,7 +105,9 @@ impl Store {
     pub fn layer(&self, chain_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
         let path = self.layer_dir(chain_id).join("layer.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| StoreError::Json { path, source }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Json { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("read", &path, e)),
         }
@@ -117,7 +119,11 @@ impl Store {
     /// waits and then finds it done. Nothing becomes visible under `layers/`
     /// until `fill` succeeded and the record is written; the whole directory
     /// then appears by one rename.
-    pub fn ensure_layer<E, F>(&self, info: &LayerInfo, fill: F) -> Result<(LayerRecord, bool), EnsureError<E>>
+    pub fn ensure_layer<E, F>(
+        &self,
+        info: &LayerInfo,
+        fill: F,
+    ) -> Result<(LayerRecord, bool), EnsureError<E>>
     where
         F: FnOnce(&LayerTemp) -> Result<u64, E>,
     {
@@ -129,7 +135,10 @@ impl Store {
                 // Only a damaged store has a layer dir without a valid record
                 // (it was hand-edited, or the disk lost data): rebuild it.
                 if fs::symlink_metadata(&final_dir).is_ok() {
-                    log::warn!("layer {} has no valid layer.json; unpacking it again", info.chain_id);
+                    log::warn!(
+                        "layer {} has no valid layer.json; unpacking it again",
+                        info.chain_id
+                    );
                     self.discard(&final_dir)?;
                 }
             }
@@ -146,21 +155,27 @@ impl Store {
             let _ = atomic::remove_tree(&tmp);
             return Err(StoreError::io("create", &tmp, e).into());
         }
-        let temp = LayerTemp { store: self, dir: tmp.clone(), diff };
-        let result = fill(&temp).map_err(EnsureError::Fill).and_then(|unpacked_size| {
-            let rec = LayerRecord {
-                chain_id: info.chain_id.clone(),
-                parent: info.parent.clone(),
-                diff_id: info.diff_id.clone(),
-                blob_digest: info.blob_digest.clone(),
-                media_type: info.media_type.clone(),
-                compressed_size: info.compressed_size,
-                unpacked_size,
-                created: Utc::now(),
-            };
-            self.publish_layer(&tmp, &final_dir, &rec)?;
-            Ok(rec)
-        });
+        let temp = LayerTemp {
+            store: self,
+            dir: tmp.clone(),
+            diff,
+        };
+        let result = fill(&temp)
+            .map_err(EnsureError::Fill)
+            .and_then(|unpacked_size| {
+                let rec = LayerRecord {
+                    chain_id: info.chain_id.clone(),
+                    parent: info.parent.clone(),
+                    diff_id: info.diff_id.clone(),
+                    blob_digest: info.blob_digest.clone(),
+                    media_type: info.media_type.clone(),
+                    compressed_size: info.compressed_size,
+                    unpacked_size,
+                    created: Utc::now(),
+                };
+                self.publish_layer(&tmp, &final_dir, &rec)?;
+                Ok(rec)
+            });
         match result {
             Ok(rec) => {
                 drop(tmp_lock);
@@ -168,7 +183,10 @@ impl Store {
             }
             Err(e) => {
                 if let Err(rm) = atomic::remove_tree(&tmp) {
-                    log::warn!("cannot remove {}: {rm}; `burrow system prune` will retry", tmp.display());
+                    log::warn!(
+                        "cannot remove {}: {rm}; `burrow system prune` will retry",
+                        tmp.display()
+                    );
                 }
                 drop(tmp_lock);
                 Err(e)
@@ -176,10 +194,17 @@ impl Store {
         }
     }
 
-    fn publish_layer(&self, tmp: &Path, final_dir: &Path, rec: &LayerRecord) -> Result<(), StoreError> {
+    fn publish_layer(
+        &self,
+        tmp: &Path,
+        final_dir: &Path,
+        rec: &LayerRecord,
+    ) -> Result<(), StoreError> {
         let json_path = tmp.join("layer.json");
-        let body =
-            serde_json::to_vec_pretty(rec).map_err(|source| StoreError::Json { path: json_path.clone(), source })?;
+        let body = serde_json::to_vec_pretty(rec).map_err(|source| StoreError::Json {
+            path: json_path.clone(),
+            source,
+        })?;
         atomic::write_file(&json_path, &body, 0o600)?;
         // The unpacked files are not fsynced one by one: that would dominate
         // unpack time, and the directory only becomes visible through this

@@ -40,16 +40,35 @@ pub const STORAGE_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot {op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{path} is not valid JSON ({source}): restore it from a backup or remove it")]
-    Json { path: PathBuf, source: serde_json::Error },
-    #[error("{path} has storage version {found}, newer than the {supported} this burrow understands: upgrade burrow")]
-    UnsupportedVersion { path: PathBuf, found: u64, supported: u32 },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} has storage version {found}, newer than the {supported} this burrow understands: upgrade burrow"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
     #[error("content of {what} does not match its digest: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: Digest, actual: Digest },
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("blob {digest} is not in the store ({path})")]
     BlobNotFound { digest: Digest, path: PathBuf },
-    #[error("image {image} needs layer {chain_id}, which is not in the store: pull the image again")]
+    #[error(
+        "image {image} needs layer {chain_id}, which is not in the store: pull the image again"
+    )]
     MissingLayer { image: Digest, chain_id: Digest },
     #[error("no image with id {0} in the store")]
     ImageNotFound(Digest),
@@ -57,7 +76,11 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> StoreError {
-        StoreError::Io { op, path: path.to_path_buf(), source }
+        StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -125,15 +148,26 @@ pub struct Store {
 impl Store {
     /// Open the store at `root`, creating its layout (mode 0700) if needed.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let store = Store { root: root.to_path_buf() };
-        for dir in [root.to_path_buf(), store.blobs_dir(), store.layers_dir(), store.locks_dir(), store.tmp_dir()] {
+        let store = Store {
+            root: root.to_path_buf(),
+        };
+        for dir in [
+            root.to_path_buf(),
+            store.blobs_dir(),
+            store.layers_dir(),
+            store.locks_dir(),
+            store.tmp_dir(),
+        ] {
             mkdir_private_all(&dir)?;
         }
         let vpath = root.join("storage.json");
         match fs::read(&vpath) {
             Ok(bytes) => {
                 let v: VersionFile =
-                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: vpath.clone(), source })?;
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+                        path: vpath.clone(),
+                        source,
+                    })?;
                 if v.version > u64::from(STORAGE_VERSION) {
                     return Err(StoreError::UnsupportedVersion {
                         path: vpath,
@@ -145,8 +179,13 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Two processes opening a fresh store both write the same
                 // bytes; the rename makes either outcome whole.
-                let body = serde_json::to_vec(&VersionFile { version: STORAGE_VERSION.into() })
-                    .map_err(|source| StoreError::Json { path: vpath.clone(), source })?;
+                let body = serde_json::to_vec(&VersionFile {
+                    version: STORAGE_VERSION.into(),
+                })
+                .map_err(|source| StoreError::Json {
+                    path: vpath.clone(),
+                    source,
+                })?;
                 atomic::write_file(&vpath, &body, 0o600)?;
             }
             Err(e) => return Err(StoreError::io("read", &vpath, e)),
@@ -208,17 +247,30 @@ impl Store {
         loop {
             let name = format!("{prefix}{}", atomic::unique_suffix());
             let lock_path = self.locks_dir().join(format!("tmp-{name}.lock"));
-            let f = match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&lock_path) {
+            let f = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&lock_path)
+            {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(StoreError::io("create lock", &lock_path, e)),
             };
-            f.lock().map_err(|e| StoreError::io("lock", &lock_path, e))?;
+            f.lock()
+                .map_err(|e| StoreError::io("lock", &lock_path, e))?;
             // A cleaner may have unlinked the lock file between our create and
             // our lock (it saw a lock without an entry); then our lock guards
             // nothing, so start over with a new name.
             if same_file(&f, &lock_path)? {
-                return Ok((self.tmp_dir().join(name), TempLock { path: lock_path, _file: f }));
+                return Ok((
+                    self.tmp_dir().join(name),
+                    TempLock {
+                        path: lock_path,
+                        _file: f,
+                    },
+                ));
             }
         }
     }
@@ -237,7 +289,10 @@ impl Store {
         let path = self.blob_path(d);
         fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                StoreError::BlobNotFound { digest: d.clone(), path: path.clone() }
+                StoreError::BlobNotFound {
+                    digest: d.clone(),
+                    path: path.clone(),
+                }
             } else {
                 StoreError::io("read", &path, e)
             }
@@ -258,7 +313,8 @@ impl Store {
             return Ok(());
         }
         let mut w = self.blob_writer()?;
-        w.write_all(data).map_err(|e| StoreError::io("write", &w.path, e))?;
+        w.write_all(data)
+            .map_err(|e| StoreError::io("write", &w.path, e))?;
         w.commit(expected).map(|_| ())
     }
 
@@ -295,8 +351,13 @@ impl Store {
 
     fn write_index(&self, images: &[ImageRecord]) -> Result<(), StoreError> {
         let path = self.index_path();
-        let body = serde_json::to_vec_pretty(&IndexFile { images: images.to_vec() })
-            .map_err(|source| StoreError::Json { path: path.clone(), source })?;
+        let body = serde_json::to_vec_pretty(&IndexFile {
+            images: images.to_vec(),
+        })
+        .map_err(|source| StoreError::Json {
+            path: path.clone(),
+            source,
+        })?;
         atomic::write_file(&path, &body, 0o600)
     }
 
@@ -331,7 +392,10 @@ impl Store {
         self.update_index(|images| {
             for l in &rec.layers {
                 if self.layer(&l.chain_id)?.is_none() {
-                    return Err(StoreError::MissingLayer { image: rec.id.clone(), chain_id: l.chain_id.clone() });
+                    return Err(StoreError::MissingLayer {
+                        image: rec.id.clone(),
+                        chain_id: l.chain_id.clone(),
+                    });
                 }
             }
             for other in images.iter_mut().filter(|i| i.id != rec.id) {
@@ -367,7 +431,12 @@ impl Store {
 
     /// Tag and untag: each name in `add` moves to this image, each in `remove`
     /// is dropped from it.
-    pub fn set_names(&self, id: &Digest, add: &[String], remove: &[String]) -> Result<(), StoreError> {
+    pub fn set_names(
+        &self,
+        id: &Digest,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), StoreError> {
         self.update_index(|images| {
             if !images.iter().any(|i| &i.id == id) {
                 return Err(StoreError::ImageNotFound(id.clone()));
@@ -402,7 +471,11 @@ fn union_into(dst: &mut Vec<String>, add: &[String]) {
 }
 
 fn mkdir_private_all(dir: &Path) -> Result<(), StoreError> {
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(StoreError::io("create", dir, e)),
     }
@@ -464,14 +537,24 @@ impl BlobWriter {
 
     /// Flush, verify against `expected` and publish. Returns the size.
     pub fn commit(mut self, expected: &Digest) -> Result<u64, StoreError> {
-        let file = self.file.take().ok_or_else(|| StoreError::io("commit", &self.path, io::ErrorKind::Other.into()))?;
-        let file = file.into_inner().map_err(|e| StoreError::io("write", &self.path, e.into_error()))?;
-        file.sync_all().map_err(|e| StoreError::io("sync", &self.path, e))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| StoreError::io("commit", &self.path, io::ErrorKind::Other.into()))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| StoreError::io("write", &self.path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| StoreError::io("sync", &self.path, e))?;
         drop(file);
         let (actual, len) = std::mem::take(&mut self.hasher).finish();
         if &actual != expected {
             let _ = fs::remove_file(&self.path);
-            return Err(StoreError::DigestMismatch { what: format!("blob {expected}"), expected: expected.clone(), actual });
+            return Err(StoreError::DigestMismatch {
+                what: format!("blob {expected}"),
+                expected: expected.clone(),
+                actual,
+            });
         }
         let dest = self.blobs_dir.join(expected.hex());
         // A racing writer of the same digest renames identical bytes over it.
@@ -487,7 +570,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already committed"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)

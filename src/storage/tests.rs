@@ -41,7 +41,10 @@ fn image(config: &str, names: &[&str], layers: &[&str]) -> ImageRecord {
     ImageRecord {
         id: d(config),
         names: names.iter().map(|s| s.to_string()).collect(),
-        digests: vec![format!("docker.io/library/x@{}", d(&format!("manifest-{config}")))],
+        digests: vec![format!(
+            "docker.io/library/x@{}",
+            d(&format!("manifest-{config}"))
+        )],
         manifest_digest: d(&format!("manifest-{config}")),
         manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         config_digest: d(config),
@@ -78,8 +81,14 @@ fn chain_ids_known_vector() {
     // Computed independently: printf 'sha256:<a> sha256:<b>' | sha256sum
     let ids = chain_ids(&[d("a"), d("b"), d("c")]);
     assert_eq!(ids[0], d("a"));
-    assert_eq!(ids[1].hex(), "51c0c8ace48498d6f5fee6b0592cc06f2da0f3cbe09c5a34a97dce85c3889676");
-    assert_eq!(ids[2].hex(), "2fce7f8ce91bcf0a1428b36e1024639fdbd9469eea762dba98aa749631885106");
+    assert_eq!(
+        ids[1].hex(),
+        "51c0c8ace48498d6f5fee6b0592cc06f2da0f3cbe09c5a34a97dce85c3889676"
+    );
+    assert_eq!(
+        ids[2].hex(),
+        "2fce7f8ce91bcf0a1428b36e1024639fdbd9469eea762dba98aa749631885106"
+    );
     assert!(chain_ids(&[]).is_empty());
 }
 
@@ -90,12 +99,16 @@ fn open_creates_layout_and_refuses_future_versions() {
         assert!(s.root().join(sub).is_dir(), "{sub}");
     }
     assert_eq!(fs::metadata(s.root()).unwrap().mode() & 0o777, 0o700);
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(s.root().join("storage.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.root().join("storage.json")).unwrap()).unwrap();
     assert_eq!(v["version"], 1);
     Store::open(s.root()).unwrap();
     fs::write(s.root().join("storage.json"), br#"{"version": 2}"#).unwrap();
     let err = Store::open(s.root()).unwrap_err();
-    assert!(matches!(err, StoreError::UnsupportedVersion { found: 2, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::UnsupportedVersion { found: 2, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("storage.json"), "{err}");
 }
 
@@ -127,7 +140,10 @@ fn blobs_are_verified() {
     drop(w);
     assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(s.root().join("locks")).unwrap().count(), 0);
-    assert!(matches!(s.read_blob(&Digest::of(b"missing")), Err(StoreError::BlobNotFound { .. })));
+    assert!(matches!(
+        s.read_blob(&Digest::of(b"missing")),
+        Err(StoreError::BlobNotFound { .. })
+    ));
 }
 
 #[test]
@@ -135,10 +151,15 @@ fn ensure_layer_creates_once() {
     let (_t, s) = store();
     let rec = add_layer(&s, "l1");
     assert_eq!(rec.unpacked_size, 2);
-    assert_eq!(fs::read(s.layer_diff_path(&d("l1")).join("file")).unwrap(), b"l1");
+    assert_eq!(
+        fs::read(s.layer_diff_path(&d("l1")).join("file")).unwrap(),
+        b"l1"
+    );
     assert_eq!(s.layer(&d("l1")).unwrap().unwrap(), rec);
     let (again, created) = s
-        .ensure_layer(&info("l1"), |_t: &LayerTemp| -> Result<u64, io::Error> { panic!("fill called twice") })
+        .ensure_layer(&info("l1"), |_t: &LayerTemp| -> Result<u64, io::Error> {
+            panic!("fill called twice")
+        })
         .unwrap();
     assert!(!created);
     assert_eq!(again, rec);
@@ -152,7 +173,8 @@ fn ensure_layer_failure_leaves_nothing() {
         .ensure_layer(&info("bad"), |t: &LayerTemp| {
             fs::create_dir(t.diff_dir().join("ro")).unwrap();
             fs::write(t.diff_dir().join("ro/f"), "x").unwrap();
-            fs::set_permissions(t.diff_dir().join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+            fs::set_permissions(t.diff_dir().join("ro"), fs::Permissions::from_mode(0o555))
+                .unwrap();
             let mut w = t.blob_writer().unwrap();
             w.write_all(b"partial").unwrap();
             Err::<u64, _>(io::Error::other("network went away"))
@@ -163,7 +185,10 @@ fn ensure_layer_failure_leaves_nothing() {
     assert!(s.layer(&d("bad")).unwrap().is_none());
     assert!(!s.root().join("layers").join(d("bad").hex()).exists());
     assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
-    assert_eq!(fs::read_dir(s.root().join("blobs/sha256")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(s.root().join("blobs/sha256")).unwrap().count(),
+        0
+    );
     // And it can be made afterwards.
     add_layer(&s, "bad");
 }
@@ -179,7 +204,11 @@ fn ensure_layer_concurrent_threads_fill_once() {
             let (s, calls, created) = (s.clone(), calls.clone(), created.clone());
             std::thread::spawn(move || {
                 // Half on one layer, half on their own.
-                let name = if i % 2 == 0 { "shared".to_string() } else { format!("own-{i}") };
+                let name = if i % 2 == 0 {
+                    "shared".to_string()
+                } else {
+                    format!("own-{i}")
+                };
                 let (rec, c) = s
                     .ensure_layer(&info(&name), |t: &LayerTemp| {
                         calls.fetch_add(1, Ordering::SeqCst);
@@ -212,34 +241,60 @@ fn index_put_merge_move_remove() {
     assert!(s.images().unwrap().is_empty());
 
     // Unknown layer: refused.
-    let err = s.put_image(image("cfg-x", &["x:1"], &["nope"])).unwrap_err();
+    let err = s
+        .put_image(image("cfg-x", &["x:1"], &["nope"]))
+        .unwrap_err();
     assert!(matches!(err, StoreError::MissingLayer { .. }), "{err}");
 
-    s.put_image(image("cfg-a", &["docker.io/library/a:1", "docker.io/library/a:latest"], &["l1"])).unwrap();
-    s.put_image(image("cfg-b", &["docker.io/library/b:1"], &["l1", "l2"])).unwrap();
+    s.put_image(image(
+        "cfg-a",
+        &["docker.io/library/a:1", "docker.io/library/a:latest"],
+        &["l1"],
+    ))
+    .unwrap();
+    s.put_image(image("cfg-b", &["docker.io/library/b:1"], &["l1", "l2"]))
+        .unwrap();
     // Merge: same id, new name; a:latest moves from a to b.
-    let mut b2 = image("cfg-b", &["docker.io/library/a:latest", "docker.io/library/b:1"], &["l1", "l2"]);
+    let mut b2 = image(
+        "cfg-b",
+        &["docker.io/library/a:latest", "docker.io/library/b:1"],
+        &["l1", "l2"],
+    );
     b2.digests.push("docker.io/library/b@sha256:1111111111111111111111111111111111111111111111111111111111111111".into());
     s.put_image(b2).unwrap();
     let a = s.image(&d("cfg-a")).unwrap().unwrap();
     let b = s.image(&d("cfg-b")).unwrap().unwrap();
     assert_eq!(a.names, vec!["docker.io/library/a:1"]);
-    assert_eq!(b.names, vec!["docker.io/library/b:1", "docker.io/library/a:latest"]);
+    assert_eq!(
+        b.names,
+        vec!["docker.io/library/b:1", "docker.io/library/a:latest"]
+    );
     assert_eq!(b.digests.len(), 2);
     assert_eq!(s.images().unwrap().len(), 2);
 
     // Tag / untag.
-    s.set_names(&d("cfg-a"), &["docker.io/library/b:1".into()], &["docker.io/library/a:1".into()]).unwrap();
+    s.set_names(
+        &d("cfg-a"),
+        &["docker.io/library/b:1".into()],
+        &["docker.io/library/a:1".into()],
+    )
+    .unwrap();
     let a = s.image(&d("cfg-a")).unwrap().unwrap();
     let b = s.image(&d("cfg-b")).unwrap().unwrap();
     assert_eq!(a.names, vec!["docker.io/library/b:1"]);
     assert_eq!(b.names, vec!["docker.io/library/a:latest"]);
-    assert!(matches!(s.set_names(&d("zzz"), &[], &[]), Err(StoreError::ImageNotFound(_))));
+    assert!(matches!(
+        s.set_names(&d("zzz"), &[], &[]),
+        Err(StoreError::ImageNotFound(_))
+    ));
 
     let removed = s.remove_image(&d("cfg-a")).unwrap();
     assert_eq!(removed.id, d("cfg-a"));
     assert!(s.image(&d("cfg-a")).unwrap().is_none());
-    assert!(matches!(s.remove_image(&d("cfg-a")), Err(StoreError::ImageNotFound(_))));
+    assert!(matches!(
+        s.remove_image(&d("cfg-a")),
+        Err(StoreError::ImageNotFound(_))
+    ));
 
     // update_index: an error leaves the index untouched.
     let before = fs::read(s.root().join("images.json")).unwrap();
@@ -265,8 +320,12 @@ fn concurrent_index_updates_are_not_lost() {
             let s = s.clone();
             std::thread::spawn(move || {
                 for j in 0..5 {
-                    s.put_image(image(&format!("cfg-{i}-{j}"), &["docker.io/library/shared:latest"], &["l1"]))
-                        .unwrap();
+                    s.put_image(image(
+                        &format!("cfg-{i}-{j}"),
+                        &["docker.io/library/shared:latest"],
+                        &["l1"],
+                    ))
+                    .unwrap();
                 }
             })
         })
@@ -289,11 +348,13 @@ fn gc_removes_unreferenced_and_defers_while_shared() {
     // l4 is a container's layer whose parent is l3.
     let mut i4 = info("l4b");
     i4.parent = Some(d("l3"));
-    s.ensure_layer(&i4, |_t: &LayerTemp| Ok::<u64, io::Error>(0)).unwrap();
+    s.ensure_layer(&i4, |_t: &LayerTemp| Ok::<u64, io::Error>(0))
+        .unwrap();
     add_blobs(&s, "cfg-a", &["l1", "l2"]);
     add_blobs(&s, "cfg-b", &["l1"]);
     s.put_blob(&d("stray"), b"stray").unwrap();
-    s.put_image(image("cfg-a", &["a:1"], &["l1", "l2"])).unwrap();
+    s.put_image(image("cfg-a", &["a:1"], &["l1", "l2"]))
+        .unwrap();
     s.put_image(image("cfg-b", &["b:1"], &["l1"])).unwrap();
 
     {
@@ -317,7 +378,9 @@ fn gc_removes_unreferenced_and_defers_while_shared() {
     // Blobs: a's config, manifest, blob-l2 and the stray go.
     assert_eq!(st.blobs_removed, 4);
     assert!(!s.has_blob(&d("stray")));
-    assert!(s.has_blob(&d("cfg-b")) && s.has_blob(&d("manifest-cfg-b")) && s.has_blob(&d("blob-l1")));
+    assert!(
+        s.has_blob(&d("cfg-b")) && s.has_blob(&d("manifest-cfg-b")) && s.has_blob(&d("blob-l1"))
+    );
     assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
     assert!(s.verify().unwrap().is_empty());
     // The image's unpacked files are really gone.
@@ -361,9 +424,19 @@ fn gc_cleans_dead_tmp_entries_only() {
     assert!(!s.root().join("locks/tmp-layer-dead.lock").exists());
     fs::remove_dir(&live).unwrap();
     drop(lock);
-    assert_eq!(fs::read_dir(s.root().join("locks")).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().starts_with("tmp-")
-    }).count(), 0);
+    assert_eq!(
+        fs::read_dir(s.root().join("locks"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("tmp-")
+            })
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -372,7 +445,12 @@ fn gc_cleans_entries_of_a_killed_process() {
     // A real process takes a temp entry and dies without cleaning up.
     let exe = std::env::current_exe().unwrap();
     let status = std::process::Command::new(exe)
-        .args(["storage::tests::helper_take_temp_and_die", "--exact", "--ignored", "--test-threads=1"])
+        .args([
+            "storage::tests::helper_take_temp_and_die",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .env("BURROW_TEST_STORE", s.root())
         .output()
         .unwrap();
@@ -387,13 +465,16 @@ fn gc_cleans_entries_of_a_killed_process() {
 #[test]
 #[ignore = "helper for gc_cleans_entries_of_a_killed_process"]
 fn helper_take_temp_and_die() {
-    let Some(root) = std::env::var_os("BURROW_TEST_STORE") else { return };
+    let Some(root) = std::env::var_os("BURROW_TEST_STORE") else {
+        return;
+    };
     let s = Store::open(Path::new(&root)).unwrap();
     let (p, _lock) = s.new_temp("layer-killed-").unwrap();
     fs::create_dir(&p).unwrap();
     fs::write(p.join("partial"), "x").unwrap();
     // As abrupt as SIGKILL: no destructors run.
-    rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL).unwrap();
+    rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL)
+        .unwrap();
 }
 
 #[test]
@@ -410,13 +491,35 @@ fn verify_detects_problems() {
     // Remove the manifest.
     fs::remove_file(s.blob_path(&d("manifest-cfg-a"))).unwrap();
     // Break a layer record.
-    fs::write(s.root().join("layers").join(d("l1").hex()).join("layer.json"), "{").unwrap();
+    fs::write(
+        s.root()
+            .join("layers")
+            .join(d("l1").hex())
+            .join("layer.json"),
+        "{",
+    )
+    .unwrap();
     let problems = s.verify().unwrap();
     let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-    assert!(text.iter().any(|t| t.contains(&d("blob-l1").to_string()) && t.contains("corrupt")), "{text:?}");
-    assert!(text.iter().any(|t| t.contains("manifest blob") && t.contains("missing")), "{text:?}");
-    assert!(text.iter().any(|t| t.contains(&format!("layer {}", d("l1"))) && t.contains("layer.json")), "{text:?}");
-    assert!(text.iter().any(|t| t.contains("image a:1: layer")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|t| t.contains(&d("blob-l1").to_string()) && t.contains("corrupt")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("manifest blob") && t.contains("missing")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains(&format!("layer {}", d("l1"))) && t.contains("layer.json")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|t| t.contains("image a:1: layer")),
+        "{text:?}"
+    );
     assert!(text.iter().all(|t| !t.contains('\n')));
 
     // ensure_layer repairs the broken layer.
