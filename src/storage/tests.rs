@@ -531,3 +531,116 @@ fn verify_detects_problems() {
         .unwrap();
     assert!(created);
 }
+
+#[test]
+fn eight_processes_share_a_store() {
+    let (_t, s) = store();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(&exe)
+                .args([
+                    "storage::tests::helper_pull_worker",
+                    "--exact",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env("BURROW_TEST_STORE", s.root())
+                .env("BURROW_TEST_WORKER", i.to_string())
+                .output()
+                .unwrap()
+        })
+        .collect();
+    // Output is collected in order, but the processes were all started first.
+    for (i, out) in children.iter().enumerate() {
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "worker {i}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The shared base layer was unpacked exactly once.
+    assert_eq!(fs::read_dir(s.root().join("fills")).unwrap().count(), 1 + 8);
+    assert_eq!(
+        fs::read_dir(s.root().join("fills"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("base-")
+            })
+            .count(),
+        1
+    );
+    let imgs = s.images().unwrap();
+    assert_eq!(imgs.len(), 8);
+    assert_eq!(
+        imgs.iter()
+            .filter(|i| i.names.contains(&"shared:latest".to_string()))
+            .count(),
+        1
+    );
+    for i in 0..8 {
+        assert!(
+            imgs.iter()
+                .any(|img| img.names.contains(&format!("own:{i}")))
+        );
+    }
+    assert_eq!(s.verify().unwrap(), vec![]);
+    let st = s.gc(&[]).unwrap();
+    assert_eq!(
+        (st.layers_removed, st.blobs_removed, st.tmp_removed),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+#[ignore = "helper for eight_processes_share_a_store"]
+fn helper_pull_worker() {
+    let (Some(root), Some(i)) = (
+        std::env::var_os("BURROW_TEST_STORE"),
+        std::env::var("BURROW_TEST_WORKER").ok(),
+    ) else {
+        return;
+    };
+    let s = Store::open(Path::new(&root)).unwrap();
+    let fills = s.root().join("fills");
+    fs::create_dir_all(&fills).unwrap();
+    let _guard = s.gc_shared().unwrap();
+    for (layer, parent) in [
+        ("base".to_string(), None),
+        (format!("own-{i}"), Some(d("base"))),
+    ] {
+        let mut inf = info(&layer);
+        inf.parent = parent;
+        s.ensure_layer(&inf, |t: &LayerTemp| {
+            fs::write(fills.join(format!("{layer}-{}", std::process::id())), "")?;
+            for n in 0..50 {
+                fs::write(t.diff_dir().join(format!("f{n}")), &layer)?;
+            }
+            let mut w = t.blob_writer().map_err(io::Error::other)?;
+            w.write_all(format!("blob-{layer}").as_bytes())?;
+            w.commit(&d(&format!("blob-{layer}")))
+                .map_err(io::Error::other)?;
+            Ok::<u64, io::Error>(50)
+        })
+        .unwrap();
+    }
+    let cfg = format!("cfg-{i}");
+    s.put_blob(&d(&cfg), cfg.as_bytes()).unwrap();
+    let m = format!("manifest-{cfg}");
+    s.put_blob(&d(&m), m.as_bytes()).unwrap();
+    let own = format!("own-{i}");
+    s.put_image(image(
+        &cfg,
+        &["shared:latest", &format!("own:{i}")],
+        &["base", &own],
+    ))
+    .unwrap();
+    drop(_guard);
+    // Collect while others may still be pulling: deferred or harmless.
+    s.gc(&[]).unwrap();
+}

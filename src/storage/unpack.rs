@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -27,8 +27,9 @@ use rustix::io::Errno;
 /// Real ones are a few hundred bytes; a header claiming gigabytes is hostile.
 pub const META_LIMIT: u64 = 1 << 20;
 
-/// File data is copied in chunks this big: large enough that the per-call
-/// overhead vanishes, small enough to stay in cache.
+/// The input buffer, from which file data is written in chunks up to this
+/// big: large enough that per-call overhead vanishes, small enough to stay
+/// in cache.
 const COPY_BUF: usize = 1 << 20;
 
 /// The id given to out-of-range owners with `ignore_chown_errors`.
@@ -330,13 +331,19 @@ struct Unpacker<'o> {
     opts: &'o UnpackOptions,
     /// The last parent directory opened: tars list a directory's entries
     /// together, so this saves an `openat2` for almost every entry.
-    cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
+    cache: Option<(Vec<u8>, Rc<OwnedFd>, bool)>,
+    /// Whether the directory `parent` last returned is setgid (new entries
+    /// in it take its group rather than ours).
+    parent_setgid: bool,
+    root_setgid: bool,
     dirs: Vec<DirMeta>,
     dir_index: HashMap<Vec<u8>, usize>,
-    buf: Vec<u8>,
     stats: UnpackStats,
-    /// New files already belong to 0:0, so chowning to 0:0 can be skipped.
+    /// We create files as 0:0, so chowning a new file to 0:0 can be skipped.
     creates_as_root: bool,
+    /// The entry being chowned was just created by us in a directory that is
+    /// not setgid, so it is owned by 0:0 if `creates_as_root`.
+    fresh: bool,
 }
 
 /// Unpack one layer tar into `dest` (an existing, empty directory).
@@ -356,14 +363,17 @@ pub fn unpack_layer(
         root: Rc::new(root),
         opts,
         cache: None,
+        parent_setgid: false,
+        root_setgid: false,
+        fresh: false,
         dirs: Vec::new(),
         dir_index: HashMap::new(),
-        buf: vec![0u8; COPY_BUF],
         stats: UnpackStats::default(),
         creates_as_root: rustix::process::geteuid().is_root()
             && rustix::process::getegid().as_raw() == 0,
     };
-    let mut r = BufReader::with_capacity(256 * 1024, tar);
+    u.root_setgid = is_setgid(&u.root);
+    let mut r = BufReader::with_capacity(COPY_BUF, tar);
     let mut block = [0u8; 512];
     let mut global = Pax::default();
     let mut local: Option<Pax> = None;
@@ -385,10 +395,15 @@ pub fn unpack_layer(
             break;
         }
         let h = tar::Header::from_byte_slice(&block);
+<<<<<<< HEAD
         check_cksum(&block, h, &last)?;
         let header_size = h
             .entry_size()
             .map_err(|e| UnpackError::Corrupt(format!("after {last:?}: {e}")))?;
+=======
+        check_cksum(&block, &last)?;
+        let header_size = non_negative(num_field(&block, 124..136, "size", &last)?, "size", &last)?;
+>>>>>>> storage
         let typ = block[156];
         match typ {
             b'L' => {
@@ -443,10 +458,16 @@ pub fn unpack_layer(
                 what: "a multi-volume continuation".into(),
             });
         }
+<<<<<<< HEAD
         let num = |r: io::Result<u64>| {
             r.map_err(|e| UnpackError::Corrupt(format!("entry {last:?}: {e}")))
         };
+=======
+>>>>>>> storage
         let size = pax.size.unwrap_or(header_size);
+        let id = |range, what| {
+            num_field(&block, range, what, &last).and_then(|v| non_negative(v, what, &last))
+        };
         let entry = Entry {
             link: pax.linkpath.or(link).unwrap_or_else(|| {
                 h.link_name_bytes()
@@ -454,18 +475,18 @@ pub fn unpack_layer(
                     .unwrap_or_default()
             }),
             typ,
-            mode: num(h.mode().map(u64::from))? as u32 & 0o7777,
+            mode: (id(100..108, "mode")? & 0o7777) as u32,
             uid: match pax.uid.or(global.uid) {
                 Some(u) => u,
-                None => num(h.uid())?,
+                None => id(108..116, "uid")?,
             },
             gid: match pax.gid.or(global.gid) {
                 Some(g) => g,
-                None => num(h.gid())?,
+                None => id(116..124, "gid")?,
             },
             mtime: match pax.mtime.or(global.mtime) {
                 Some(t) => t,
-                None => (i64::try_from(num(h.mtime())?).unwrap_or(i64::MAX), 0),
+                None => (num_field(&block, 136..148, "mtime", &last)?, 0),
             },
             xattrs: pax.xattrs,
             size,
@@ -509,10 +530,53 @@ fn read_block(r: &mut impl Read, block: &mut [u8; 512], last: &str) -> Result<bo
     Ok(true)
 }
 
+<<<<<<< HEAD
 fn check_cksum(block: &[u8; 512], h: &tar::Header, last: &str) -> Result<(), UnpackError> {
     let stored = h
         .cksum()
         .map_err(|e| UnpackError::Corrupt(format!("header after {last:?}: {e}")))?;
+=======
+/// A numeric header field: octal text (NUL/space padded, empty meaning 0,
+/// as Go's archive/tar reads it) or GNU base-256 with the high bit set.
+fn num_field(
+    block: &[u8; 512],
+    range: std::ops::Range<usize>,
+    what: &str,
+    last: &str,
+) -> Result<i64, UnpackError> {
+    let f = &block[range];
+    let bad = || UnpackError::Corrupt(format!("bad {what} field in the header after {last:?}"));
+    if f[0] & 0x80 != 0 {
+        // Two's complement big-endian; 0xff marks a negative number.
+        let mut v: i128 = if f[0] == 0xff {
+            -1
+        } else {
+            i128::from(f[0] & 0x7f)
+        };
+        for &b in &f[1..] {
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(i128::from(b)))
+                .ok_or_else(bad)?;
+        }
+        return i64::try_from(v).map_err(|_| bad());
+    }
+    let text = f.split(|&b| b == 0).next().unwrap_or_default();
+    let text = std::str::from_utf8(text).map_err(|_| bad())?.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    i64::from_str_radix(text, 8).map_err(|_| bad())
+}
+
+fn non_negative(v: i64, what: &str, last: &str) -> Result<u64, UnpackError> {
+    u64::try_from(v)
+        .map_err(|_| UnpackError::Corrupt(format!("negative {what} in the header after {last:?}")))
+}
+
+fn check_cksum(block: &[u8; 512], last: &str) -> Result<(), UnpackError> {
+    let stored = num_field(block, 148..156, "checksum", last)?;
+>>>>>>> storage
     let mut unsigned: u32 = 0;
     let mut signed: i32 = 0;
     for (i, &b) in block.iter().enumerate() {
@@ -521,7 +585,7 @@ fn check_cksum(block: &[u8; 512], h: &tar::Header, last: &str) -> Result<(), Unp
         signed += i32::from(b as i8);
     }
     // Some old tars summed signed bytes; accept either.
-    if stored == unsigned || i64::from(stored) == i64::from(signed) {
+    if stored == i64::from(unsigned) || stored == i64::from(signed) {
         Ok(())
     } else {
         Err(UnpackError::Corrupt(format!(
@@ -571,16 +635,16 @@ fn skip(r: &mut impl Read, n: u64, last: &str) -> Result<(), UnpackError> {
     Ok(())
 }
 
-fn open_dir_in_root(root: &OwnedFd, path: &[u8]) -> rustix::io::Result<OwnedFd> {
+/// Open a directory of the layer. Symlinks on the way, including a last
+/// component when `follow`, resolve as if the layer root were `/`.
+fn open_dir_in_root(root: &OwnedFd, path: &[u8], follow: bool) -> rustix::io::Result<OwnedFd> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
     loop {
-        match rustix::fs::openat2(
-            root,
-            os(path),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        ) {
+        match rustix::fs::openat2(root, os(path), flags, Mode::empty(), ResolveFlags::IN_ROOT) {
             // The kernel asks for a retry if a rename raced the lookup.
             Err(Errno::AGAIN) => continue,
             other => return other,
@@ -590,7 +654,7 @@ fn open_dir_in_root(root: &OwnedFd, path: &[u8]) -> rustix::io::Result<OwnedFd> 
 
 impl Unpacker<'_> {
     /// Create one entry. Returns how many data bytes it consumed.
-    fn entry(&mut self, r: &mut impl Read, e: &Entry) -> Result<u64, UnpackError> {
+    fn entry(&mut self, r: &mut impl BufRead, e: &Entry) -> Result<u64, UnpackError> {
         let lossy = || String::from_utf8_lossy(&e.raw_path).into_owned();
         let comps =
             clean_path(&e.raw_path).ok_or_else(|| UnpackError::Escape { entry: lossy() })?;
@@ -599,6 +663,7 @@ impl Unpacker<'_> {
             || (matches!(e.typ, b'0' | 0) && e.raw_path.ends_with(b"/"));
         let Some((&name, parent)) = comps.split_last() else {
             if is_dir {
+                self.fresh = false;
                 self.apply_dir_owner(&self.root.clone(), b".", e, "/")?;
                 self.record_dir(Vec::new(), e.mode, Some(e.mtime));
                 return Ok(0);
@@ -615,6 +680,7 @@ impl Unpacker<'_> {
             return Ok(0);
         }
         let pfd = self.parent(parent)?;
+        self.fresh = !self.parent_setgid;
         match e.typ {
             _ if is_dir => self.dir(&pfd, &comps, e, &shown)?,
             b'0' | 0 | b'7' => return self.regular(r, &pfd, name, e, &shown),
@@ -671,21 +737,24 @@ impl Unpacker<'_> {
     /// parents are created (0755, root-owned) as tar does.
     fn parent(&mut self, comps: &[&[u8]]) -> Result<Rc<OwnedFd>, UnpackError> {
         if comps.is_empty() {
+            self.parent_setgid = self.root_setgid;
             return Ok(self.root.clone());
         }
         let key = join(comps);
-        if let Some((k, fd)) = &self.cache {
-            if *k == key {
-                return Ok(fd.clone());
-            }
+        if let Some((k, fd, setgid)) = &self.cache
+            && *k == key
+        {
+            self.parent_setgid = *setgid;
+            return Ok(fd.clone());
         }
-        let fd = match open_dir_in_root(&self.root, &key) {
+        let fd = match open_dir_in_root(&self.root, &key, true) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => self.make_parents(comps)?,
             Err(e) => return Err(io_err("open directory", &show(comps), e)),
         };
         let fd = Rc::new(fd);
-        self.cache = Some((key, fd.clone()));
+        self.parent_setgid = is_setgid(&fd);
+        self.cache = Some((key, fd.clone(), self.parent_setgid));
         Ok(fd)
     }
 
@@ -693,7 +762,7 @@ impl Unpacker<'_> {
         let mut cur: Option<OwnedFd> = None;
         for i in 0..comps.len() {
             let sub = join(&comps[..=i]);
-            let fd = match open_dir_in_root(&self.root, &sub) {
+            let fd = match open_dir_in_root(&self.root, &sub, true) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     let at: &OwnedFd = cur.as_ref().unwrap_or(&self.root);
@@ -716,7 +785,11 @@ impl Unpacker<'_> {
                     if !self.dir_index.contains_key(&sub) {
                         self.record_dir(sub.clone(), 0o755, None);
                     }
+<<<<<<< HEAD
                     open_dir_in_root(&self.root, &sub)
+=======
+                    open_dir_in_root(&self.root, &sub, true)
+>>>>>>> storage
                         .map_err(|e| io_err("open directory", &show(&comps[..=i]), e))?
                 }
                 Err(e) => return Err(io_err("open directory", &show(&comps[..=i]), e)),
@@ -793,7 +866,7 @@ impl Unpacker<'_> {
 
     fn regular(
         &mut self,
-        r: &mut impl Read,
+        r: &mut impl BufRead,
         pfd: &OwnedFd,
         name: &[u8],
         e: &Entry,
@@ -805,21 +878,39 @@ impl Unpacker<'_> {
             rustix::fs::openat(p, os(n), flags, Mode::from_raw_mode(0o600))
         })?;
         let mut f = File::from(fd);
+        // Written straight from the reader's buffer: one copy less than
+        // reading into a buffer of our own.
         let mut left = e.size;
         while left > 0 {
+<<<<<<< HEAD
             let want = left.min(self.buf.len() as u64) as usize;
             let n = match r.read(&mut self.buf[..want]) {
                 Ok(0) => {
+=======
+            let avail = match r.fill_buf() {
+                Ok([]) => {
+>>>>>>> storage
                     return Err(UnpackError::Corrupt(format!(
                         "stream ends inside file {shown}"
                     )));
                 }
+<<<<<<< HEAD
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(UnpackError::Read(err)),
             };
             f.write_all(&self.buf[..n])
                 .map_err(|err| io_err("write", shown, err))?;
+=======
+                Ok(a) => a,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(UnpackError::Read(err)),
+            };
+            let n = avail.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            f.write_all(&avail[..n])
+                .map_err(|err| io_err("write", shown, err))?;
+            r.consume(n);
+>>>>>>> storage
             left -= n as u64;
         }
         self.stats.bytes += e.size;
@@ -855,6 +946,8 @@ impl Unpacker<'_> {
                     self.remove_existing(pfd, name, shown)?;
                     rustix::fs::mkdirat(pfd, os(name), Mode::from_raw_mode(0o700))
                         .map_err(|err| io_err("create directory", shown, err))?;
+                } else {
+                    self.fresh = false;
                 }
             }
             Err(err) => return Err(io_err("create directory", shown, err)),
@@ -912,7 +1005,12 @@ impl Unpacker<'_> {
             self.root.clone()
         } else {
             Rc::new(
+<<<<<<< HEAD
                 open_dir_in_root(&self.root, &join(tparent)).map_err(|err| link_err(err.into()))?,
+=======
+                open_dir_in_root(&self.root, &join(tparent), true)
+                    .map_err(|err| link_err(err.into()))?,
+>>>>>>> storage
             )
         };
         // Flags 0: linkat does not follow a symlink target, so the link is to
@@ -922,10 +1020,11 @@ impl Unpacker<'_> {
             Err(Errno::EXIST) => {
                 let a = rustix::fs::statat(&*tfd, os(tname), AtFlags::SYMLINK_NOFOLLOW);
                 let b = rustix::fs::statat(pfd, os(name), AtFlags::SYMLINK_NOFOLLOW);
-                if let (Ok(a), Ok(b)) = (a, b) {
-                    if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-                        return Ok(());
-                    }
+                if let (Ok(a), Ok(b)) = (a, b)
+                    && a.st_dev == b.st_dev
+                    && a.st_ino == b.st_ino
+                {
+                    return Ok(());
                 }
                 self.remove_existing(pfd, name, shown)?;
                 rustix::fs::linkat(&*tfd, os(tname), pfd, os(name), AtFlags::empty())
@@ -1027,7 +1126,7 @@ impl Unpacker<'_> {
     ) -> Result<Option<(u32, u32)>, UnpackError> {
         let uid = self.map_id(e.uid, self.opts.uid_count, "uid", shown, what)?;
         let gid = self.map_id(e.gid, self.opts.gid_count, "gid", shown, what)?;
-        if uid == 0 && gid == 0 && self.creates_as_root {
+        if uid == 0 && gid == 0 && self.creates_as_root && self.fresh {
             return Ok(None);
         }
         Ok(Some((uid, gid)))
@@ -1050,6 +1149,27 @@ impl Unpacker<'_> {
         }
     }
 
+<<<<<<< HEAD
+=======
+    /// With `ignore_chown_errors`, an owner the kernel refused becomes the
+    /// overflow id, or root if even that is not mapped.
+    fn chown_fallback(
+        &self,
+        set: impl Fn(u32, u32) -> rustix::io::Result<()>,
+        shown: &str,
+    ) -> Result<(), UnpackError> {
+        let (u, g) = (
+            fallback_id(self.opts.uid_count),
+            fallback_id(self.opts.gid_count),
+        );
+        match set(u, g) {
+            Err(Errno::INVAL) => set(0, 0),
+            other => other,
+        }
+        .map_err(|err| io_err("set owner of", shown, err))
+    }
+
+>>>>>>> storage
     fn chown_fd(
         &self,
         fd: &impl AsFd,
@@ -1069,6 +1189,7 @@ impl Unpacker<'_> {
         };
         match set(uid, gid) {
             Ok(()) => Ok(()),
+<<<<<<< HEAD
             Err(Errno::INVAL) if self.opts.ignore_chown_errors => {
                 let (u, g) = (
                     fallback_id(self.opts.uid_count),
@@ -1076,6 +1197,9 @@ impl Unpacker<'_> {
                 );
                 set(u, g).map_err(|err| io_err("set owner of", shown, err))
             }
+=======
+            Err(Errno::INVAL) if self.opts.ignore_chown_errors => self.chown_fallback(set, shown),
+>>>>>>> storage
             Err(Errno::INVAL) => Err(self.chown_einval(e, shown, what)),
             Err(err) => Err(io_err("set owner of", shown, err)),
         }
@@ -1103,6 +1227,7 @@ impl Unpacker<'_> {
         };
         match set(uid, gid) {
             Ok(()) => Ok(()),
+<<<<<<< HEAD
             Err(Errno::INVAL) if self.opts.ignore_chown_errors => {
                 let (u, g) = (
                     fallback_id(self.opts.uid_count),
@@ -1110,6 +1235,9 @@ impl Unpacker<'_> {
                 );
                 set(u, g).map_err(|err| io_err("set owner of", shown, err))
             }
+=======
+            Err(Errno::INVAL) if self.opts.ignore_chown_errors => self.chown_fallback(set, shown),
+>>>>>>> storage
             Err(Errno::INVAL) => Err(self.chown_einval(e, shown, what)),
             Err(err) => Err(io_err("set owner of", shown, err)),
         }
@@ -1144,10 +1272,10 @@ impl Unpacker<'_> {
     /// be created inside them.
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by(|a, b| b.depth.cmp(&a.depth));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.depth));
         for d in dirs {
             let shown = format!("/{}", String::from_utf8_lossy(&d.path));
-            let fd = match open_dir_in_root(&self.root, &d.path) {
+            let fd = match open_dir_in_root(&self.root, &d.path, false) {
                 Ok(fd) => fd,
                 // Replaced by a later entry: nothing to do.
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
@@ -1162,6 +1290,10 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+fn is_setgid(fd: &OwnedFd) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| st.st_mode & 0o2000 != 0)
 }
 
 fn fallback_id(count: u32) -> u32 {
