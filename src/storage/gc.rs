@@ -251,15 +251,6 @@ impl Store {
                     } else {
                         layer_ok.insert(id);
                     }
-<<<<<<< HEAD
-                    if let Some(p) = rec.parent {
-                        if !self.layers_dir().join(p.hex()).join("layer.json").is_file() {
-                            problems.push(problem(format!(
-                                "layer {}: parent layer {p} is missing",
-                                rec.chain_id
-                            )));
-                        }
-=======
                     if let Some(p) = rec.parent
                         && !self.layers_dir().join(p.hex()).join("layer.json").is_file()
                     {
@@ -267,7 +258,6 @@ impl Store {
                             "layer {}: parent layer {p} is missing",
                             rec.chain_id
                         )));
->>>>>>> storage
                     }
                 }
                 Ok(None) => problems.push(problem(format!("layer {id}: layer.json is missing"))),

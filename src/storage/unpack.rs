@@ -395,15 +395,8 @@ pub fn unpack_layer(
             break;
         }
         let h = tar::Header::from_byte_slice(&block);
-<<<<<<< HEAD
-        check_cksum(&block, h, &last)?;
-        let header_size = h
-            .entry_size()
-            .map_err(|e| UnpackError::Corrupt(format!("after {last:?}: {e}")))?;
-=======
         check_cksum(&block, &last)?;
         let header_size = non_negative(num_field(&block, 124..136, "size", &last)?, "size", &last)?;
->>>>>>> storage
         let typ = block[156];
         match typ {
             b'L' => {
@@ -458,12 +451,6 @@ pub fn unpack_layer(
                 what: "a multi-volume continuation".into(),
             });
         }
-<<<<<<< HEAD
-        let num = |r: io::Result<u64>| {
-            r.map_err(|e| UnpackError::Corrupt(format!("entry {last:?}: {e}")))
-        };
-=======
->>>>>>> storage
         let size = pax.size.unwrap_or(header_size);
         let id = |range, what| {
             num_field(&block, range, what, &last).and_then(|v| non_negative(v, what, &last))
@@ -530,12 +517,6 @@ fn read_block(r: &mut impl Read, block: &mut [u8; 512], last: &str) -> Result<bo
     Ok(true)
 }
 
-<<<<<<< HEAD
-fn check_cksum(block: &[u8; 512], h: &tar::Header, last: &str) -> Result<(), UnpackError> {
-    let stored = h
-        .cksum()
-        .map_err(|e| UnpackError::Corrupt(format!("header after {last:?}: {e}")))?;
-=======
 /// A numeric header field: octal text (NUL/space padded, empty meaning 0,
 /// as Go's archive/tar reads it) or GNU base-256 with the high bit set.
 fn num_field(
@@ -576,7 +557,6 @@ fn non_negative(v: i64, what: &str, last: &str) -> Result<u64, UnpackError> {
 
 fn check_cksum(block: &[u8; 512], last: &str) -> Result<(), UnpackError> {
     let stored = num_field(block, 148..156, "checksum", last)?;
->>>>>>> storage
     let mut unsigned: u32 = 0;
     let mut signed: i32 = 0;
     for (i, &b) in block.iter().enumerate() {
@@ -785,11 +765,7 @@ impl Unpacker<'_> {
                     if !self.dir_index.contains_key(&sub) {
                         self.record_dir(sub.clone(), 0o755, None);
                     }
-<<<<<<< HEAD
-                    open_dir_in_root(&self.root, &sub)
-=======
                     open_dir_in_root(&self.root, &sub, true)
->>>>>>> storage
                         .map_err(|e| io_err("open directory", &show(&comps[..=i]), e))?
                 }
                 Err(e) => return Err(io_err("open directory", &show(&comps[..=i]), e)),
@@ -882,26 +858,12 @@ impl Unpacker<'_> {
         // reading into a buffer of our own.
         let mut left = e.size;
         while left > 0 {
-<<<<<<< HEAD
-            let want = left.min(self.buf.len() as u64) as usize;
-            let n = match r.read(&mut self.buf[..want]) {
-                Ok(0) => {
-=======
             let avail = match r.fill_buf() {
                 Ok([]) => {
->>>>>>> storage
                     return Err(UnpackError::Corrupt(format!(
                         "stream ends inside file {shown}"
                     )));
                 }
-<<<<<<< HEAD
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(UnpackError::Read(err)),
-            };
-            f.write_all(&self.buf[..n])
-                .map_err(|err| io_err("write", shown, err))?;
-=======
                 Ok(a) => a,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(UnpackError::Read(err)),
@@ -910,7 +872,6 @@ impl Unpacker<'_> {
             f.write_all(&avail[..n])
                 .map_err(|err| io_err("write", shown, err))?;
             r.consume(n);
->>>>>>> storage
             left -= n as u64;
         }
         self.stats.bytes += e.size;
@@ -1005,12 +966,8 @@ impl Unpacker<'_> {
             self.root.clone()
         } else {
             Rc::new(
-<<<<<<< HEAD
-                open_dir_in_root(&self.root, &join(tparent)).map_err(|err| link_err(err.into()))?,
-=======
                 open_dir_in_root(&self.root, &join(tparent), true)
                     .map_err(|err| link_err(err.into()))?,
->>>>>>> storage
             )
         };
         // Flags 0: linkat does not follow a symlink target, so the link is to
@@ -1149,8 +1106,6 @@ impl Unpacker<'_> {
         }
     }
 
-<<<<<<< HEAD
-=======
     /// With `ignore_chown_errors`, an owner the kernel refused becomes the
     /// overflow id, or root if even that is not mapped.
     fn chown_fallback(
@@ -1169,7 +1124,6 @@ impl Unpacker<'_> {
         .map_err(|err| io_err("set owner of", shown, err))
     }
 
->>>>>>> storage
     fn chown_fd(
         &self,
         fd: &impl AsFd,
@@ -1189,17 +1143,7 @@ impl Unpacker<'_> {
         };
         match set(uid, gid) {
             Ok(()) => Ok(()),
-<<<<<<< HEAD
-            Err(Errno::INVAL) if self.opts.ignore_chown_errors => {
-                let (u, g) = (
-                    fallback_id(self.opts.uid_count),
-                    fallback_id(self.opts.gid_count),
-                );
-                set(u, g).map_err(|err| io_err("set owner of", shown, err))
-            }
-=======
             Err(Errno::INVAL) if self.opts.ignore_chown_errors => self.chown_fallback(set, shown),
->>>>>>> storage
             Err(Errno::INVAL) => Err(self.chown_einval(e, shown, what)),
             Err(err) => Err(io_err("set owner of", shown, err)),
         }
@@ -1227,17 +1171,7 @@ impl Unpacker<'_> {
         };
         match set(uid, gid) {
             Ok(()) => Ok(()),
-<<<<<<< HEAD
-            Err(Errno::INVAL) if self.opts.ignore_chown_errors => {
-                let (u, g) = (
-                    fallback_id(self.opts.uid_count),
-                    fallback_id(self.opts.gid_count),
-                );
-                set(u, g).map_err(|err| io_err("set owner of", shown, err))
-            }
-=======
             Err(Errno::INVAL) if self.opts.ignore_chown_errors => self.chown_fallback(set, shown),
->>>>>>> storage
             Err(Errno::INVAL) => Err(self.chown_einval(e, shown, what)),
             Err(err) => Err(io_err("set owner of", shown, err)),
         }
