@@ -92,8 +92,9 @@ pub enum UnpackError {
         source: io::Error,
     },
     #[error(
-        "{what} {path} in the image is owned by {kind} {id}, outside the {count} ids your subordinate range maps: add a larger range with `usermod --add-sub{kind}s {id}-{hi} {user}` (and --add-sub{other}s), or set ignore_chown_errors = true under [storage] in ~/.config/burrow/config.toml",
-        hi = range_end(*.id),
+        "{what} {path} in the image is owned by {kind} {id}, outside the {count} ids your subordinate range maps: give {user} at least {missing} more subordinate {kind}s, e.g. `usermod --add-sub{kind}s {EXAMPLE_START}-{end} {user}` with a range no other user has in /etc/sub{kind} (and the same with --add-sub{other}s), or set ignore_chown_errors = true under [storage] in ~/.config/burrow/config.toml",
+        missing = missing_ids(*.id, *.count),
+        end = EXAMPLE_START + missing_ids(*.id, *.count) - 1,
         other = other_kind(.kind),
         user = user_or_placeholder(.user)
     )]
@@ -107,8 +108,14 @@ pub enum UnpackError {
     },
 }
 
-fn range_end(id: u64) -> u64 {
-    id.saturating_add(65535)
+/// Where the example range in the hint starts: above the 100000 + 65536·n
+/// ranges `useradd` hands out, so it rarely collides (the hint says to check).
+const EXAMPLE_START: u64 = 10_000_000;
+
+/// Container ids 0..count are mapped (0 is the user, the rest subordinate
+/// ids, in order), so reaching `id` needs this many more.
+fn missing_ids(id: u64, count: u32) -> u64 {
+    (id + 1).saturating_sub(u64::from(count)).max(1)
 }
 fn other_kind(kind: &str) -> &'static str {
     if kind == "uid" { "gid" } else { "uid" }

@@ -594,7 +594,7 @@ userns_test!(ids_outside_the_mapping, {
         "{msg}"
     );
     assert!(
-        msg.contains("`usermod --add-subuids 5-65540 tester` (and --add-subgids)"),
+        msg.contains("give tester at least 5 more subordinate uids, e.g. `usermod --add-subuids 10000000-10000004 tester`"),
         "{msg}"
     );
     assert!(msg.contains("ignore_chown_errors = true"), "{msg}");
