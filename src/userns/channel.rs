@@ -60,7 +60,9 @@ impl Channel {
         }
         let mut body = vec![0u8; len as usize];
         self.stream.read_exact(&mut body)?;
-        serde_json::from_slice(&body).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -70,7 +72,12 @@ fn send_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         // SAFETY: the fd is owned by `stream` and open; buf is a valid slice.
         let n = unsafe {
-            libc::send(stream.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            libc::send(
+                stream.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -92,9 +99,17 @@ mod tests {
     fn round_trip_and_eof() {
         let (mut a, mut b) = Channel::pair().unwrap();
         a.send(&Message::UnshareFailed { errno: 1 }).unwrap();
-        a.send(&Message::Mapped { setgroups_allowed: true }).unwrap();
+        a.send(&Message::Mapped {
+            setgroups_allowed: true,
+        })
+        .unwrap();
         assert_eq!(b.recv().unwrap(), Some(Message::UnshareFailed { errno: 1 }));
-        assert_eq!(b.recv().unwrap(), Some(Message::Mapped { setgroups_allowed: true }));
+        assert_eq!(
+            b.recv().unwrap(),
+            Some(Message::Mapped {
+                setgroups_allowed: true
+            })
+        );
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

@@ -116,7 +116,9 @@ impl IdMap {
             // and may write any map directly.
             write_proc(pid, "uid_map", &self.uids)?;
             write_proc(pid, "gid_map", &self.gids)?;
-            return Ok(MapWritten { setgroups_allowed: true });
+            return Ok(MapWritten {
+                setgroups_allowed: true,
+            });
         }
         let self_uid = Self::only_self(&self.uids, euid);
         let self_gid = Self::only_self(&self.gids, egid);
@@ -130,31 +132,45 @@ impl IdMap {
             // setgroups is denied, so that it cannot drop supplementary
             // groups used in negative ACLs.
             let path = format!("/proc/{pid}/setgroups");
-            fs::write(&path, "deny")
-                .map_err(|source| UsernsError::WriteMap { path: path.into(), source })?;
+            fs::write(&path, "deny").map_err(|source| UsernsError::WriteMap {
+                path: path.into(),
+                source,
+            })?;
             write_proc(pid, "gid_map", &self.gids)?;
-            Ok(MapWritten { setgroups_allowed: false })
+            Ok(MapWritten {
+                setgroups_allowed: false,
+            })
         } else {
             // newgidmap leaves setgroups at "allow".
             run_helper("newgidmap", pid, &self.gids)?;
-            Ok(MapWritten { setgroups_allowed: true })
+            Ok(MapWritten {
+                setgroups_allowed: true,
+            })
         }
     }
 }
 
 fn build(own: u32, ranges: &[IdRange]) -> Vec<IdMapping> {
-    let mut maps = vec![IdMapping { container_id: 0, host_id: own, size: 1 }];
+    let mut maps = vec![IdMapping {
+        container_id: 0,
+        host_id: own,
+        size: 1,
+    }];
     let mut next: u64 = 1;
     for r in ranges {
         // The user's own id is already mapped to 0; the kernel rejects a
         // second mapping of the same host id, so cut it out of the range.
-        let pieces: Vec<(u32, u32)> = if u64::from(own) >= u64::from(r.start) && u64::from(own) < r.end() {
-            let below = own - r.start;
-            let above = r.count - below - 1;
-            [(r.start, below), (own.saturating_add(1), above)].into_iter().filter(|p| p.1 > 0).collect()
-        } else {
-            vec![(r.start, r.count)]
-        };
+        let pieces: Vec<(u32, u32)> =
+            if u64::from(own) >= u64::from(r.start) && u64::from(own) < r.end() {
+                let below = own - r.start;
+                let above = r.count - below - 1;
+                [(r.start, below), (own.saturating_add(1), above)]
+                    .into_iter()
+                    .filter(|p| p.1 > 0)
+                    .collect()
+            } else {
+                vec![(r.start, r.count)]
+            };
         for (start, count) in pieces {
             // Container ids must stay below 2^32 - 1 ((uid_t)-1 is invalid).
             let room = u64::from(u32::MAX).saturating_sub(next);
@@ -162,7 +178,11 @@ fn build(own: u32, ranges: &[IdRange]) -> Vec<IdMapping> {
             if size == 0 {
                 return maps;
             }
-            maps.push(IdMapping { container_id: next as u32, host_id: start, size: size as u32 });
+            maps.push(IdMapping {
+                container_id: next as u32,
+                host_id: start,
+                size: size as u32,
+            });
             next += size;
         }
     }
@@ -202,12 +222,18 @@ fn run_helper(tool: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), Us
     let mut cmd = Command::new(&path);
     cmd.arg(pid.to_string());
     for m in maps {
-        cmd.arg(m.container_id.to_string()).arg(m.host_id.to_string()).arg(m.size.to_string());
+        cmd.arg(m.container_id.to_string())
+            .arg(m.host_id.to_string())
+            .arg(m.size.to_string());
     }
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|source| UsernsError::HelperSpawn { tool, path: path.clone(), source })?;
+        .map_err(|source| UsernsError::HelperSpawn {
+            tool,
+            path: path.clone(),
+            source,
+        })?;
     if out.status.success() {
         return Ok(());
     }
@@ -216,7 +242,11 @@ fn run_helper(tool: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), Us
     Err(UsernsError::HelperFailed {
         tool,
         status: out.status.to_string(),
-        stderr: if stderr.is_empty() { "(no error output)".into() } else { stderr },
+        stderr: if stderr.is_empty() {
+            "(no error output)".into()
+        } else {
+            stderr
+        },
     })
 }
 
@@ -235,13 +265,39 @@ mod tests {
         assert_eq!(
             m.uids,
             vec![
-                IdMapping { container_id: 0, host_id: 1001, size: 1 },
-                IdMapping { container_id: 1, host_id: 100000, size: 65536 },
-                IdMapping { container_id: 65537, host_id: 300000, size: 10 },
+                IdMapping {
+                    container_id: 0,
+                    host_id: 1001,
+                    size: 1
+                },
+                IdMapping {
+                    container_id: 1,
+                    host_id: 100000,
+                    size: 65536
+                },
+                IdMapping {
+                    container_id: 65537,
+                    host_id: 300000,
+                    size: 10
+                },
             ]
         );
-        assert_eq!(m.gids[0], IdMapping { container_id: 0, host_id: 1002, size: 1 });
-        assert_eq!(m.gids[1], IdMapping { container_id: 1, host_id: 200000, size: 65536 });
+        assert_eq!(
+            m.gids[0],
+            IdMapping {
+                container_id: 0,
+                host_id: 1002,
+                size: 1
+            }
+        );
+        assert_eq!(
+            m.gids[1],
+            IdMapping {
+                container_id: 1,
+                host_id: 200000,
+                size: 65536
+            }
+        );
         assert_eq!(m.uid_count(), 65547);
         assert_eq!(m.gid_count(), 65537);
         assert_eq!(m.to_host_uid(0), Some(1001));
@@ -253,7 +309,10 @@ mod tests {
         assert_eq!(m.to_host_uid(65547), None);
         assert_eq!(m.to_host_gid(65536), Some(265535));
         assert_eq!(m.to_host_gid(65537), None);
-        assert_eq!(m.uid_lines(), vec!["0 1001 1", "1 100000 65536", "65537 300000 10"]);
+        assert_eq!(
+            m.uid_lines(),
+            vec!["0 1001 1", "1 100000 65536", "65537 300000 10"]
+        );
     }
 
     fn for_user_text(subuid: &str, subgid: &str) -> (IdMap, Option<String>) {
@@ -263,14 +322,31 @@ mod tests {
     #[test]
     fn no_ranges_maps_only_self_with_warning() {
         let (m, warn) = for_user_text("", "other:1:2\n");
-        assert_eq!(m.uids, vec![IdMapping { container_id: 0, host_id: 1001, size: 1 }]);
-        assert_eq!(m.gids, vec![IdMapping { container_id: 0, host_id: 1002, size: 1 }]);
+        assert_eq!(
+            m.uids,
+            vec![IdMapping {
+                container_id: 0,
+                host_id: 1001,
+                size: 1
+            }]
+        );
+        assert_eq!(
+            m.gids,
+            vec![IdMapping {
+                container_id: 0,
+                host_id: 1002,
+                size: 1
+            }]
+        );
         assert_eq!(m.uid_count(), 1);
         assert_eq!(m.to_host_uid(1), None);
         let w = warn.unwrap();
         assert!(w.contains("subuid and subgid"), "{w}");
         assert!(w.contains("fail to unpack"), "{w}");
-        assert!(w.contains("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bt"), "{w}");
+        assert!(
+            w.contains("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bt"),
+            "{w}"
+        );
         assert!(!w.contains('\n'));
     }
 
@@ -288,13 +364,32 @@ mod tests {
         assert_eq!(
             m.uids,
             vec![
-                IdMapping { container_id: 0, host_id: 1001, size: 1 },
-                IdMapping { container_id: 1, host_id: 1000, size: 1 },
-                IdMapping { container_id: 2, host_id: 1002, size: 3 },
+                IdMapping {
+                    container_id: 0,
+                    host_id: 1001,
+                    size: 1
+                },
+                IdMapping {
+                    container_id: 1,
+                    host_id: 1000,
+                    size: 1
+                },
+                IdMapping {
+                    container_id: 2,
+                    host_id: 1002,
+                    size: 3
+                },
             ]
         );
         // Nothing left of a range that is exactly the own gid.
-        assert_eq!(m.gids, vec![IdMapping { container_id: 0, host_id: 1002, size: 1 }]);
+        assert_eq!(
+            m.gids,
+            vec![IdMapping {
+                container_id: 0,
+                host_id: 1002,
+                size: 1
+            }]
+        );
     }
 
     #[test]
@@ -302,15 +397,31 @@ mod tests {
         let (m, _) = for_user_text("bt:0:4294967295\nbt:4294967295:1\n", "");
         let total: u64 = m.uids.iter().map(|x| u64::from(x.size)).sum();
         assert_eq!(total, u64::from(u32::MAX));
-        assert!(m.uids.iter().all(|x| u64::from(x.container_id) + u64::from(x.size) <= u64::from(u32::MAX)));
+        assert!(
+            m.uids
+                .iter()
+                .all(|x| u64::from(x.container_id) + u64::from(x.size) <= u64::from(u32::MAX))
+        );
     }
 
     #[test]
     fn contiguous_count_ignores_gaps_and_order() {
         let maps = vec![
-            IdMapping { container_id: 1, host_id: 10, size: 4 },
-            IdMapping { container_id: 0, host_id: 5, size: 1 },
-            IdMapping { container_id: 100, host_id: 50, size: 4 },
+            IdMapping {
+                container_id: 1,
+                host_id: 10,
+                size: 4,
+            },
+            IdMapping {
+                container_id: 0,
+                host_id: 5,
+                size: 1,
+            },
+            IdMapping {
+                container_id: 100,
+                host_id: 50,
+                size: 4,
+            },
         ];
         assert_eq!(contiguous_from_zero(&maps), 5);
         assert_eq!(contiguous_from_zero(&maps[..1]), 0);

@@ -49,11 +49,19 @@ pub enum UsernsError {
     #[error("{tool} not found: install the uidmap package (apt-get install uidmap)")]
     HelperNotFound { tool: &'static str },
     #[error("cannot run {}: {source}: reinstall the uidmap package", path.display())]
-    HelperSpawn { tool: &'static str, path: PathBuf, source: io::Error },
+    HelperSpawn {
+        tool: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error(
         "{tool} failed ({status}): {stderr} (check your ranges in /etc/subuid and /etc/subgid with `burrow system check`)"
     )]
-    HelperFailed { tool: &'static str, status: String, stderr: String },
+    HelperFailed {
+        tool: &'static str,
+        status: String,
+        stderr: String,
+    },
     #[error("cannot write {}: {source}", path.display())]
     WriteMap { path: PathBuf, source: io::Error },
     #[error(
@@ -80,7 +88,12 @@ static SETUP_LOCK: Mutex<()> = Mutex::new(());
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 /// What a user stopping burrow sends; the child gets it too so that it can
 /// clean up and exit, and burrow then returns its status.
-const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
 
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = CHILD_PID.load(Ordering::SeqCst);
@@ -158,7 +171,9 @@ fn parent_main(chan: &mut Channel, child: Pid, map: &IdMap) -> Result<i32, Usern
     match map.write_for(child.as_raw()) {
         Ok(written) => {
             // A failed send means the child is gone; its status says why.
-            let _ = chan.send(&Message::Mapped { setgroups_allowed: written.setgroups_allowed });
+            let _ = chan.send(&Message::Mapped {
+                setgroups_allowed: written.setgroups_allowed,
+            });
         }
         Err(e) => {
             if chan.send(&Message::MapFailed).is_err() {
@@ -252,8 +267,15 @@ impl Forwarding {
         let mut old_mask = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask))
             .map_err(UsernsError::Signals)?;
-        let mut this = Forwarding { old_mask, old_actions: Vec::new() };
-        let action = SigAction::new(SigHandler::Handler(forward_signal), SaFlags::SA_RESTART, set);
+        let mut this = Forwarding {
+            old_mask,
+            old_actions: Vec::new(),
+        };
+        let action = SigAction::new(
+            SigHandler::Handler(forward_signal),
+            SaFlags::SA_RESTART,
+            set,
+        );
         for s in FORWARDED {
             // SAFETY: the handler only reads an atomic and calls kill(2).
             match unsafe { sigaction(s, &action) } {
@@ -314,7 +336,9 @@ pub fn unshare_command(
     let (program, args): (OsString, &[String]) = match argv.split_first() {
         Some((first, rest)) => (first.into(), rest),
         None => (
-            std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into()),
+            std::env::var_os("SHELL")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
             &[],
         ),
     };

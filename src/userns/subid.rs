@@ -39,7 +39,13 @@ impl IdRange {
 impl std::fmt::Display for IdRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Same notation as `usermod --add-subuids FIRST-LAST`.
-        write!(f, "{}-{} ({} ids)", self.start, self.end().saturating_sub(1), self.count)
+        write!(
+            f,
+            "{}-{} ({} ids)",
+            self.start,
+            self.end().saturating_sub(1),
+            self.count
+        )
     }
 }
 
@@ -64,12 +70,21 @@ impl UserIdentity {
             // keyed by the numeric uid still match.
             Ok(None) => uid.to_string(),
             Err(e) => {
-                return Err(UsernsError::UserLookup { uid: uid.as_raw(), reason: e.desc().into() });
+                return Err(UsernsError::UserLookup {
+                    uid: uid.as_raw(),
+                    reason: e.desc().into(),
+                });
             }
         };
         let subuid = read_optional(Path::new(SUBUID_FILE))?;
         let subgid = read_optional(Path::new(SUBGID_FILE))?;
-        Ok(UserIdentity::from_files(uid.as_raw(), gid.as_raw(), &name, &subuid, &subgid))
+        Ok(UserIdentity::from_files(
+            uid.as_raw(),
+            gid.as_raw(),
+            &name,
+            &subuid,
+            &subgid,
+        ))
     }
 
     /// Build an identity from the texts of the two files (for tests and for
@@ -105,7 +120,10 @@ fn read_optional(path: &Path) -> Result<String, UsernsError> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        Err(source) => Err(UsernsError::SubidRead { path: PathBuf::from(path), source }),
+        Err(source) => Err(UsernsError::SubidRead {
+            path: PathBuf::from(path),
+            source,
+        }),
     }
 }
 
@@ -166,12 +184,27 @@ alice:500000:5:extra
         assert_eq!(
             r,
             vec![
-                IdRange { start: 100000, count: 65536 },
-                IdRange { start: 300000, count: 1000 },
-                IdRange { start: 400000, count: 10 },
+                IdRange {
+                    start: 100000,
+                    count: 65536
+                },
+                IdRange {
+                    start: 300000,
+                    count: 1000
+                },
+                IdRange {
+                    start: 400000,
+                    count: 10
+                },
             ]
         );
-        assert_eq!(parse_ranges(text, "bob", 1001), vec![IdRange { start: 165536, count: 65536 }]);
+        assert_eq!(
+            parse_ranges(text, "bob", 1001),
+            vec![IdRange {
+                start: 165536,
+                count: 65536
+            }]
+        );
         assert!(parse_ranges(text, "carol", 1002).is_empty());
     }
 
@@ -193,9 +226,18 @@ alice:265536:1
         assert_eq!(
             r,
             vec![
-                IdRange { start: 4294967286, count: 10 },
-                IdRange { start: 200000, count: 65536 },
-                IdRange { start: 265536, count: 1 },
+                IdRange {
+                    start: 4294967286,
+                    count: 10
+                },
+                IdRange {
+                    start: 200000,
+                    count: 65536
+                },
+                IdRange {
+                    start: 265536,
+                    count: 1
+                },
             ]
         );
     }
@@ -213,7 +255,14 @@ alice:265536:1
         assert_eq!(u.subgids, vec![IdRange { start: 3, count: 4 }]);
         assert_eq!(u.subuid_total(), 2);
         assert_eq!(u.subgid_total(), 4);
-        assert_eq!(IdRange { start: 100000, count: 65536 }.to_string(), "100000-165535 (65536 ids)");
+        assert_eq!(
+            IdRange {
+                start: 100000,
+                count: 65536
+            }
+            .to_string(),
+            "100000-165535 (65536 ids)"
+        );
     }
 
     #[test]
