@@ -26,13 +26,21 @@ pub struct Digest {
 impl Digest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
-        Digest { hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
 
     /// Build from 64 lowercase hex digits (no algorithm prefix).
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Digest { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Digest {
+                hex: hex.to_string(),
+            })
         } else {
             Err(DigestError::Invalid(hex.to_string()))
         }
@@ -53,7 +61,9 @@ impl FromStr for Digest {
     type Err = DigestError;
     fn from_str(s: &str) -> Result<Digest, DigestError> {
         match s.split_once(':') {
-            Some(("sha256", hex)) => Digest::from_hex(hex).map_err(|_| DigestError::Invalid(s.to_string())),
+            Some(("sha256", hex)) => {
+                Digest::from_hex(hex).map_err(|_| DigestError::Invalid(s.to_string()))
+            }
             Some((algo, _)) => Err(DigestError::Unsupported(algo.to_string())),
             None => Err(DigestError::Invalid(s.to_string())),
         }
@@ -107,7 +117,12 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> (Digest, u64) {
-        (Digest { hex: hex::encode(self.sha.finalize()) }, self.len)
+        (
+            Digest {
+                hex: hex::encode(self.sha.finalize()),
+            },
+            self.len,
+        )
     }
 }
 
@@ -129,7 +144,10 @@ pub struct DigestingReader<R> {
 
 impl<R: Read> DigestingReader<R> {
     pub fn new(inner: R) -> Self {
-        DigestingReader { inner, hasher: Hasher::new() }
+        DigestingReader {
+            inner,
+            hasher: Hasher::new(),
+        }
     }
 
     /// Bytes read so far.
@@ -170,9 +188,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        assert!(matches!("sha512:ab".parse::<Digest>(), Err(DigestError::Unsupported(_))));
+        assert!(matches!(
+            "sha512:ab".parse::<Digest>(),
+            Err(DigestError::Unsupported(_))
+        ));
         assert!("sha256:XYZ".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", EMPTY.to_uppercase()).parse::<Digest>().is_err());
+        assert!(
+            format!("sha256:{}", EMPTY.to_uppercase())
+                .parse::<Digest>()
+                .is_err()
+        );
         assert!(EMPTY.parse::<Digest>().is_err());
     }
 

@@ -41,7 +41,11 @@ impl Paths {
         let dirs = directories::BaseDirs::new();
         let root = match root.or_else(|| env_path("BURROW_ROOT")) {
             Some(r) => r,
-            None => dirs.as_ref().ok_or(PathsError::NoHome)?.data_dir().join("burrow"),
+            None => dirs
+                .as_ref()
+                .ok_or(PathsError::NoHome)?
+                .data_dir()
+                .join("burrow"),
         };
         let runroot = match runroot.or_else(|| env_path("BURROW_RUNROOT")) {
             Some(r) => r,
@@ -49,9 +53,17 @@ impl Paths {
         };
         let config_dir = match env_path("BURROW_CONFIG_DIR") {
             Some(c) => c,
-            None => dirs.as_ref().ok_or(PathsError::NoHome)?.config_dir().join("burrow"),
+            None => dirs
+                .as_ref()
+                .ok_or(PathsError::NoHome)?
+                .config_dir()
+                .join("burrow"),
         };
-        Ok(Paths { root: absolute(root), runroot: absolute(runroot), config_dir })
+        Ok(Paths {
+            root: absolute(root),
+            runroot: absolute(runroot),
+            config_dir,
+        })
     }
 
     /// Create the data and runtime roots (0700) if missing.
@@ -59,10 +71,16 @@ impl Paths {
         create_private_dir(&self.root)?;
         create_private_dir(&self.runroot)?;
         let uid = rustix::process::geteuid().as_raw();
-        let md = fs::metadata(&self.runroot)
-            .map_err(|source| PathsError::Create { path: self.runroot.clone(), source })?;
+        let md = fs::metadata(&self.runroot).map_err(|source| PathsError::Create {
+            path: self.runroot.clone(),
+            source,
+        })?;
         if md.uid() != uid {
-            return Err(PathsError::NotOwned { path: self.runroot.clone(), owner: md.uid(), uid });
+            return Err(PathsError::NotOwned {
+                path: self.runroot.clone(),
+                owner: md.uid(),
+                uid,
+            });
         }
         Ok(())
     }
@@ -74,7 +92,9 @@ impl Paths {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn absolute(p: PathBuf) -> PathBuf {
@@ -85,13 +105,16 @@ fn default_runroot() -> PathBuf {
     if let Some(xdg) = env_path("XDG_RUNTIME_DIR") {
         // Only use it if it exists and is ours: sudo/su sessions often carry
         // another user's XDG_RUNTIME_DIR.
-        if let Ok(md) = fs::metadata(&xdg) {
-            if md.uid() == rustix::process::geteuid().as_raw() {
-                return xdg.join("burrow");
-            }
+        if let Ok(md) = fs::metadata(&xdg)
+            && md.uid() == rustix::process::geteuid().as_raw()
+        {
+            return xdg.join("burrow");
         }
     }
-    PathBuf::from(format!("/tmp/burrow-{}", rustix::process::geteuid().as_raw()))
+    PathBuf::from(format!(
+        "/tmp/burrow-{}",
+        rustix::process::geteuid().as_raw()
+    ))
 }
 
 /// Create `path` and its parents; the last component gets mode 0700.
@@ -100,8 +123,10 @@ pub fn create_private_dir(path: &Path) -> Result<(), PathsError> {
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|source| PathsError::Create { path: parent.to_path_buf(), source })?;
+        fs::create_dir_all(parent).map_err(|source| PathsError::Create {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     match fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => Ok(()),
@@ -109,7 +134,10 @@ pub fn create_private_dir(path: &Path) -> Result<(), PathsError> {
             let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
             Ok(())
         }
-        Err(source) => Err(PathsError::Create { path: path.to_path_buf(), source }),
+        Err(source) => Err(PathsError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -1,5 +1,233 @@
-//! Command-line parsing and dispatch.
+//! Command-line parsing and presentation. Each subcommand has its own file
+//! with a clap argument struct and a `run` function that calls the engine
+//! and prints; no engine logic lives here.
+
+mod completion;
+mod format;
+mod image;
+mod images;
+mod info;
+mod inspect;
+mod progress;
+mod pull;
+mod rmi;
+mod system;
+mod tag;
+mod unshare;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use burrow::config::BurrowConfig;
+use burrow::paths::Paths;
+use burrow::storage::Store;
+use burrow::userns::{self, IdMap, UserIdentity};
+use clap::{Parser, Subcommand};
+
+/// Exit status for errors of burrow itself (Docker/Podman convention).
+pub const EXIT_ENGINE: i32 = 125;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "burrow",
+    version,
+    about = "Rootless, daemonless containers",
+    long_about = "burrow runs OCI containers as an unprivileged user: no daemon, no root. \
+                  Images and containers live under $XDG_DATA_HOME/burrow, runtime state under \
+                  $XDG_RUNTIME_DIR/burrow.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Storage root for images and containers [default: $XDG_DATA_HOME/burrow]
+    #[arg(long, global = true, env = "BURROW_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Runtime state directory [default: $XDG_RUNTIME_DIR/burrow]
+    #[arg(long, global = true, env = "BURROW_RUNROOT", value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// Log messages at this level and above to stderr
+    #[arg(
+        long,
+        global = true,
+        value_name = "LEVEL",
+        default_value = "warn",
+        value_parser = ["error", "warn", "info", "debug", "trace"]
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// List images in local storage
+    Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Add a name to an image
+    Tag(tag::TagArgs),
+    /// Show low-level information on images as JSON
+    Inspect(inspect::InspectArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Check the host and the store, show disk usage
+    #[command(subcommand)]
+    System(system::SystemCommand),
+    /// Show information about the host and the store
+    Info(info::InfoArgs),
+    /// Run a command inside burrow's user namespace
+    Unshare(unshare::UnshareArgs),
+    /// Print a shell completion script
+    Completion(completion::CompletionArgs),
+}
+
+/// Everything a command needs from the environment.
+pub struct Ctx {
+    pub paths: Paths,
+    pub config: BurrowConfig,
+}
+
+impl Ctx {
+    fn load(cli: &Cli) -> anyhow::Result<Ctx> {
+        let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone())?;
+        let config = BurrowConfig::load(&paths.config_file())?;
+        Ok(Ctx { paths, config })
+    }
+
+    /// Open (creating if needed) the image store.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        self.paths.ensure()?;
+        Store::open(&self.paths.root)
+            .with_context(|| format!("opening the store at {}", self.paths.root.display()))
+    }
+
+    /// Run `f` inside a user namespace that maps the user's subordinate
+    /// ranges, so the store's files owned by container ids can be created
+    /// and removed. The fork happens here, before any thread exists.
+    pub fn in_userns(&self, f: impl FnOnce(&UserNs) -> i32) -> anyhow::Result<i32> {
+        let identity = UserIdentity::current()?;
+        let (map, warning) = IdMap::for_user(&identity);
+        if userns::in_userns_already() {
+            return Ok(f(&UserNs { identity, map }));
+        }
+        if let Some(w) = warning {
+            eprintln!("WARN: {w}");
+        }
+        let ns = UserNs { identity, map };
+        Ok(userns::run_in_userns(&ns.map, || f(&ns))?)
+    }
+}
+
+/// The user namespace a command runs in.
+pub struct UserNs {
+    pub identity: UserIdentity,
+    pub map: IdMap,
+}
+
+/// Print an error the way Podman does and return the engine exit code.
+pub fn report(err: &anyhow::Error) -> i32 {
+    eprintln!("Error: {err:#}");
+    EXIT_ENGINE
+}
 
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors are engine errors for Docker/Podman (125);
+            // --help and --version are not errors.
+            return if e.use_stderr() { EXIT_ENGINE } else { 0 };
+        }
+    };
+    init_logging(&cli.log_level);
+    if let Command::Completion(args) = &cli.command {
+        return completion::run(args);
+    }
+    let ctx = match Ctx::load(&cli) {
+        Ok(c) => c,
+        Err(e) => return report(&e),
+    };
+    let result = match &cli.command {
+        Command::Pull(a) => pull::run(&ctx, a),
+        Command::Images(a) => images::run(&ctx, a),
+        Command::Rmi(a) => rmi::run(&ctx, a),
+        Command::Tag(a) => tag::run(&ctx, a),
+        Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Image(c) => image::run(&ctx, c),
+        Command::System(c) => system::run(&ctx, c),
+        Command::Info(a) => info::run(&ctx, a),
+        Command::Unshare(a) => unshare::run(&ctx, a),
+        Command::Completion(_) => Ok(0),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = match level {
+        "error" => log::LevelFilter::Error,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Warn,
+    };
+    env_logger::Builder::new()
+        .filter_level(filter)
+        .format_timestamp(None)
+        .format_target(false)
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// man/ must match --help. Regenerate with
+    /// `BURROW_UPDATE_MAN=1 cargo test --bin burrow man_pages`.
+    #[test]
+    fn man_pages_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+        let pages = completion::man_pages().unwrap();
+        let update = std::env::var_os("BURROW_UPDATE_MAN").is_some();
+        let mut stale = Vec::new();
+        for (name, text) in &pages {
+            let path = dir.join(name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, text).unwrap();
+            } else if std::fs::read(&path).ok().as_deref() != Some(text.as_slice()) {
+                stale.push(name.clone());
+            }
+        }
+        if !update {
+            let on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for f in on_disk {
+                if f.ends_with(".1") && !pages.iter().any(|(n, _)| *n == f) {
+                    stale.push(format!("{f} (no such command)"));
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "man pages out of date: {stale:?}; run BURROW_UPDATE_MAN=1 cargo test --bin burrow man_pages"
+        );
+    }
 }

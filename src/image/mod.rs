@@ -1,1 +1,10 @@
-//! Image operations: pull, lookup, inspect.
+//! Image operations that combine the registry client and the store: pull,
+//! lookup by the names users type, removal, and Docker-shaped inspection.
+
+pub mod inspect;
+pub mod lookup;
+pub mod pull;
+pub mod remove;
+
+pub use lookup::{LookupError, find_image};
+pub use pull::{PullError, PullEvent, PullObserver, PullOptions, pull};

@@ -1,1 +1,1173 @@
-//! Registry client (filled by the registry work).
+//! A blocking client for the OCI distribution (Docker registry v2) API:
+//! token and basic auth, mirrors from registries.conf, retries, and digest
+//! verification of everything it returns whole.
+//!
+//! It runs inside the user-namespace child on plain threads, so it is
+//! blocking; one `Client` is shared by the download threads of a pull.
+
+pub mod challenge;
+pub mod manifest;
+pub mod platform;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client as HttpClient, RequestBuilder, Response};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+
+use crate::config::auth::{AuthStore, Credentials};
+use crate::config::registries::{Endpoint, RegistriesConf, RegistriesError};
+use crate::digest::Digest;
+use crate::reference::{DOCKER_HUB, Reference};
+pub use platform::{Platform, PlatformError};
+
+/// Manifests are small JSON documents; anything bigger is not one.
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Image configs carry history and labels but stay far below this.
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
+const USER_AGENT: &str = concat!("burrow/", env!("CARGO_PKG_VERSION"));
+const ATTEMPTS: u32 = 4;
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per read (and for the response head): a stalled transfer fails instead of
+/// hanging, without limiting how long a large blob may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Tokens without `expires_in` last 60 s (distribution token spec).
+const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Config(#[from] RegistriesError),
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    #[error("image not found: {reference}")]
+    NotFound { reference: String },
+    #[error("blob {digest} not found in {repository} on {registry}")]
+    BlobNotFound {
+        registry: String,
+        repository: String,
+        digest: Digest,
+    },
+    #[error("authentication required for {registry}: run `burrow login {registry}`")]
+    AuthRequired { registry: String },
+    #[error("invalid username/password for {registry}: run `burrow login {registry}`")]
+    InvalidCredentials { registry: String },
+    #[error(
+        "access to {what} denied by {registry}{detail}: check the name and run `burrow login {registry}`"
+    )]
+    Denied {
+        registry: String,
+        what: String,
+        detail: String,
+    },
+    #[error("{registry}: HTTP {status} for {what}{detail}")]
+    Http {
+        registry: String,
+        what: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("cannot reach registry {registry}: {message}")]
+    Network { registry: String, message: String },
+    #[error(
+        "TLS error talking to {registry}: {message} (for a registry without valid TLS use --tls-verify=false or \
+         mark it insecure in registries.conf)"
+    )]
+    Tls { registry: String, message: String },
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "{reference}: size mismatch: the manifest says {expected} bytes, the registry sent {actual}"
+    )]
+    SizeMismatch {
+        reference: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "{reference}: Docker schema 1 manifests are not supported; re-push the image with a current client \
+         (schema 2 or OCI)"
+    )]
+    Schema1 { reference: String },
+    #[error("{reference}: unsupported manifest media type {media_type:?}")]
+    UnsupportedMediaType {
+        reference: String,
+        media_type: String,
+    },
+    #[error("{what} from {registry} is larger than the {limit}-byte limit")]
+    TooLarge {
+        registry: String,
+        what: String,
+        limit: u64,
+    },
+    #[error("invalid manifest for {reference}: {message}")]
+    InvalidManifest { reference: String, message: String },
+    #[error("invalid image config for {reference}: {message}")]
+    InvalidConfig { reference: String, message: String },
+    #[error(
+        "no image for platform {wanted} in {reference}; available: {available} (choose one with --platform)"
+    )]
+    NoMatchingPlatform {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
+    #[error("token server {realm} for {registry}: {message}")]
+    Token {
+        registry: String,
+        realm: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// `None`: registries.conf decides (and loopback registries may use
+    /// HTTP); `Some(false)`: HTTP and unverified certificates allowed
+    /// everywhere; `Some(true)`: verified HTTPS only.
+    pub tls_verify: Option<bool>,
+    /// `--creds`: used instead of the auth files.
+    pub credentials: Option<Credentials>,
+    pub auth: AuthStore,
+    pub registries: RegistriesConf,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDescriptor {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    pub reference: Reference,
+    /// Set when the reference named an index (manifest list).
+    pub index_digest: Option<Digest>,
+    /// The image manifest for the chosen platform.
+    pub manifest: FetchedManifest,
+    pub layers: Vec<LayerDescriptor>,
+    pub config_digest: Digest,
+    pub config_bytes: Vec<u8>,
+    pub config: oci_spec::image::ImageConfiguration,
+}
+
+impl ResolvedImage {
+    /// The digest for RepoDigests: that of the top-level manifest the
+    /// reference resolved to (the index, if it was one), as Docker records.
+    pub fn repo_digest(&self) -> Digest {
+        self.index_digest
+            .clone()
+            .unwrap_or_else(|| self.manifest.digest.clone())
+    }
+}
+
+/// A blob body being downloaded. The caller verifies the digest; a transfer
+/// failure surfaces as an `io::Error` from `read`.
+pub struct BlobReader {
+    response: Response,
+    size: Option<u64>,
+}
+
+impl BlobReader {
+    /// The length the registry announced, if it did.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.response.read(buf)
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("url", &self.response.url().as_str())
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum HostAuth {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// API host → the challenge it answered with.
+    hosts: HashMap<String, HostAuth>,
+    /// (API host, scope) → token and expiry.
+    tokens: HashMap<(String, String), (String, Instant)>,
+}
+
+/// Why one attempt failed, and whether another may succeed.
+enum Failure {
+    Retry {
+        error: RegistryError,
+        after: Option<Duration>,
+    },
+    Fatal(RegistryError),
+}
+
+impl From<RegistryError> for Failure {
+    fn from(e: RegistryError) -> Failure {
+        Failure::Fatal(e)
+    }
+}
+
+pub struct Client {
+    http: HttpClient,
+    /// Accepts any certificate; built on first use of an insecure registry.
+    http_insecure: OnceLock<Result<HttpClient, String>>,
+    tls_verify: Option<bool>,
+    credentials: Option<Credentials>,
+    auth: AuthStore,
+    registries: RegistriesConf,
+    /// API host → the scheme that worked, for hosts allowed plain HTTP.
+    schemes: Mutex<HashMap<String, Scheme>>,
+    auth_state: Mutex<AuthState>,
+    /// Repository name → the endpoint that served its manifest last.
+    preferred: Mutex<HashMap<String, Endpoint>>,
+    backoff_base: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these maps cannot leave it inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn build_http(accept_invalid_certs: bool) -> Result<HttpClient, String> {
+    HttpClient::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(READ_TIMEOUT)
+        .tls_danger_accept_invalid_certs(accept_invalid_certs)
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+/// Docker Hub's API lives on another host than its name.
+fn api_host(host: &str) -> &str {
+    if host == DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        host
+    }
+}
+
+fn scope(repository: &str, actions: &str) -> String {
+    format!("repository:{repository}:{actions}")
+}
+
+impl Client {
+    pub fn new(opts: ClientOptions) -> Result<Client, RegistryError> {
+        Ok(Client {
+            http: build_http(false).map_err(RegistryError::Client)?,
+            http_insecure: OnceLock::new(),
+            tls_verify: opts.tls_verify,
+            credentials: opts.credentials,
+            auth: opts.auth,
+            registries: opts.registries,
+            schemes: Mutex::new(HashMap::new()),
+            auth_state: Mutex::new(AuthState::default()),
+            preferred: Mutex::new(HashMap::new()),
+            backoff_base: BACKOFF_BASE,
+        })
+    }
+
+    pub fn registries(&self) -> &RegistriesConf {
+        &self.registries
+    }
+
+    fn insecure_allowed(&self, ep: &Endpoint) -> bool {
+        match self.tls_verify {
+            Some(v) => !v,
+            None => ep.insecure || self.registries.is_insecure(&ep.host),
+        }
+    }
+
+    fn http_for(&self, insecure: bool) -> Result<&HttpClient, RegistryError> {
+        if !insecure {
+            return Ok(&self.http);
+        }
+        self.http_insecure
+            .get_or_init(|| build_http(true))
+            .as_ref()
+            .map_err(|e| RegistryError::Client(e.clone()))
+    }
+
+    fn credentials_for(&self, ep: &Endpoint) -> Option<Credentials> {
+        self.credentials
+            .clone()
+            .or_else(|| self.auth.credentials_for(&ep.host, &ep.repository))
+    }
+
+    /// The endpoints for `r`, the one that served its manifest first.
+    fn endpoints(&self, r: &Reference) -> Result<Vec<Endpoint>, RegistryError> {
+        let mut eps = self.registries.endpoints(r)?;
+        if let Some(p) = lock(&self.preferred).get(&r.name())
+            && let Some(i) = eps.iter().position(|e| e == p)
+        {
+            let ep = eps.remove(i);
+            eps.insert(0, ep);
+        }
+        Ok(eps)
+    }
+
+    /// Run `op` on each endpoint in turn until one succeeds; the last error
+    /// is returned when all fail.
+    fn on_endpoints<T>(
+        &self,
+        r: &Reference,
+        mut op: impl FnMut(&Endpoint) -> Result<T, RegistryError>,
+    ) -> Result<(T, Endpoint), RegistryError> {
+        let eps = self.endpoints(r)?;
+        let n = eps.len();
+        let mut last = None;
+        for (i, ep) in eps.into_iter().enumerate() {
+            match op(&ep) {
+                Ok(v) => return Ok((v, ep)),
+                Err(e) => {
+                    if i + 1 < n {
+                        log::warn!("{}: {e}; trying the next endpoint", ep.host);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryError::NotFound {
+            reference: r.to_string(),
+        }))
+    }
+
+    /// Fetch the manifest `r` names (tag or digest), verified.
+    pub fn fetch_manifest(&self, r: &Reference) -> Result<FetchedManifest, RegistryError> {
+        let (m, ep) = self.on_endpoints(r, |ep| self.fetch_manifest_at(ep, r))?;
+        lock(&self.preferred).insert(r.name(), ep);
+        Ok(m)
+    }
+
+    fn fetch_manifest_at(
+        &self,
+        ep: &Endpoint,
+        r: &Reference,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let path = format!("/v2/{}/manifests/{}", ep.repository, r.manifest_ref());
+        self.retrying(ep, || {
+            let resp = self.send(ep, &path, Some(manifest::ACCEPT), "pull")?;
+            let resp = self.check_status(
+                ep,
+                resp,
+                || r.to_string(),
+                |_| RegistryError::NotFound {
+                    reference: r.to_string(),
+                },
+            )?;
+            let content_type = header_str(&resp, CONTENT_TYPE.as_str());
+            let header_digest = header_str(&resp, "docker-content-digest");
+            let bytes = self.read_capped(ep, resp, MANIFEST_LIMIT, &format!("manifest of {r}"))?;
+            let media_type =
+                manifest::detect_media_type(content_type.as_deref(), &bytes).unwrap_or_default();
+            let digest = Digest::of(&bytes);
+            if let Some(expected) = &r.digest {
+                if *expected != digest {
+                    return Err(Failure::Fatal(RegistryError::DigestMismatch {
+                        what: format!("manifest of {r} from {}", ep.host),
+                        expected: expected.clone(),
+                        actual: digest,
+                    }));
+                }
+            } else if let Some(Ok(expected)) = header_digest.as_deref().map(str::parse::<Digest>)
+                && expected != digest
+            {
+                return Err(Failure::Fatal(RegistryError::DigestMismatch {
+                    what: format!("manifest of {r} from {} (Docker-Content-Digest)", ep.host),
+                    expected,
+                    actual: digest,
+                }));
+            }
+            if media_type == manifest::DOCKER_SCHEMA1
+                || media_type == manifest::DOCKER_SCHEMA1_SIGNED
+            {
+                return Err(Failure::Fatal(RegistryError::Schema1 {
+                    reference: r.to_string(),
+                }));
+            }
+            if !manifest::is_index(&media_type) && !manifest::is_image_manifest(&media_type) {
+                return Err(Failure::Fatal(RegistryError::UnsupportedMediaType {
+                    reference: r.to_string(),
+                    media_type,
+                }));
+            }
+            Ok(FetchedManifest {
+                bytes,
+                media_type,
+                digest,
+            })
+        })
+    }
+
+    /// Resolve `r` to one image for `platform`: manifest (through an index
+    /// if needed), layers and config, all digest-verified.
+    pub fn resolve(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, RegistryError> {
+        let top = self.fetch_manifest(r)?;
+        let (index_digest, manifest) = if manifest::is_index(&top.media_type) {
+            let index: manifest::ImageIndex =
+                serde_json::from_slice(&top.bytes).map_err(|e| RegistryError::InvalidManifest {
+                    reference: r.to_string(),
+                    message: e.to_string(),
+                })?;
+            let candidates: Vec<(usize, Platform)> = index
+                .manifests
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    d.media_type.is_empty() || manifest::is_image_manifest(&d.media_type)
+                })
+                .filter_map(|(i, d)| d.platform.as_ref().map(|p| (i, p.platform())))
+                .collect();
+            let chosen =
+                platform::select(platform, candidates.iter().map(|(_, p)| p)).ok_or_else(|| {
+                    let mut available: Vec<String> =
+                        candidates.iter().map(|(_, p)| p.to_string()).collect();
+                    available.dedup();
+                    RegistryError::NoMatchingPlatform {
+                        reference: r.to_string(),
+                        wanted: platform.to_string(),
+                        available: if available.is_empty() {
+                            "none".into()
+                        } else {
+                            available.join(", ")
+                        },
+                    }
+                })?;
+            let desc = &index.manifests[candidates[chosen].0];
+            if desc.size > MANIFEST_LIMIT {
+                return Err(RegistryError::TooLarge {
+                    registry: r.registry.clone(),
+                    what: format!("manifest {} of {r}", desc.digest),
+                    limit: MANIFEST_LIMIT,
+                });
+            }
+            let child = self.fetch_manifest(&r.with_digest(desc.digest.clone()))?;
+            if child.bytes.len() as u64 != desc.size {
+                return Err(RegistryError::SizeMismatch {
+                    reference: format!("{r} ({})", desc.digest),
+                    expected: desc.size,
+                    actual: child.bytes.len() as u64,
+                });
+            }
+            if !manifest::is_image_manifest(&child.media_type) {
+                return Err(RegistryError::InvalidManifest {
+                    reference: r.to_string(),
+                    message: format!(
+                        "index entry {} is a {}, not an image manifest",
+                        desc.digest, child.media_type
+                    ),
+                });
+            }
+            (Some(top.digest.clone()), child)
+        } else {
+            (None, top)
+        };
+
+        let m: manifest::ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+            RegistryError::InvalidManifest {
+                reference: r.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        if m.config.size > CONFIG_LIMIT {
+            return Err(RegistryError::TooLarge {
+                registry: r.registry.clone(),
+                what: format!("image config of {r}"),
+                limit: CONFIG_LIMIT,
+            });
+        }
+        let config_bytes = self.fetch_blob_bytes(r, &m.config.digest, CONFIG_LIMIT)?;
+        if config_bytes.len() as u64 != m.config.size {
+            return Err(RegistryError::SizeMismatch {
+                reference: format!("{r} (config {})", m.config.digest),
+                expected: m.config.size,
+                actual: config_bytes.len() as u64,
+            });
+        }
+        let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config_bytes)
+            .map_err(|e| RegistryError::InvalidConfig {
+                reference: r.to_string(),
+                message: e.to_string(),
+            })?;
+        let diff_ids = config.rootfs().diff_ids().len();
+        if diff_ids != m.layers.len() {
+            return Err(RegistryError::InvalidConfig {
+                reference: r.to_string(),
+                message: format!(
+                    "{} layers in the manifest but {diff_ids} diff_ids in the config",
+                    m.layers.len()
+                ),
+            });
+        }
+        let config_platform = Platform::new(
+            &config.os().to_string(),
+            &config.architecture().to_string(),
+            None,
+        );
+        if index_digest.is_none()
+            && (config_platform.os != platform.os
+                || config_platform.architecture != platform.architecture)
+        {
+            log::warn!("{r} is built for {config_platform}, not {platform}");
+        }
+        let layers = m
+            .layers
+            .iter()
+            .map(|l| LayerDescriptor {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect();
+        Ok(ResolvedImage {
+            reference: r.clone(),
+            index_digest,
+            manifest,
+            layers,
+            config_digest: m.config.digest.clone(),
+            config_bytes,
+            config,
+        })
+    }
+
+    /// Download a whole small blob (at most `limit` bytes), verified.
+    pub fn fetch_blob_bytes(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let br = r.with_digest(digest.clone());
+        let (bytes, _) = self.on_endpoints(&br, |ep| {
+            self.retrying(ep, || {
+                let resp = self.get_blob(ep, digest)?;
+                let bytes = self.read_capped(ep, resp, limit, &format!("blob {digest}"))?;
+                let actual = Digest::of(&bytes);
+                if actual != *digest {
+                    return Err(Failure::Fatal(RegistryError::DigestMismatch {
+                        what: format!("blob of {r} from {}", ep.host),
+                        expected: digest.clone(),
+                        actual,
+                    }));
+                }
+                Ok(bytes)
+            })
+        })?;
+        Ok(bytes)
+    }
+
+    /// Start downloading a blob of `r`'s repository. The caller verifies the
+    /// digest while reading and retries the whole blob on failure.
+    pub fn open_blob(&self, r: &Reference, digest: &Digest) -> Result<BlobReader, RegistryError> {
+        // Blobs are content-addressed, so digest-only mirrors may serve them.
+        let br = r.with_digest(digest.clone());
+        let (reader, _) = self.on_endpoints(&br, |ep| {
+            self.retrying(ep, || {
+                let response = self.get_blob(ep, digest)?;
+                let size = response.content_length();
+                Ok(BlobReader { response, size })
+            })
+        })?;
+        Ok(reader)
+    }
+
+    fn get_blob(&self, ep: &Endpoint, digest: &Digest) -> Result<Response, Failure> {
+        let path = format!("/v2/{}/blobs/{digest}", ep.repository);
+        let resp = self.send(ep, &path, None, "pull")?;
+        self.check_status(
+            ep,
+            resp,
+            || format!("blob {digest} of {}/{}", ep.host, ep.repository),
+            |_| RegistryError::BlobNotFound {
+                registry: ep.host.clone(),
+                repository: ep.repository.clone(),
+                digest: digest.clone(),
+            },
+        )
+    }
+
+    /// Run `op` up to ATTEMPTS times with exponential backoff (or the
+    /// server's Retry-After) while it fails transiently.
+    fn retrying<T>(
+        &self,
+        ep: &Endpoint,
+        mut op: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retry { error, after }) => {
+                    attempt += 1;
+                    if attempt >= ATTEMPTS {
+                        return Err(error);
+                    }
+                    let delay = after
+                        .unwrap_or(self.backoff_base * 2u32.pow(attempt - 1))
+                        .min(RETRY_AFTER_CAP);
+                    log::info!("{}: {error}; retrying in {} ms", ep.host, delay.as_millis());
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    /// Pass a successful response through; turn the rest into errors,
+    /// retryable for 5xx and 429.
+    fn check_status(
+        &self,
+        ep: &Endpoint,
+        resp: Response,
+        what: impl Fn() -> String,
+        not_found: impl Fn(&str) -> RegistryError,
+    ) -> Result<Response, Failure> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let after = retry_after(&resp);
+        let detail = error_detail(resp);
+        let registry = ep.host.clone();
+        let err = match status {
+            StatusCode::NOT_FOUND => not_found(&detail),
+            StatusCode::FORBIDDEN => RegistryError::Denied {
+                registry,
+                what: what(),
+                detail,
+            },
+            StatusCode::UNAUTHORIZED => RegistryError::AuthRequired { registry },
+            s => RegistryError::Http {
+                registry,
+                what: what(),
+                status: s.as_u16(),
+                detail,
+            },
+        };
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            Err(Failure::Retry { error: err, after })
+        } else {
+            Err(Failure::Fatal(err))
+        }
+    }
+
+    fn read_capped(
+        &self,
+        ep: &Endpoint,
+        resp: Response,
+        limit: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let too_large = || {
+            Failure::Fatal(RegistryError::TooLarge {
+                registry: ep.host.clone(),
+                what: what.to_string(),
+                limit,
+            })
+        };
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        resp.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Retry {
+                error: RegistryError::Network {
+                    registry: ep.host.clone(),
+                    message: format!("reading {what}: {e}"),
+                },
+                after: None,
+            })?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large());
+        }
+        Ok(bytes)
+    }
+
+    /// GET `path` on `ep` with authentication: answer one 401 challenge by
+    /// getting a token (or sending basic credentials) and asking again.
+    fn send(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        accept: Option<&str>,
+        actions: &str,
+    ) -> Result<Response, Failure> {
+        let host = api_host(&ep.host).to_string();
+        let scope = scope(&ep.repository, actions);
+        let creds = self.credentials_for(ep);
+        let header = self.cached_auth_header(&host, &scope, creds.as_ref());
+        let resp = self.send_raw(ep, path, accept, header.as_deref())?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let challenges: Vec<challenge::Challenge> = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(challenge::parse)
+            .collect();
+        let registry = ep.host.clone();
+        let rejected = |had_creds: bool| {
+            Failure::Fatal(if had_creds {
+                RegistryError::InvalidCredentials {
+                    registry: registry.clone(),
+                }
+            } else {
+                RegistryError::AuthRequired {
+                    registry: registry.clone(),
+                }
+            })
+        };
+        let header = if let Some(c) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let realm = c.param("realm").unwrap_or_default().to_string();
+            if realm.is_empty() {
+                return Err(Failure::Fatal(RegistryError::Token {
+                    registry,
+                    realm,
+                    message: "the Bearer challenge has no realm".into(),
+                }));
+            }
+            let service = c.param("service").map(str::to_string);
+            lock(&self.auth_state).hosts.insert(
+                host.clone(),
+                HostAuth::Bearer {
+                    realm: realm.clone(),
+                    service,
+                },
+            );
+            let token = self.fetch_token(ep, &host, &scope, creds.as_ref())?;
+            format!("Bearer {token}")
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            lock(&self.auth_state)
+                .hosts
+                .insert(host.clone(), HostAuth::Basic);
+            match &creds {
+                Some(c) if header.is_none() => basic_header(c),
+                _ => return Err(rejected(creds.is_some())),
+            }
+        } else {
+            return Err(rejected(creds.is_some()));
+        };
+        let resp = self.send_raw(ep, path, accept, Some(&header))?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            // Drop the token so a later request asks afresh.
+            lock(&self.auth_state).tokens.remove(&(host, scope));
+            return Err(rejected(creds.is_some()));
+        }
+        Ok(resp)
+    }
+
+    fn cached_auth_header(
+        &self,
+        host: &str,
+        scope: &str,
+        creds: Option<&Credentials>,
+    ) -> Option<String> {
+        let state = lock(&self.auth_state);
+        match state.hosts.get(host)? {
+            HostAuth::Basic => creds.map(basic_header),
+            HostAuth::Bearer { .. } => {
+                let (token, expiry) = state.tokens.get(&(host.to_string(), scope.to_string()))?;
+                (Instant::now() < *expiry).then(|| format!("Bearer {token}"))
+            }
+        }
+    }
+
+    /// Get a bearer token for `scope` from the host's realm (distribution
+    /// token spec): GET with basic credentials, or the OAuth2 refresh-token
+    /// POST when an identity token is stored.
+    fn fetch_token(
+        &self,
+        ep: &Endpoint,
+        host: &str,
+        scope: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<String, Failure> {
+        let Some(HostAuth::Bearer { realm, service }) =
+            lock(&self.auth_state).hosts.get(host).cloned()
+        else {
+            return Err(Failure::Fatal(RegistryError::AuthRequired {
+                registry: ep.host.clone(),
+            }));
+        };
+        let token_err = |message: String| RegistryError::Token {
+            registry: ep.host.clone(),
+            realm: realm.clone(),
+            message,
+        };
+        let mut url = reqwest::Url::parse(&realm)
+            .map_err(|e| Failure::Fatal(token_err(format!("bad realm: {e}"))))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Failure::Fatal(token_err(
+                "the realm is not an http(s) URL".into(),
+            )));
+        }
+        let http = self.http_for(self.insecure_allowed(ep))?;
+        let req = match creds.and_then(|c| c.identity_token.as_deref().map(|t| (c, t))) {
+            Some((_, refresh)) => {
+                let mut form = reqwest::Url::parse("http://form/")
+                    .map_err(|e| Failure::Fatal(token_err(e.to_string())))?;
+                {
+                    let mut q = form.query_pairs_mut();
+                    q.append_pair("grant_type", "refresh_token");
+                    q.append_pair("refresh_token", refresh);
+                    q.append_pair("client_id", "burrow");
+                    q.append_pair("scope", scope);
+                    if let Some(s) = &service {
+                        q.append_pair("service", s);
+                    }
+                }
+                http.post(url)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form.query().unwrap_or_default().to_string())
+            }
+            None => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = &service {
+                        q.append_pair("service", s);
+                    }
+                    q.append_pair("scope", scope);
+                }
+                let req = http.get(url);
+                match creds {
+                    Some(c) => req.basic_auth(&c.username, Some(&c.password)),
+                    None => req,
+                }
+            }
+        };
+        let resp = req
+            .send()
+            .map_err(|e| self.transport_failure(&ep.host, &e))?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Failure::Fatal(if creds.is_some() {
+                RegistryError::InvalidCredentials {
+                    registry: ep.host.clone(),
+                }
+            } else {
+                RegistryError::AuthRequired {
+                    registry: ep.host.clone(),
+                }
+            }));
+        }
+        if !status.is_success() {
+            let after = retry_after(&resp);
+            let error = token_err(format!("HTTP {status}{}", error_detail(resp)));
+            return Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Failure::Retry { error, after }
+                } else {
+                    Failure::Fatal(error)
+                },
+            );
+        }
+        let mut body = Vec::new();
+        resp.take(1 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| Failure::Retry {
+                error: token_err(format!("reading the response: {e}")),
+                after: None,
+            })?;
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| Failure::Fatal(token_err(format!("invalid response: {e}"))))?;
+        let token = t
+            .token
+            .filter(|t| !t.is_empty())
+            .or(t.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| Failure::Fatal(token_err("the response has no token".into())))?;
+        // Renew a little early so a token does not expire in flight.
+        let lifetime = t.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10) - 5;
+        lock(&self.auth_state).tokens.insert(
+            (host.to_string(), scope.to_string()),
+            (
+                token.clone(),
+                Instant::now() + Duration::from_secs(lifetime),
+            ),
+        );
+        Ok(token)
+    }
+
+    /// One request, choosing the scheme: HTTPS, or for hosts allowed plain
+    /// HTTP, HTTPS first and HTTP when TLS fails (as Podman); the choice is
+    /// remembered per host.
+    fn send_raw(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        accept: Option<&str>,
+        auth: Option<&str>,
+    ) -> Result<Response, Failure> {
+        let host = api_host(&ep.host);
+        let insecure = self.insecure_allowed(ep);
+        let http = self.http_for(insecure)?;
+        let build = |scheme: Scheme| -> RequestBuilder {
+            let mut req = http.get(format!("{}://{host}{path}", scheme.as_str()));
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            if let Some(a) = auth {
+                req = req.header(AUTHORIZATION, a);
+            }
+            req
+        };
+        let known = lock(&self.schemes).get(host).copied();
+        if let Some(scheme) = known {
+            return build(scheme)
+                .send()
+                .map_err(|e| self.transport_failure(&ep.host, &e));
+        }
+        match build(Scheme::Https).send() {
+            Ok(resp) => {
+                lock(&self.schemes).insert(host.to_string(), Scheme::Https);
+                Ok(resp)
+            }
+            Err(e) if insecure && e.is_connect() => match build(Scheme::Http).send() {
+                Ok(resp) => {
+                    log::debug!("{host}: HTTPS failed ({}), using HTTP", error_chain(&e));
+                    lock(&self.schemes).insert(host.to_string(), Scheme::Http);
+                    Ok(resp)
+                }
+                Err(e2) => Err(self.transport_failure(&ep.host, &e2)),
+            },
+            Err(e) => Err(self.transport_failure(&ep.host, &e)),
+        }
+    }
+
+    fn transport_failure(&self, registry: &str, e: &reqwest::Error) -> Failure {
+        let message = error_chain(e);
+        if is_tls_error(e) {
+            return Failure::Fatal(RegistryError::Tls {
+                registry: registry.to_string(),
+                message,
+            });
+        }
+        let error = RegistryError::Network {
+            registry: registry.to_string(),
+            message,
+        };
+        if e.is_builder() || e.is_redirect() {
+            Failure::Fatal(error)
+        } else {
+            Failure::Retry { error, after: None }
+        }
+    }
+}
+
+fn basic_header(c: &Credentials) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))
+    )
+}
+
+fn header_str(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    resp.headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `: MESSAGE` from a registry's JSON error body, or empty.
+fn error_detail(resp: Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let mut body = Vec::new();
+    if resp.take(64 << 10).read_to_end(&mut body).is_err() {
+        return String::new();
+    }
+    match serde_json::from_slice::<Errors>(&body) {
+        Ok(e) => e
+            .errors
+            .first()
+            .and_then(|e| e.message.clone().or(e.code.clone()))
+            .map(|m| format!(" ({})", m.replace('\n', " ")))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The error and its causes on one line: reqwest's own message alone
+/// ("error sending request") says nothing useful.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let m = s.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+        cur = s.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// TLS failures (bad certificates, HTTPS to an HTTP port) don't go away on
+/// retry. rustls reports them as `io::ErrorKind::InvalidData`, wrapped by
+/// hyper-util in another io::Error whose `source()` skips the inner one, so
+/// `get_ref` is followed too.
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    fn io_is_tls(io: &std::io::Error) -> bool {
+        io.kind() == std::io::ErrorKind::InvalidData
+            || io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                .is_some_and(io_is_tls)
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = cur {
+        if s.downcast_ref::<std::io::Error>().is_some_and(io_is_tls) {
+            return true;
+        }
+        cur = s.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn client_is_shareable() {
+        assert_send_sync::<Client>();
+        fn assert_send<T: Send>() {}
+        assert_send::<BlobReader>();
+    }
+
+    #[test]
+    fn hub_api_host_and_scope() {
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("quay.io"), "quay.io");
+        assert_eq!(
+            scope("library/alpine", "pull"),
+            "repository:library/alpine:pull"
+        );
+    }
+
+    #[test]
+    fn repo_digest_prefers_index() {
+        let m = FetchedManifest {
+            bytes: b"m".to_vec(),
+            media_type: manifest::OCI_MANIFEST.into(),
+            digest: Digest::of(b"m"),
+        };
+        let config: oci_spec::image::ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        let mut img = ResolvedImage {
+            reference: Reference::parse("x").unwrap(),
+            index_digest: None,
+            manifest: m,
+            layers: vec![],
+            config_digest: Digest::of(b"c"),
+            config_bytes: vec![],
+            config,
+        };
+        assert_eq!(img.repo_digest(), Digest::of(b"m"));
+        img.index_digest = Some(Digest::of(b"i"));
+        assert_eq!(img.repo_digest(), Digest::of(b"i"));
+    }
+
+    #[test]
+    fn docker_config_deserializes() {
+        // A Docker schema 2 config carries extra fields OCI does not define.
+        let j = r#"{"architecture":"amd64","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"ArgsEscaped":true},
+            "container":"abc","container_config":{"Hostname":"x"},"created":"2024-01-01T00:00:00Z",
+            "docker_version":"20.10","history":[{"created":"2024-01-01T00:00:00Z","created_by":"ADD x"}],
+            "os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]}}"#;
+        let c: oci_spec::image::ImageConfiguration = serde_json::from_str(j).unwrap();
+        assert_eq!(c.rootfs().diff_ids().len(), 1);
+        assert_eq!(
+            c.config().as_ref().unwrap().cmd().as_ref().unwrap(),
+            &vec!["sh".to_string()]
+        );
+    }
+
+    #[test]
+    fn challenge_with_insufficient_scope() {
+        let c = challenge::parse(
+            r#"Bearer realm="http://127.0.0.1:1/token",service="test",error="insufficient_scope""#,
+        );
+        assert_eq!(c[0].param("service"), Some("test"));
+    }
+}

@@ -1,0 +1,212 @@
+//! Presentation helpers: Go-template `--format`, Podman-style sizes and
+//! relative times, and aligned tables.
+
+use anyhow::anyhow;
+use gtmpl_value::Value as TValue;
+use serde_json::Value;
+
+/// Render a Go template (`{{.ID}}\t{{.Repository}}`) against a JSON value,
+/// as Docker's and Podman's `--format` do. `{{json .X}}` prints X as JSON.
+pub fn render_template(template: &str, data: &Value) -> anyhow::Result<String> {
+    // Docker accepts `\t` and `\n` escapes written literally on the command line.
+    let template = template.replace("\\t", "\t").replace("\\n", "\n");
+    let mut t = gtmpl::Template::default();
+    t.add_func("json", json_func);
+    t.add_func("upper", upper_func);
+    t.add_func("lower", lower_func);
+    t.parse(template.as_str())
+        .map_err(|e| anyhow!("invalid --format template: {e}"))?;
+    let ctx = gtmpl::Context::from(to_tvalue(data));
+    t.render(&ctx)
+        .map_err(|e| anyhow!("--format template failed: {e}"))
+}
+
+fn json_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
+    let v = args.first().map(from_tvalue).unwrap_or(Value::Null);
+    Ok(TValue::String(
+        serde_json::to_string(&v).unwrap_or_default(),
+    ))
+}
+
+fn upper_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
+    Ok(TValue::String(
+        args.first()
+            .map(tvalue_string)
+            .unwrap_or_default()
+            .to_uppercase(),
+    ))
+}
+
+fn lower_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
+    Ok(TValue::String(
+        args.first()
+            .map(tvalue_string)
+            .unwrap_or_default()
+            .to_lowercase(),
+    ))
+}
+
+fn tvalue_string(v: &TValue) -> String {
+    match v {
+        TValue::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn to_tvalue(v: &Value) -> TValue {
+    match v {
+        Value::Null => TValue::Nil,
+        Value::Bool(b) => TValue::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                TValue::from(i)
+            } else if let Some(u) = n.as_u64() {
+                TValue::from(u)
+            } else {
+                TValue::from(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Value::String(s) => TValue::String(s.clone()),
+        Value::Array(a) => TValue::Array(a.iter().map(to_tvalue).collect()),
+        Value::Object(m) => {
+            TValue::Object(m.iter().map(|(k, v)| (k.clone(), to_tvalue(v))).collect())
+        }
+    }
+}
+
+fn from_tvalue(v: &TValue) -> Value {
+    match v {
+        TValue::Nil | TValue::NoValue => Value::Null,
+        TValue::Bool(b) => Value::Bool(*b),
+        TValue::String(s) => Value::String(s.clone()),
+        TValue::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_u64().map(Value::from))
+            .or_else(|| n.as_f64().map(Value::from))
+            .unwrap_or(Value::Null),
+        TValue::Array(a) => Value::Array(a.iter().map(from_tvalue).collect()),
+        TValue::Object(m) | TValue::Map(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), from_tvalue(v))).collect())
+        }
+        TValue::Function(_) => Value::Null,
+    }
+}
+
+/// Podman's human sizes: decimal units, three significant digits ("4.26 MB").
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {}", UNITS[unit])
+}
+
+/// "3 hours ago", "2 weeks ago", as Docker and Podman print CREATED.
+pub fn time_ago(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (now - then).num_seconds();
+    if secs < 1 {
+        return "Less than a second ago".to_string();
+    }
+    let (n, unit) = match secs {
+        s if s < 60 => (s, "second"),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s if s < 86_400 * 14 => (s / 86_400, "day"),
+        s if s < 86_400 * 60 => (s / (86_400 * 7), "week"),
+        s if s < 86_400 * 365 * 2 => (s / (86_400 * 30), "month"),
+        s => (s / (86_400 * 365), "year"),
+    };
+    match n {
+        1 if unit == "hour" => "About an hour ago".to_string(),
+        1 => format!("1 {unit} ago"),
+        n => format!("{n} {unit}s ago"),
+    }
+}
+
+/// Print rows as columns separated by at least two spaces, like Podman.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_render_fields_and_json() {
+        let v = json!({"ID": "abc", "Names": ["x", "y"], "Size": 12});
+        assert_eq!(
+            render_template("{{.ID}}\\t{{.Size}}", &v).unwrap(),
+            "abc\t12"
+        );
+        assert_eq!(
+            render_template("{{json .Names}}", &v).unwrap(),
+            "[\"x\",\"y\"]"
+        );
+        assert_eq!(render_template("{{upper .ID}}", &v).unwrap(), "ABC");
+        assert!(render_template("{{.ID", &v).is_err());
+    }
+
+    #[test]
+    fn sizes_like_podman() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(4_260_000), "4.26 MB");
+        assert_eq!(human_size(42_600_000), "42.6 MB");
+        assert_eq!(human_size(426_000_000), "426 MB");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = chrono::Utc::now();
+        assert_eq!(
+            time_ago(now - chrono::Duration::seconds(30), now),
+            "30 seconds ago"
+        );
+        assert_eq!(
+            time_ago(now - chrono::Duration::hours(1), now),
+            "About an hour ago"
+        );
+        assert_eq!(time_ago(now - chrono::Duration::days(3), now), "3 days ago");
+        assert_eq!(
+            time_ago(now - chrono::Duration::days(800), now),
+            "2 years ago"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! `burrow image SUBCOMMAND`: the image commands grouped as Docker does.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Subcommand};
+
+use super::{Ctx, images, inspect, pull, report, rmi, tag};
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// List images
+    #[command(visible_alias = "ls")]
+    List(images::ImagesArgs),
+    /// Remove images
+    #[command(visible_alias = "rmi")]
+    Rm(rmi::RmiArgs),
+    /// Add a name to an image
+    Tag(tag::TagArgs),
+    /// Show low-level information on images
+    Inspect(inspect::InspectArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all images without a container, not only dangling (unnamed) ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ImageCommand::Pull(a) => pull::run(ctx, a),
+        ImageCommand::List(a) => images::run(ctx, a),
+        ImageCommand::Rm(a) => rmi::run(ctx, a),
+        ImageCommand::Tag(a) => tag::run(ctx, a),
+        ImageCommand::Inspect(a) => inspect::run(ctx, a),
+        ImageCommand::Prune(a) => prune(ctx, a),
+    }
+}
+
+fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
+    if !args.force {
+        let what = if args.all {
+            "all images without at least one container"
+        } else {
+            "all dangling images"
+        };
+        eprint!("WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if !std::io::stdin().is_terminal()
+            && std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0
+        {
+            anyhow::bail!("no answer on standard input: pass --force to prune without asking");
+        }
+        if answer.is_empty() {
+            std::io::stdin().lock().read_line(&mut answer)?;
+        }
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let store = ctx.store()?;
+    let all = args.all;
+    ctx.in_userns(|_| {
+        let result = (|| -> anyhow::Result<()> {
+            let victims: Vec<_> = store
+                .images()?
+                .into_iter()
+                .filter(|i| all || i.names.is_empty())
+                .map(|i| i.id)
+                .collect();
+            for id in victims {
+                store.remove_image(&id)?;
+                println!("{}", id.hex());
+            }
+            store.gc(&[])?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => 0,
+            Err(e) => report(&e),
+        }
+    })
+}

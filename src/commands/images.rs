@@ -1,0 +1,185 @@
+//! `burrow images`
+
+use anyhow::bail;
+use burrow::storage::ImageRecord;
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::format::{human_size, print_table, render_template, time_ago};
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show only images whose name matches (NAME[:TAG], short names allowed)
+    pub reference: Option<String>,
+    /// Print only image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Do not truncate IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Output format: table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// One row: an image under one of its names (or <none>).
+fn rows(images: &[ImageRecord]) -> Vec<(&ImageRecord, String, String)> {
+    let mut out = Vec::new();
+    for img in images {
+        if img.names.is_empty() {
+            out.push((img, "<none>".to_string(), "<none>".to_string()));
+        }
+        for name in &img.names {
+            let (repo, tag) = split_name(name);
+            out.push((img, repo, tag));
+        }
+    }
+    out
+}
+
+/// `registry/repo:tag` → (`registry/repo`, `tag`); the colon of a port is
+/// not a tag separator.
+fn split_name(name: &str) -> (String, String) {
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+        _ => (name.to_string(), "<none>".to_string()),
+    }
+}
+
+fn digest_of(img: &ImageRecord) -> String {
+    img.digests
+        .first()
+        .and_then(|d| d.rsplit_once('@'))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default()
+}
+
+pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let mut images = store.images()?;
+    if let Some(r) = &args.reference {
+        let wanted = burrow::image::lookup::find_in(&images, r).ok().flatten();
+        images = wanted.map(|i| vec![images[i].clone()]).unwrap_or_default();
+    }
+    // Newest first, as Docker and Podman list them.
+    images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    let now = chrono::Utc::now();
+
+    if args.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for img in &images {
+            if seen.insert(img.id.clone()) {
+                println!(
+                    "{}",
+                    if args.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    }
+                );
+            }
+        }
+        return Ok(0);
+    }
+
+    match args.format.as_deref() {
+        Some("json") => {
+            let list: Vec<Value> = images
+                .iter()
+                .map(|img| {
+                    json!({
+                        "Id": img.id.hex(),
+                        "ParentId": "",
+                        "RepoTags": img.names,
+                        "RepoDigests": img.digests,
+                        "Size": img.size,
+                        "VirtualSize": img.size,
+                        "Created": img.created.map(|c| c.timestamp()).unwrap_or(0),
+                        "CreatedAt": img.created.map(|c| c.to_rfc3339()),
+                        "Names": img.names,
+                        "Digest": digest_of(img),
+                        "Containers": 0,
+                        "Labels": Value::Null,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Some("table") | None => {
+            let mut headers = vec!["REPOSITORY", "TAG"];
+            if args.digests {
+                headers.push("DIGEST");
+            }
+            headers.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            let table: Vec<Vec<String>> = rows(&images)
+                .into_iter()
+                .map(|(img, repo, tag)| {
+                    let mut row = vec![repo, tag];
+                    if args.digests {
+                        row.push(digest_of(img));
+                    }
+                    row.push(if args.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    });
+                    row.push(img.created.map(|c| time_ago(c, now)).unwrap_or_default());
+                    row.push(human_size(img.size));
+                    row
+                })
+                .collect();
+            print_table(&headers, &table);
+        }
+        Some(t) if t.starts_with("table ") => bail!(
+            "--format \"table ...\" templates are not supported yet: use a plain Go template, json or table"
+        ),
+        Some(template) => {
+            for (img, repo, tag) in rows(&images) {
+                let id = if args.no_trunc {
+                    img.id.to_string()
+                } else {
+                    img.id.short().to_string()
+                };
+                let data = json!({
+                    "ID": id,
+                    "Id": id,
+                    "Repository": repo,
+                    "Tag": tag,
+                    "Digest": digest_of(img),
+                    "Created": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+                    "CreatedSince": img.created.map(|c| time_ago(c, now)).unwrap_or_default(),
+                    "CreatedAt": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+                    "Size": human_size(img.size),
+                    "Names": img.names,
+                });
+                println!("{}", render_template(template, &data)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_at_the_tag_not_the_port() {
+        assert_eq!(
+            split_name("127.0.0.1:5000/app:v1"),
+            ("127.0.0.1:5000/app".into(), "v1".into())
+        );
+        assert_eq!(
+            split_name("docker.io/library/alpine:latest"),
+            ("docker.io/library/alpine".into(), "latest".into())
+        );
+        assert_eq!(
+            split_name("localhost:5000/app"),
+            ("localhost:5000/app".into(), "<none>".into())
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! `burrow unshare`: a shell (or command) inside the user namespace, where
+//! files of the store owned by container ids can be read, changed or removed.
+
+use clap::Args;
+
+use super::Ctx;
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct UnshareArgs {
+    /// Command to run [default: $SHELL]
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: &UnshareArgs) -> anyhow::Result<i32> {
+    ctx.paths.ensure()?;
+    let identity = burrow::userns::UserIdentity::current()?;
+    let (map, warning) = burrow::userns::IdMap::for_user(&identity);
+    if let Some(w) = warning {
+        eprintln!("WARN: {w}");
+    }
+    let env = [(
+        "BURROW_ROOT".to_string(),
+        ctx.paths.root.display().to_string(),
+    )];
+    let code = burrow::userns::unshare_command(&map, &args.command, &env)?;
+    Ok(code)
+}

@@ -1,0 +1,317 @@
+//! Garbage collection, temp cleanup and integrity checks.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{LayerRecord, Store, StoreError, atomic, hash_file, image_blob_roots, try_lock_file};
+use crate::digest::Digest;
+
+/// Held (shared) by an operation that adds to the store, e.g. a pull, for its
+/// whole duration: gc does not run while any guard is alive, so it cannot
+/// delete a layer or blob that is stored but not yet referenced by an image.
+#[derive(Debug)]
+pub struct GcGuard {
+    _file: File,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcStats {
+    /// True if another process held the store busy and nothing was done.
+    pub deferred: bool,
+    pub layers_removed: u64,
+    pub blobs_removed: u64,
+    pub tmp_removed: u64,
+    /// Blob bytes plus recorded unpacked layer sizes.
+    pub bytes_freed: u64,
+}
+
+/// One integrity problem, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub what: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+fn problem(what: String) -> Problem {
+    Problem { what }
+}
+
+impl Store {
+    pub fn gc_shared(&self) -> Result<GcGuard, StoreError> {
+        let (f, path) = self.lock_file("gc.lock")?;
+        f.lock_shared()
+            .map_err(|e| StoreError::io("lock", &path, e))?;
+        Ok(GcGuard { _file: f })
+    }
+
+    /// Remove everything no image (nor `extra_roots`: layers or blobs used by
+    /// containers) refers to. Never waits: if an operation holds a
+    /// [`GcGuard`], returns at once with `deferred` set.
+    pub fn gc(&self, extra_roots: &[Digest]) -> Result<GcStats, StoreError> {
+        let (gc_lock, gc_path) = self.lock_file("gc.lock")?;
+        if try_lock_file(&gc_lock, &gc_path)?.is_none() {
+            return Ok(GcStats {
+                deferred: true,
+                ..GcStats::default()
+            });
+        }
+        let mut stats = GcStats::default();
+        let mut doomed: Vec<(PathBuf, super::TempLock)> = Vec::new();
+        {
+            // The index lock keeps tag/put_image out while we decide what is
+            // garbage, so nothing becomes referenced behind our back.
+            let _index = self.lock_exclusive("index.lock")?;
+            let images = self.read_index()?;
+
+            let mut keep_layers: BTreeSet<Digest> = BTreeSet::new();
+            let mut keep_blobs: BTreeSet<Digest> = extra_roots.iter().cloned().collect();
+            let mut pending: Vec<Digest> = extra_roots.to_vec();
+            for img in &images {
+                image_blob_roots(img, &mut keep_blobs);
+                pending.extend(img.layers.iter().map(|l| l.chain_id.clone()));
+            }
+            // A container's top layer keeps its parents alive too.
+            while let Some(id) = pending.pop() {
+                if !keep_layers.insert(id.clone()) {
+                    continue;
+                }
+                if let Ok(Some(rec)) = self.layer(&id) {
+                    keep_blobs.insert(rec.blob_digest.clone());
+                    if let Some(p) = rec.parent {
+                        pending.push(p);
+                    }
+                }
+            }
+
+            for name in list_dir(&self.layers_dir())? {
+                if Digest::from_hex(&name).is_ok_and(|d| keep_layers.contains(&d)) {
+                    continue;
+                }
+                // Someone unpacking it right now (without a GcGuard) keeps it.
+                let (lock, lock_path) = self.lock_file(&format!("layer-{name}.lock"))?;
+                if try_lock_file(&lock, &lock_path)?.is_none() {
+                    continue;
+                }
+                let dir = self.layers_dir().join(&name);
+                let size = fs::read(dir.join("layer.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LayerRecord>(&b).ok())
+                    .map_or(0, |r| r.unpacked_size);
+                let (dead, tmp_lock) = self.new_temp("gc-")?;
+                match fs::rename(&dir, &dead) {
+                    Ok(()) => {
+                        stats.layers_removed += 1;
+                        stats.bytes_freed += size;
+                        doomed.push((dead, tmp_lock));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("remove", &dir, e)),
+                }
+                // Unlink before unlocking: a waiter then sees the name gone
+                // and relocks a fresh file (see `lock_exclusive`).
+                let _ = fs::remove_file(&lock_path);
+                drop(lock);
+            }
+
+            for name in list_dir(&self.blobs_dir())? {
+                if Digest::from_hex(&name).is_ok_and(|d| keep_blobs.contains(&d)) {
+                    continue;
+                }
+                let path = self.blobs_dir().join(&name);
+                let size = fs::symlink_metadata(&path).map_or(0, |m| m.len());
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        stats.blobs_removed += 1;
+                        stats.bytes_freed += size;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("remove", &path, e)),
+                }
+            }
+
+            // Leftovers of an index write that died before its rename; any
+            // live writer would hold the index lock we hold.
+            for name in list_dir(&self.root)? {
+                if name.starts_with(".images.json.tmp-") {
+                    let _ = fs::remove_file(self.root.join(name));
+                }
+            }
+        }
+        for (dead, lock) in doomed {
+            atomic::remove_tree(&dead).map_err(|e| StoreError::io("remove", &dead, e))?;
+            drop(lock);
+        }
+        stats.tmp_removed = self.clean_tmp()?;
+        Ok(stats)
+    }
+
+    /// Remove `tmp/` entries whose owner is gone (its lock is free). Returns
+    /// how many were removed.
+    pub fn clean_tmp(&self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let live: BTreeSet<String> = list_dir(&self.tmp_dir())?.into_iter().collect();
+        for name in &live {
+            let lock_path = self.locks_dir().join(format!("tmp-{name}.lock"));
+            let lock = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|e| StoreError::io("open lock", &lock_path, e))?;
+            if try_lock_file(&lock, &lock_path)?.is_none() {
+                continue;
+            }
+            let path = self.tmp_dir().join(name);
+            atomic::remove_tree(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            let _ = fs::remove_file(&lock_path);
+            removed += 1;
+        }
+        // Lock files whose entry never appeared or is gone.
+        for name in list_dir(&self.locks_dir())? {
+            let Some(entry) = name
+                .strip_prefix("tmp-")
+                .and_then(|n| n.strip_suffix(".lock"))
+            else {
+                continue;
+            };
+            if live.contains(entry) || self.tmp_dir().join(entry).exists() {
+                continue;
+            }
+            let lock_path = self.locks_dir().join(&name);
+            let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) else {
+                continue;
+            };
+            if try_lock_file(&lock, &lock_path)?.is_some() {
+                let _ = fs::remove_file(&lock_path);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Check the store: blob contents against their names, image references,
+    /// layer records. One [`Problem`] per finding.
+    pub fn verify(&self) -> Result<Vec<Problem>, StoreError> {
+        let mut problems = Vec::new();
+        for name in list_dir(&self.blobs_dir())? {
+            let path = self.blobs_dir().join(&name);
+            let Ok(expected) = Digest::from_hex(&name) else {
+                problems.push(problem(format!(
+                    "blob {}: name is not a sha256 digest",
+                    path.display()
+                )));
+                continue;
+            };
+            match hash_file(&path) {
+                Ok(actual) if actual == expected => {}
+                Ok(actual) => problems.push(problem(format!(
+                    "blob {expected} is corrupt: its content hashes to {actual} ({})",
+                    path.display()
+                ))),
+                Err(e) => problems.push(problem(format!(
+                    "blob {expected}: cannot read {}: {e}",
+                    path.display()
+                ))),
+            }
+        }
+
+        let mut layer_ok: BTreeSet<Digest> = BTreeSet::new();
+        for name in list_dir(&self.layers_dir())? {
+            let dir = self.layers_dir().join(&name);
+            let Ok(id) = Digest::from_hex(&name) else {
+                problems.push(problem(format!(
+                    "layer directory {}: name is not a chain id",
+                    dir.display()
+                )));
+                continue;
+            };
+            match self.layer(&id) {
+                Ok(Some(rec)) if rec.chain_id != id => problems.push(problem(format!(
+                    "layer {id}: layer.json records chain id {}",
+                    rec.chain_id
+                ))),
+                Ok(Some(rec)) => {
+                    if !dir.join("diff").is_dir() {
+                        problems.push(problem(format!(
+                            "layer {id}: {} is missing",
+                            dir.join("diff").display()
+                        )));
+                    } else {
+                        layer_ok.insert(id);
+                    }
+                    if let Some(p) = rec.parent
+                        && !self.layers_dir().join(p.hex()).join("layer.json").is_file()
+                    {
+                        problems.push(problem(format!(
+                            "layer {}: parent layer {p} is missing",
+                            rec.chain_id
+                        )));
+                    }
+                }
+                Ok(None) => problems.push(problem(format!("layer {id}: layer.json is missing"))),
+                Err(e) => problems.push(problem(format!("layer {id}: {e}"))),
+            }
+        }
+
+        match self.read_index() {
+            Err(e) => problems.push(problem(e.to_string())),
+            Ok(images) => {
+                for img in images {
+                    let label = img
+                        .names
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| img.id.short().to_string());
+                    for (what, d) in [
+                        ("manifest", &img.manifest_digest),
+                        ("config", &img.config_digest),
+                    ] {
+                        if !self.has_blob(d) {
+                            problems.push(problem(format!(
+                                "image {label}: {what} blob {d} is missing"
+                            )));
+                        }
+                    }
+                    for l in &img.layers {
+                        if !layer_ok.contains(&l.chain_id) {
+                            problems.push(problem(format!(
+                                "image {label}: layer {} is missing or damaged",
+                                l.chain_id
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io("list", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
+        match entry.file_name().into_string() {
+            Ok(n) => out.push(n),
+            Err(n) => log::debug!("ignoring non-UTF-8 name {n:?} in {}", dir.display()),
+        }
+    }
+    Ok(out)
+}
