@@ -105,9 +105,7 @@ pub fn check_at(mountinfo: &str, self_cgroup: &str, root: &Path, uid: u32) -> Ch
     match layout_from_mountinfo(mountinfo) {
         CgroupLayout::Hybrid => {
             return warn(
-                format!(
-                    "{unavailable}: cgroup v2 not mounted as the unified hierarchy; boot with systemd.unified_cgroup_hierarchy=1"
-                ),
+                format!("{unavailable}: cgroup v2 not mounted as the unified hierarchy"),
                 boot_fix,
             );
         }
@@ -238,7 +236,11 @@ mod tests {
             "{}",
             c.detail
         );
-        assert!(c.detail.contains("systemd.unified_cgroup_hierarchy=1"));
+        assert!(
+            c.fix
+                .unwrap()
+                .contains("systemd.unified_cgroup_hierarchy=1")
+        );
     }
 
     fn fixture(controllers: &str) -> tempfile::TempDir {
