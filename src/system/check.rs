@@ -1,27 +1,31 @@
-//! `burrow system check`: can this host run rootless containers? Each check
-//! says OK, WARN or FAIL and, when something is missing, the command that
-//! fixes it. The probes are real (a user namespace is created, an overlay is
-//! mounted), because configuration files alone do not tell.
+//! `burrow system check`: what rootless containers need from this host,
+//! each item with its state and, when something is wrong, the fix. The
+//! command decides how to print them.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use nix::sched::{CloneFlags, unshare};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use serde::Serialize;
 
 use crate::netns;
 use crate::paths::Paths;
-use crate::userns::UserIdentity;
+use crate::userns::{IdMap, UserIdentity, find_program};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Ok,
+    /// Works, with a limitation the detail names.
     Warn,
+    /// Something rootless containers need is missing.
     Fail,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     pub name: String,
     pub status: CheckStatus,
@@ -30,7 +34,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &str, detail: impl Into<String>) -> Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
             status: CheckStatus::Ok,
@@ -38,7 +42,8 @@ impl Check {
             fix: None,
         }
     }
-    fn warn(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
+
+    pub fn warn(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
         Check {
             name: name.into(),
             status: CheckStatus::Warn,
@@ -46,7 +51,8 @@ impl Check {
             fix,
         }
     }
-    fn fail(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
+
+    pub fn fail(name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
         Check {
             name: name.into(),
             status: CheckStatus::Fail,
@@ -56,328 +62,259 @@ impl Check {
     }
 }
 
-/// Every check, in the order a user should fix them. `store_check` verifies
-/// the image store; the caller supplies it so this module needs no store.
+const USERNS_FIX: &str = "sysctl -w user.max_user_namespaces=15000";
+
+/// All checks, in order; the last is `store_check` (the store's integrity,
+/// supplied by the caller).
+///
+/// Forks: call it before any thread is started.
 pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Check> {
-    let identity = UserIdentity::current();
-    let mut out = vec![check_userns()];
-    out.push(check_helper("newuidmap"));
-    out.push(check_helper("newgidmap"));
-    match &identity {
-        Ok(id) => {
-            out.push(check_subids(
-                "subuid",
-                &id.name,
-                id.subuids.iter().map(|r| (r.start, r.count)).collect(),
-            ));
-            out.push(check_subids(
-                "subgid",
-                &id.name,
-                id.subgids.iter().map(|r| (r.start, r.count)).collect(),
-            ));
-        }
-        Err(e) => out.push(Check::fail("subuid", e.to_string(), None)),
-    }
-    let overlay = overlay_probe(&paths.root);
-    let fuse = check_fuse_overlayfs();
-    out.push(match &overlay {
-        Ok(()) => Check::ok("overlay", "kernel overlayfs mounts in a user namespace (userxattr, whiteouts work)"),
-        Err(e) if fuse.status == CheckStatus::Ok => {
-            Check::warn("overlay", format!("kernel overlayfs in a user namespace failed ({e}): fuse-overlayfs will be used"), None)
-        }
-        Err(e) => Check::fail(
-            "overlay",
-            format!("kernel overlayfs in a user namespace failed ({e}) and fuse-overlayfs is unusable"),
-            Some("use a kernel ≥ 5.11, or install fuse-overlayfs and fuse3 (apt-get install fuse-overlayfs fuse3)".into()),
-        ),
-    });
-    out.push(fuse);
-    out.push(match netns::detect() {
-        Ok(d) => Check::ok(
-            "network",
-            format!(
-                "{} at {} ({})",
-                d.backend.program(),
-                d.path.display(),
-                d.version
-            ),
-        ),
-        Err(e) => Check::fail(
-            "network",
-            e.to_string(),
-            Some("apt-get install passt".into()),
-        ),
-    });
-    out.push(match netns::tun_usable() {
-        Ok(()) => Check::ok("/dev/net/tun", "usable"),
-        Err(e) => Check::fail(
-            "/dev/net/tun",
-            e,
-            Some("as root: chmod 666 /dev/net/tun".into()),
-        ),
-    });
-    out.push(check_cgroups(
-        Path::new("/sys/fs/cgroup"),
-        &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
-    ));
-    out.push(store_check());
-    out
+    let overlay = super::overlay::probe_overlay(paths);
+    let mut checks = vec![
+        check_user_namespaces(),
+        check_id_helpers(),
+        check_subids(),
+        check_overlay(&overlay),
+        check_fuse(),
+        check_network(),
+        check_tun(),
+        super::cgroup::check(),
+    ];
+    checks.push(store_check());
+    checks
 }
 
-fn check_userns() -> Check {
+fn read_number(path: &str) -> Option<i64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn check_user_namespaces() -> Check {
     const NAME: &str = "user namespaces";
-    let fix = Some("as root: sysctl -w user.max_user_namespaces=15000".to_string());
-    match std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
-        .map(|s| s.trim().parse::<u64>())
-    {
-        Ok(Ok(0)) => return Check::fail(NAME, "user.max_user_namespaces is 0", fix),
-        Ok(_) => {}
-        Err(_) => {
+    match read_number("/proc/sys/user/max_user_namespaces") {
+        Some(0) => {
             return Check::fail(
                 NAME,
-                "the kernel has no user namespaces (/proc/sys/user missing)",
-                None,
+                "user.max_user_namespaces is 0",
+                Some(USERNS_FIX.into()),
             );
         }
+        None if !Path::new("/proc/self/ns/user").exists() => {
+            return Check::fail(
+                NAME,
+                "the kernel has no user namespace support (CONFIG_USER_NS)",
+                Some("use a kernel built with CONFIG_USER_NS=y".into()),
+            );
+        }
+        _ => {}
     }
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
-        && v.trim() == "0"
-    {
+    // Debian's and older Ubuntu kernels' own switch.
+    if read_number("/proc/sys/kernel/unprivileged_userns_clone") == Some(0) {
         return Check::fail(
             NAME,
             "kernel.unprivileged_userns_clone is 0",
-            Some("as root: sysctl -w kernel.unprivileged_userns_clone=1".into()),
+            Some("sysctl -w kernel.unprivileged_userns_clone=1".into()),
         );
     }
-    match in_child(|| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()) {
-        Ok(true) => Check::ok(NAME, "an unprivileged user namespace can be created"),
-        Ok(false) => Check::fail(
-            NAME,
-            "unshare(CLONE_NEWUSER) is refused (AppArmor's restrict_unprivileged_userns, seccomp or a sysctl)",
-            Some("as root: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or allow burrow in your LSM profile".into()),
-        ),
-        Err(e) => Check::fail(NAME, e, None),
+    match try_unshare_user() {
+        Ok(()) => Check::ok(NAME, "an unprivileged process can create a user namespace"),
+        Err(reason) => {
+            // Ubuntu 24.04+ confines unprivileged user namespaces with AppArmor.
+            let fix = if read_number("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+                == Some(1)
+            {
+                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile for burrow)"
+            } else {
+                USERNS_FIX
+            };
+            Check::fail(
+                NAME,
+                format!("unshare(CLONE_NEWUSER) failed: {reason}"),
+                Some(fix.into()),
+            )
+        }
     }
 }
 
-/// newuidmap/newgidmap must exist and be setuid root or carry file caps.
-fn check_helper(name: &str) -> Check {
-    let fix =
-        Some("as root: apt-get install uidmap (Fedora: dnf install shadow-utils)".to_string());
-    let Some(path) = netns::find_program(name) else {
-        return Check::fail(name, format!("{name} not found"), fix);
-    };
-    let md = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) => return Check::fail(name, format!("{}: {e}", path.display()), fix),
-    };
-    let setuid_root = md.uid() == 0 && md.permissions().mode() & 0o4000 != 0;
-    let has_caps = rustix::fs::getxattr(&path, "security.capability", &mut [0u8; 64]).is_ok();
-    if setuid_root || has_caps {
-        Check::ok(
-            name,
-            format!(
-                "{} ({})",
-                path.display(),
-                if setuid_root {
-                    "setuid root"
-                } else {
-                    "file capabilities"
+/// Really create a user namespace, in a throwaway child so that this process
+/// stays in the initial one.
+fn try_unshare_user() -> Result<(), String> {
+    // SAFETY: the child only calls async-signal-safe functions (unshare,
+    // _exit) before exiting.
+    match unsafe { fork() } {
+        Err(e) => Err(format!("cannot fork: {e}")),
+        Ok(ForkResult::Child) => {
+            let code = match unshare(CloneFlags::CLONE_NEWUSER) {
+                Ok(()) => 0,
+                Err(e) => (e as i32).clamp(1, 255),
+            };
+            // SAFETY: leaves the child at once.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+                Ok(WaitStatus::Exited(_, errno)) => {
+                    return Err(nix::errno::Errno::from_raw(errno).desc().to_string());
                 }
-            ),
-        )
-    } else {
-        Check::fail(
-            name,
-            format!(
-                "{} is neither setuid root nor has file capabilities",
-                path.display()
-            ),
-            Some(format!("as root: chmod u+s {}", path.display())),
-        )
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return Err(format!("probe killed by {sig}"));
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(format!("cannot wait for the probe: {e}")),
+            }
+        },
     }
 }
 
-fn check_subids(kind: &str, user: &str, ranges: Vec<(u32, u32)>) -> Check {
-    let total: u64 = ranges.iter().map(|(_, c)| u64::from(*c)).sum();
-    let file = format!("/etc/{kind}");
+pub fn check_id_helpers() -> Check {
+    const NAME: &str = "newuidmap/newgidmap";
+    let fix = Some("apt-get install uidmap".to_string());
+    let mut found = Vec::new();
+    for tool in ["newuidmap", "newgidmap"] {
+        let Some(path) = find_program(tool) else {
+            return Check::fail(NAME, format!("{tool} not found"), fix);
+        };
+        match privilege(&path) {
+            Some(how) => found.push(format!("{} ({how})", path.display())),
+            None => {
+                return Check::fail(
+                    NAME,
+                    format!(
+                        "{} is neither setuid root nor has file capabilities",
+                        path.display()
+                    ),
+                    Some("apt-get install --reinstall uidmap".into()),
+                );
+            }
+        }
+    }
+    Check::ok(NAME, found.join(", "))
+}
+
+/// How a helper gets the privilege to write maps, if it does.
+fn privilege(path: &Path) -> Option<&'static str> {
+    let md = fs::metadata(path).ok()?;
+    if md.uid() == 0 && md.mode() & 0o4000 != 0 {
+        return Some("setuid root");
+    }
+    let mut buf = [0u8; 64];
+    match rustix::fs::getxattr(path, "security.capability", &mut buf[..]) {
+        Ok(n) if n > 0 => Some("file capabilities"),
+        _ => None,
+    }
+}
+
+pub fn check_subids() -> Check {
+    const NAME: &str = "subordinate ids";
+    let user = match UserIdentity::current() {
+        Ok(u) => u,
+        Err(e) => return Check::fail(NAME, e.to_string(), None),
+    };
+    subid_check_for(&user)
+}
+
+fn subid_check_for(user: &UserIdentity) -> Check {
+    const NAME: &str = "subordinate ids";
     let fix = Some(format!(
-        "as root: usermod --add-{kind}s 100000-165535 {user}"
+        "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
+        user.name
     ));
-    if ranges.is_empty() {
-        return Check::fail(
-            kind,
-            format!("no {kind} range for user {user} in {file}"),
-            fix,
-        );
+    let (_, warning) = IdMap::for_user(user);
+    if let Some(w) = warning {
+        return Check::warn(NAME, w, fix);
     }
-    let list = ranges
-        .iter()
-        .map(|(s, c)| format!("{s}+{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if total < 65536 {
-        Check::warn(
-            kind,
-            format!("{user} has only {total} ids ({list}): images with higher ids fail to unpack"),
-            fix,
-        )
-    } else {
-        Check::ok(kind, format!("{user}: {list}"))
-    }
-}
-
-fn check_fuse_overlayfs() -> Check {
-    const NAME: &str = "fuse-overlayfs";
-    let fix = Some("as root: apt-get install fuse-overlayfs fuse3".to_string());
-    let Some(path) = netns::find_program("fuse-overlayfs") else {
+    let list = |r: &[crate::userns::IdRange]| {
+        r.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let detail = format!(
+        "subuid {}; subgid {}",
+        list(&user.subuids),
+        list(&user.subgids)
+    );
+    let (uids, gids) = (user.subuid_total(), user.subgid_total());
+    if uids < 65536 || gids < 65536 {
         return Check::warn(
             NAME,
-            "not installed (only needed where kernel overlayfs fails)",
+            format!(
+                "{detail}: fewer than 65536 ids, images with files owned by ids above {} fail to unpack",
+                uids.min(gids)
+            ),
             fix,
         );
+    }
+    Check::ok(NAME, detail)
+}
+
+pub fn check_overlay(probe: &Result<(), String>) -> Check {
+    const NAME: &str = "overlay in a user namespace";
+    match probe {
+        Ok(()) => Check::ok(NAME, "kernel overlayfs with userxattr and whiteouts works"),
+        Err(reason) => match fuse_status() {
+            Ok(_) => Check::warn(
+                NAME,
+                format!("kernel overlayfs failed ({reason}): fuse-overlayfs will be used"),
+                Some("a kernel 5.11 or newer gives native rootless overlay".into()),
+            ),
+            Err(missing) => Check::fail(
+                NAME,
+                format!(
+                    "kernel overlayfs failed ({reason}) and the fuse-overlayfs fallback is unusable ({missing})"
+                ),
+                Some("apt-get install fuse-overlayfs fuse3".into()),
+            ),
+        },
+    }
+}
+
+/// fuse-overlayfs's version if it and what it needs are present.
+pub fn fuse_status() -> Result<String, String> {
+    let Some(path) = find_program("fuse-overlayfs") else {
+        return Err("fuse-overlayfs not found".into());
     };
     if !Path::new("/dev/fuse").exists() {
-        return Check::warn(
-            NAME,
-            "/dev/fuse is missing",
-            Some("as root: modprobe fuse".into()),
-        );
+        return Err("/dev/fuse does not exist".into());
     }
-    if netns::find_program("fusermount3")
-        .or_else(|| netns::find_program("fusermount"))
-        .is_none()
-    {
-        return Check::warn(NAME, "fusermount3 not found", fix);
+    if find_program("fusermount3").is_none() {
+        return Err("fusermount3 not found".into());
     }
-    Check::ok(
-        NAME,
-        format!("{} ({})", path.display(), netns::program_version(&path)),
-    )
+    let version = netns::program_version(&path, "fuse-overlayfs").map_err(|e| e.to_string())?;
+    Ok(format!("{} {version}", path.display()))
 }
 
-/// Rootless resource limits need the unified cgroup v2 hierarchy and a
-/// subtree delegated to the user (systemd does this for user sessions).
-pub fn check_cgroups(root: &Path, proc_self_cgroup: &str) -> Check {
-    const NAME: &str = "cgroups";
-    let limits = "resource limits (--memory, --cpus, --pids-limit) are unavailable";
-    if !root.join("cgroup.controllers").exists() {
-        let how = if root.join("unified").exists() {
-            "hybrid v1/v2 layout"
-        } else {
-            "cgroup v1"
-        };
-        return Check::warn(
+pub fn check_fuse() -> Check {
+    const NAME: &str = "fuse-overlayfs";
+    match fuse_status() {
+        Ok(detail) => Check::ok(NAME, detail),
+        Err(missing) => Check::warn(
             NAME,
-            format!("{how}: cgroup v2 is not the unified hierarchy, so {limits}"),
-            Some("boot with systemd.unified_cgroup_hierarchy=1".into()),
-        );
-    }
-    let own = proc_self_cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap_or("/");
-    let dir = root.join(own.trim_start_matches('/'));
-    let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok();
-    if !writable {
-        return Check::warn(
-            NAME,
-            format!("cgroup v2, but {} is not delegated to you, so {limits}", dir.display()),
-            Some("run burrow from a systemd user session (loginctl enable-linger USER), or delegate with Delegate=yes".into()),
-        );
-    }
-    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-    Check::ok(
-        NAME,
-        format!(
-            "cgroup v2, delegated {} (controllers: {})",
-            dir.display(),
-            controllers.trim()
+            format!("{missing}: only needed when kernel overlay fails"),
+            Some("apt-get install fuse-overlayfs fuse3".into()),
         ),
-    )
-}
-
-/// Mount an overlay inside a fresh user+mount namespace and delete a lower
-/// file through it, which makes the kernel create a whiteout: the same
-/// operations `run` needs.
-pub fn overlay_probe(data_root: &Path) -> Result<(), String> {
-    let base = data_root.join("tmp");
-    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-    let dir = tempfile::Builder::new()
-        .prefix("overlay-check-")
-        .tempdir_in(&base)
-        .map_err(|e| format!("cannot create a temp dir in {}: {e}", base.display()))?;
-    for d in ["lower", "upper", "work", "merged"] {
-        std::fs::create_dir(dir.path().join(d)).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(dir.path().join("lower/file"), "x").map_err(|e| e.to_string())?;
-    let p = dir.path().to_path_buf();
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    let result = in_child(move || {
-        use nix::sched::{CloneFlags, unshare};
-        if unshare(CloneFlags::CLONE_NEWUSER).is_err() {
-            return false;
-        }
-        // A process may map its own ids into a namespace it created.
-        let _ = std::fs::write("/proc/self/setgroups", "deny");
-        if std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).is_err()
-            || std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).is_err()
-            || unshare(CloneFlags::CLONE_NEWNS).is_err()
-        {
-            return false;
-        }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={},userxattr",
-            p.join("lower").display(),
-            p.join("upper").display(),
-            p.join("work").display()
-        );
-        let mounted = nix::mount::mount(
-            Some("overlay"),
-            &p.join("merged"),
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts.as_str()),
-        );
-        if mounted.is_err() || std::fs::remove_file(p.join("merged/file")).is_err() {
-            return false;
-        }
-        use std::os::unix::fs::FileTypeExt;
-        std::fs::symlink_metadata(p.join("upper/file"))
-            .map(|m| m.file_type().is_char_device())
-            .unwrap_or(false)
-    });
-    // The work dir gets a 0000 subdirectory from the kernel.
-    let _ = std::fs::set_permissions(
-        dir.path().join("work/work"),
-        std::fs::Permissions::from_mode(0o700),
-    );
-    match result {
-        Ok(true) => Ok(()),
-        Ok(false) => Err("mount or whiteout failed".into()),
-        Err(e) => Err(e),
     }
 }
 
-/// Run `f` in a forked child and return its verdict. The caller must be
-/// single-threaded (`system check` runs before anything starts threads).
-fn in_child(f: impl FnOnce() -> bool) -> Result<bool, String> {
-    // SAFETY: burrow is single-threaded here; the child only makes
-    // syscalls and exits without returning into the caller.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            let ok = f();
-            // SAFETY: _exit skips destructors and atexit handlers that
-            // belong to the parent.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+pub fn check_network() -> Check {
+    const NAME: &str = "network backend";
+    match netns::detect() {
+        Ok((backend, path, version)) => {
+            Check::ok(NAME, format!("{backend} ({version}) at {}", path.display()))
         }
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, 0)) => Ok(true),
-            Ok(_) => Ok(false),
-            Err(e) => Err(format!("waitpid: {e}")),
-        },
-        Err(e) => Err(format!("fork: {e}")),
+        Err(e) => Check::fail(NAME, e.to_string(), Some("apt-get install passt".into())),
+    }
+}
+
+pub fn check_tun() -> Check {
+    const NAME: &str = "/dev/net/tun";
+    match netns::tun_usable() {
+        Ok(()) => Check::ok(NAME, "usable"),
+        Err(reason) => Check::fail(
+            NAME,
+            reason,
+            Some("chmod 666 /dev/net/tun (as root)".into()),
+        ),
     }
 }
 
@@ -386,52 +323,92 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cgroup_layouts() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir(t.path().join("unified")).unwrap();
-        let c = check_cgroups(t.path(), "");
-        assert_eq!(c.status, CheckStatus::Warn);
-        assert!(c.detail.contains("hybrid"), "{}", c.detail);
-
-        let v2 = tempfile::tempdir().unwrap();
-        std::fs::write(v2.path().join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        std::fs::create_dir_all(v2.path().join("user.slice/me")).unwrap();
-        std::fs::write(
-            v2.path().join("user.slice/me/cgroup.controllers"),
-            "memory pids\n",
-        )
-        .unwrap();
-        let c = check_cgroups(v2.path(), "0::/user.slice/me\n");
+    fn subid_check_levels() {
+        let full =
+            UserIdentity::from_files(1001, 1001, "bt", "bt:100000:65536\n", "bt:100000:65536\n");
+        let c = subid_check_for(&full);
         assert_eq!(c.status, CheckStatus::Ok, "{}", c.detail);
-        assert!(c.detail.contains("memory pids"));
+        assert!(c.detail.contains("100000-165535"));
+
+        let small =
+            UserIdentity::from_files(1001, 1001, "bt", "bt:100000:1000\n", "bt:100000:65536\n");
+        let c = subid_check_for(&small);
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(c.detail.contains("above 1000"), "{}", c.detail);
+
+        let none = UserIdentity::from_files(1001, 1001, "bt", "", "");
+        let c = subid_check_for(&none);
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bt")
+        );
     }
 
     #[test]
-    fn subid_ranges() {
-        assert_eq!(
-            check_subids("subuid", "alice", vec![]).status,
-            CheckStatus::Fail
-        );
-        let c = check_subids("subuid", "alice", vec![]);
+    fn overlay_failure_names_the_fallback() {
+        let c = check_overlay(&Err("mount failed: EINVAL".into()));
+        // This machine has fuse-overlayfs; without it the check fails.
+        match fuse_status() {
+            Ok(_) => {
+                assert_eq!(c.status, CheckStatus::Warn);
+                assert!(
+                    c.detail.contains("fuse-overlayfs will be used"),
+                    "{}",
+                    c.detail
+                );
+            }
+            Err(_) => assert_eq!(c.status, CheckStatus::Fail),
+        }
+        assert!(c.detail.contains("EINVAL"));
+        assert_eq!(check_overlay(&Ok(())).status, CheckStatus::Ok);
+    }
+
+    #[test]
+    fn host_tools_are_found() {
+        let c = check_id_helpers();
+        assert_eq!(c.status, CheckStatus::Ok, "{}", c.detail);
+        assert!(c.detail.contains("setuid root"));
+        assert_eq!(check_network().status, CheckStatus::Ok);
         assert!(
-            c.fix
-                .unwrap()
-                .contains("usermod --add-subuids 100000-165535 alice")
-        );
-        assert_eq!(
-            check_subids("subuid", "alice", vec![(100000, 65536)]).status,
-            CheckStatus::Ok
-        );
-        assert_eq!(
-            check_subids("subuid", "alice", vec![(100000, 1000)]).status,
-            CheckStatus::Warn
+            check_fuse().detail.contains("1."),
+            "{}",
+            check_fuse().detail
         );
     }
 
     #[test]
-    fn helpers_missing_or_present() {
-        let c = check_helper("surely-no-such-helper");
-        assert_eq!(c.status, CheckStatus::Fail);
-        assert!(c.fix.unwrap().contains("uidmap"));
+    fn rootless_checks_on_this_machine() {
+        assert!(
+            !nix::unistd::geteuid().is_root(),
+            "run the rootless tests as an unprivileged user (see README)"
+        );
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            root: t.path().join("data"),
+            runroot: t.path().join("run"),
+            config_dir: t.path().join("cfg"),
+        };
+        let checks = run_checks(&paths, || Check::ok("store", "fine"));
+        let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "user namespaces",
+                "newuidmap/newgidmap",
+                "subordinate ids",
+                "overlay in a user namespace",
+                "fuse-overlayfs",
+                "network backend",
+                "/dev/net/tun",
+                "cgroup v2 delegation",
+                "store"
+            ]
+        );
+        for c in &checks[..4] {
+            assert_eq!(c.status, CheckStatus::Ok, "{}: {}", c.name, c.detail);
+        }
+        // The probe cleans up after itself.
+        assert_eq!(fs::read_dir(&paths.root).unwrap().count(), 0);
     }
 }
