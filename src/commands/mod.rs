@@ -197,9 +197,23 @@ mod tests {
     #[test]
     fn completions_cover_every_command() {
         let mut out = Vec::new();
-        clap_complete::generate(clap_complete::Shell::Bash, &mut Cli::command(), "burrow", &mut out);
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "burrow",
+            &mut out,
+        );
         let script = String::from_utf8(out).unwrap();
-        for cmd in ["pull", "images", "rmi", "tag", "inspect", "unshare", "image__subcmd__prune", "system__subcmd__check"] {
+        for cmd in [
+            "pull",
+            "images",
+            "rmi",
+            "tag",
+            "inspect",
+            "unshare",
+            "image__subcmd__prune",
+            "system__subcmd__check",
+        ] {
             assert!(script.contains(cmd), "bash completion lacks {cmd}");
         }
     }
