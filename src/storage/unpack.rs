@@ -1138,22 +1138,13 @@ impl Unpacker<'_> {
         shown: &str,
         what: &'static str,
     ) -> Result<(), UnpackError> {
-        let Some((uid, gid)) = self.owner(e, shown, what)? else {
-            return Ok(());
-        };
-        let set = |u: u32, g: u32| {
+        self.chown_with(e, shown, what, |u, g| {
             rustix::fs::fchown(
                 fd,
                 Some(rustix::fs::Uid::from_raw(u)),
                 Some(rustix::fs::Gid::from_raw(g)),
             )
-        };
-        match set(uid, gid) {
-            Ok(()) => Ok(()),
-            Err(Errno::INVAL) if self.opts.ignore_chown_errors => self.chown_fallback(set, shown),
-            Err(Errno::INVAL) => Err(self.chown_einval(e, shown, what)),
-            Err(err) => Err(io_err("set owner of", shown, err)),
-        }
+        })
     }
 
     fn chown_at(
@@ -1164,10 +1155,7 @@ impl Unpacker<'_> {
         shown: &str,
         what: &'static str,
     ) -> Result<(), UnpackError> {
-        let Some((uid, gid)) = self.owner(e, shown, what)? else {
-            return Ok(());
-        };
-        let set = |u: u32, g: u32| {
+        self.chown_with(e, shown, what, |u, g| {
             rustix::fs::chownat(
                 pfd,
                 os(name),
@@ -1175,6 +1163,21 @@ impl Unpacker<'_> {
                 Some(rustix::fs::Gid::from_raw(g)),
                 AtFlags::SYMLINK_NOFOLLOW,
             )
+        })
+    }
+
+    /// Give an entry its owner with `set` (fchown or chownat), turning the
+    /// kernel's EINVAL for an unmapped id into the fix hint or, with
+    /// `ignore_chown_errors`, into the fallback owner.
+    fn chown_with(
+        &self,
+        e: &Entry,
+        shown: &str,
+        what: &'static str,
+        set: impl Fn(u32, u32) -> rustix::io::Result<()>,
+    ) -> Result<(), UnpackError> {
+        let Some((uid, gid)) = self.owner(e, shown, what)? else {
+            return Ok(());
         };
         match set(uid, gid) {
             Ok(()) => Ok(()),
