@@ -144,6 +144,10 @@ fn pull_lists_inspects_and_unpacks_busybox() {
     );
     let t = b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(t.trim(), reg.reference("test/busybox", "latest"));
+    let t = b.ok(&["images", "--format", "table {{.Repository}}\t{{.ID}}"]);
+    let mut lines = t.lines();
+    assert!(lines.next().unwrap().starts_with("REPOSITORY"), "{t}");
+    assert!(lines.next().unwrap().ends_with(&id[..12]), "{t}");
 
     // Pulling again reuses every layer.
     let out = b

@@ -1,6 +1,5 @@
 //! `burrow images`
 
-use anyhow::bail;
 use burrow::storage::ImageRecord;
 use clap::Args;
 use serde_json::{Value, json};
@@ -21,7 +20,8 @@ pub struct ImagesArgs {
     /// Do not truncate IDs
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output format: table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'
+    /// Output format: table, json, a Go template such as '{{.Repository}}:{{.Tag}}',
+    /// or 'table TEMPLATE' for aligned columns with a header
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
@@ -134,10 +134,14 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
                 .collect();
             print_table(&headers, &table);
         }
-        Some(t) if t.starts_with("table ") => bail!(
-            "--format \"table ...\" templates are not supported yet: use a plain Go template, json or table"
-        ),
         Some(template) => {
+            // `table TEMPLATE` prints a header and aligns the columns, as
+            // Docker and Podman do.
+            let (table, template) = match template.strip_prefix("table ") {
+                Some(t) => (true, t),
+                None => (false, template),
+            };
+            let mut lines = Vec::new();
             for (img, repo, tag) in rows(&images) {
                 let id = if args.no_trunc {
                     img.id.to_string()
@@ -156,16 +160,67 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
                     "Size": human_size(img.size),
                     "Names": img.names,
                 });
-                println!("{}", render_template(template, &data)?);
+                lines.push(render_template(template, &data)?);
+            }
+            if table {
+                let header = table_header(template);
+                let headers: Vec<&str> = header.split('\t').collect();
+                let cells: Vec<Vec<String>> = lines
+                    .iter()
+                    .map(|l| l.split('\t').map(str::to_string).collect())
+                    .collect();
+                print_table(&headers, &cells);
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
             }
         }
     }
     Ok(0)
 }
 
+/// The header line of a `table` template: each `{{.Field}}` becomes the
+/// column name Docker prints for it.
+fn table_header(template: &str) -> String {
+    let template = template.replace("\\t", "\t");
+    let mut out = String::new();
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let field = rest[start + 2..start + end].trim().trim_start_matches('.');
+        out.push_str(match field {
+            "ID" | "Id" => "IMAGE ID",
+            "Repository" => "REPOSITORY",
+            "Tag" => "TAG",
+            "Digest" => "DIGEST",
+            "CreatedSince" | "Created" => "CREATED",
+            "CreatedAt" => "CREATED AT",
+            "Size" => "SIZE",
+            "Names" => "NAMES",
+            other => other,
+        });
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_headers_name_the_columns() {
+        assert_eq!(
+            table_header("{{.Repository}}\\t{{.ID}}\\t{{.Size}}"),
+            "REPOSITORY\tIMAGE ID\tSIZE"
+        );
+        assert_eq!(table_header("{{ .Tag }}"), "TAG");
+    }
 
     #[test]
     fn names_split_at_the_tag_not_the_port() {
