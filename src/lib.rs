@@ -5,6 +5,7 @@
 //! these modules and presents the results.
 
 pub mod config;
+pub mod confine;
 pub mod digest;
 pub mod image;
 pub mod netns;
