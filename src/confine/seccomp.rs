@@ -178,7 +178,17 @@ struct Profile {
     rules: Vec<Rule>,
 }
 
-fn seccompiler_filter(mismatch: &Action, matched: &Action, rules: &[&Rule]) -> Value {
+/// Appends one seccompiler JSON filter to `out`. Written by hand rather than
+/// through serde_json::Value: building a Value tree for the ~350 rules of
+/// the default profile cost more than compiling it.
+fn seccompiler_filter(
+    out: &mut String,
+    key: &str,
+    mismatch: &Action,
+    matched: &Action,
+    rules: &[&Rule],
+) {
+    use std::fmt::Write;
     // Per syscall: an unconditional rule makes any conditional one moot,
     // and seccompiler would otherwise read the mix as "conditions required".
     let mut per_call: BTreeMap<&str, Option<Vec<&[Cond]>>> = BTreeMap::new();
@@ -194,23 +204,37 @@ fn seccompiler_filter(mismatch: &Action, matched: &Action, rules: &[&Rule]) -> V
             }
         }
     }
-    let mut filter = Vec::new();
+    let _ = write!(
+        out,
+        r#"{}:{{"mismatch_action":{},"match_action":{},"filter":["#,
+        Value::from(key),
+        mismatch.to_json(),
+        matched.to_json()
+    );
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+    };
     for (name, conds) in per_call {
+        let name = Value::from(name);
         match conds {
-            None => filter.push(json!({ "syscall": name })),
+            None => {
+                sep(out);
+                let _ = write!(out, r#"{{"syscall":{name}}}"#);
+            }
             Some(sets) => {
                 for c in sets {
+                    sep(out);
                     let args: Vec<Value> = c.iter().map(Cond::to_json).collect();
-                    filter.push(json!({ "syscall": name, "args": args }));
+                    let _ = write!(out, r#"{{"syscall":{name},"args":{}}}"#, Value::from(args));
                 }
             }
         }
     }
-    json!({
-        "mismatch_action": mismatch.to_json(),
-        "match_action": matched.to_json(),
-        "filter": filter,
-    })
+    out.push_str("]}");
 }
 
 /// Removes `name` from every rule (a syscall this architecture lacks).
@@ -243,18 +267,16 @@ fn compile(mut profile: Profile) -> Result<Filter, ConfineError> {
                 None => groups.push((r.action.clone(), vec![r])),
             }
         }
-        let mut filters = serde_json::Map::new();
-        let mut order = Vec::new();
+        let mut text = String::with_capacity(16 * 1024);
+        text.push('{');
+        let mut order: Vec<String> = Vec::new();
         if profile.default != Action::Allow {
             let allowed = groups
                 .iter()
                 .position(|(a, _)| *a == Action::Allow)
                 .map(|i| groups.remove(i).1)
                 .unwrap_or_default();
-            filters.insert(
-                "0".into(),
-                seccompiler_filter(&profile.default, &Action::Allow, &allowed),
-            );
+            seccompiler_filter(&mut text, "0", &profile.default, &Action::Allow, &allowed);
             order.push("0".to_string());
         }
         for (action, rules) in &groups {
@@ -262,14 +284,14 @@ fn compile(mut profile: Profile) -> Result<Filter, ConfineError> {
                 // Default is Allow: nothing to add.
                 continue;
             }
-            let key = (order.len()).to_string();
-            filters.insert(
-                key.clone(),
-                seccompiler_filter(&Action::Allow, action, rules),
-            );
+            let key = order.len().to_string();
+            if !order.is_empty() {
+                text.push(',');
+            }
+            seccompiler_filter(&mut text, &key, &Action::Allow, action, rules);
             order.push(key);
         }
-        let text = Value::Object(filters).to_string();
+        text.push('}');
         match seccompiler::compile_from_json(text.as_bytes(), arch) {
             Ok(mut map) => {
                 let programs = order
