@@ -108,6 +108,14 @@ fn parse_name(name: &str) -> Result<CapName, ConfineError> {
         .map_err(|_| ConfineError::UnknownCapability(name.to_string()))
 }
 
+/// One capability name, with or without `CAP_`, any case.
+pub(crate) fn parse_capability(name: &str) -> Option<Capability> {
+    match parse_name(name) {
+        Ok(CapName::One(c)) => Some(c),
+        _ => None,
+    }
+}
+
 /// Every capability the running kernel supports (from
 /// /proc/sys/kernel/cap_last_cap).
 pub fn kernel_capabilities() -> Result<CapSet, ConfineError> {

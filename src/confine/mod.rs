@@ -11,6 +11,13 @@
 //!   bugs reachable from inside a user namespace. Most of the kernel's
 //!   attack surface (keyrings, bpf, new namespaces, module loading, ...) is
 //!   cut off by an allowlist, as Docker and Podman do.
+//!
+//! Order for the runtime: [`caps::resolve`] and [`seccomp::prepare`] on the
+//! host side (a profile path is a host path; errors reach the user before
+//! anything starts), then in the container's init, after pivot_root and as
+//! the last steps before execve: [`caps::apply`], then [`seccomp::install`].
+//! Capabilities go first because shrinking the bounding set uses prctl and
+//! capset, which the default filter allows but a custom profile may not.
 
 pub mod caps;
 pub mod seccomp;
@@ -20,7 +27,8 @@ mod testutil;
 
 pub use self::caps::{CapSet, CapabilityOptions, DEFAULT_CAPABILITIES, apply, resolve};
 pub use self::seccomp::{
-    Filter, SeccompMode, SecurityOpt, default_filter, from_docker_json, install, parse_security_opt,
+    Filter, SeccompMode, SecurityOpt, default_filter, from_docker_json, install,
+    parse_security_opt, prepare, set_no_new_privs,
 };
 
 /// Errors from resolving and applying confinement.
@@ -41,6 +49,18 @@ pub enum ConfineError {
     UnsupportedArch(String),
     #[error("malformed seccomp profile at line {line} column {column}: {reason}")]
     ProfileSyntax {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("cannot read seccomp profile {}: {reason}", path.display())]
+    ProfileRead {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("malformed seccomp profile {} at line {line} column {column}: {reason}", path.display())]
+    ProfileFileSyntax {
+        path: std::path::PathBuf,
         line: usize,
         column: usize,
         reason: String,

@@ -72,6 +72,38 @@ impl Filter {
     }
 }
 
+/// Builds the filter `mode` asks for, or None for `unconfined`. Call it
+/// before entering the container (a profile path names a host file, and
+/// compiling allocates): the result is plain data the init process can
+/// install after fork.
+pub fn prepare(mode: &SeccompMode, caps: &CapSet) -> Result<Option<Filter>, ConfineError> {
+    match mode {
+        SeccompMode::Unconfined => Ok(None),
+        SeccompMode::Default => default_filter(caps).map(Some),
+        SeccompMode::Profile(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfineError::ProfileRead {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            from_docker_json(&text, caps)
+                .map(Some)
+                .map_err(|e| match e {
+                    ConfineError::ProfileSyntax {
+                        line,
+                        column,
+                        reason,
+                    } => ConfineError::ProfileFileSyntax {
+                        path: path.clone(),
+                        line,
+                        column,
+                        reason,
+                    },
+                    other => other,
+                })
+        }
+    }
+}
+
 /// Sets no_new_privs, then installs the filter on the calling thread. Run it
 /// in the single-threaded init process as the last step before execve.
 pub fn install(filter: &Filter) -> Result<(), ConfineError> {
@@ -912,19 +944,12 @@ fn docker_arg(a: &DockerArg) -> Result<Cond, ConfineError> {
     })
 }
 
+/// Unknown capability names in a profile count as not held, so such a rule
+/// never applies (the caller cannot hold what the kernel does not know).
 fn cap_names_held(names: &[String], caps: &CapSet) -> bool {
-    names.iter().all(|n| {
-        let upper = n.to_ascii_uppercase();
-        let canonical = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        canonical
-            .parse::<Capability>()
-            .map(|c| caps.contains(c))
-            .unwrap_or(false)
-    })
+    names
+        .iter()
+        .all(|n| super::caps::parse_capability(n).is_some_and(|c| caps.contains(c)))
 }
 
 fn cap_names_any_held(names: &[String], caps: &CapSet) -> bool {

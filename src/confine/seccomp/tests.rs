@@ -334,3 +334,46 @@ fn helper_install() {
         other => panic!("unknown case {other}"),
     }
 }
+
+#[test]
+fn prepare_reads_profiles_and_names_the_file() {
+    let caps = default_caps();
+    assert!(prepare(&SeccompMode::Unconfined, &caps).unwrap().is_none());
+    assert_eq!(
+        prepare(&SeccompMode::Default, &caps).unwrap().unwrap(),
+        default_filter(&caps).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let e = prepare(&SeccompMode::Profile(missing.clone()), &caps).unwrap_err();
+    assert!(
+        e.to_string().contains(&missing.display().to_string()),
+        "{e}"
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n\"syscalls\": [}",
+    )
+    .unwrap();
+    let e = prepare(&SeccompMode::Profile(bad.clone()), &caps)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "malformed seccomp profile {} at line 2",
+            bad.display()
+        )),
+        "{e}"
+    );
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let f = prepare(&SeccompMode::Profile(good), &caps)
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.programs.len(), 1);
+}
