@@ -288,10 +288,12 @@ fn compile(mut profile: Profile) -> Result<Filter, ConfineError> {
     let mut ignored = Vec::new();
     loop {
         // Group by action, keeping first-appearance order; allow rules go
-        // with the default action in the first filter.
+        // with the default action in the first filter. A rule repeating a
+        // non-allow default still gets its own filter: it may deny
+        // something another rule allows.
         let mut groups: Vec<(Action, Vec<&Rule>)> = Vec::new();
         for r in &profile.rules {
-            if r.action == profile.default {
+            if r.action == Action::Allow && profile.default == Action::Allow {
                 continue;
             }
             match groups.iter_mut().find(|(a, _)| *a == r.action) {
@@ -312,10 +314,6 @@ fn compile(mut profile: Profile) -> Result<Filter, ConfineError> {
             order.push("0".to_string());
         }
         for (action, rules) in &groups {
-            if *action == Action::Allow {
-                // Default is Allow: nothing to add.
-                continue;
-            }
             let key = order.len().to_string();
             if !order.is_empty() {
                 text.push(',');
@@ -356,8 +354,9 @@ fn compile(mut profile: Profile) -> Result<Filter, ConfineError> {
 // ---------------------------------------------------------------------------
 // Default profile
 
-/// Syscalls allowed unconditionally on every architecture (the scope of
-/// moby's profiles/seccomp/default.json).
+/// Syscalls allowed unconditionally (the scope of moby's
+/// profiles/seccomp/default.json); names in [`X86_64_ONLY`] are left out on
+/// aarch64.
 const ALLOWED: &[&str] = &[
     "accept",
     "accept4",

@@ -331,6 +331,20 @@ fn helper_install() {
             }
             std::fs::create_dir(dir.path().join("d")).unwrap();
         }
+        "equal_default" => {
+            install(&from_docker_json(&equal_default_profile(), &caps).unwrap()).unwrap();
+            unsafe {
+                assert_eq!(
+                    errno_of(libc::socket(40, libc::SOCK_STREAM, 0) as _),
+                    libc::EPERM
+                );
+                assert!(libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) >= 0);
+                assert_eq!(
+                    errno_of(libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0)),
+                    libc::EPERM
+                );
+            }
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -376,4 +390,27 @@ fn prepare_reads_profiles_and_names_the_file() {
         .unwrap()
         .unwrap();
     assert_eq!(f.programs.len(), 1);
+}
+
+/// Allows what the test harness needs (the default allowlist) and socket,
+/// but denies AF_VSOCK sockets with the default action's own errno.
+fn equal_default_profile() -> String {
+    let mut allowed: Vec<&str> = ALLOWED.to_vec();
+    allowed.push("socket");
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": allowed, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+        ]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_denial_equal_to_the_default_still_overrides_an_allow() {
+    let f = from_docker_json(&equal_default_profile(), &default_caps()).unwrap();
+    assert_eq!(f.programs.len(), 2);
+    check("equal_default", "");
 }
