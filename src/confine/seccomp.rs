@@ -967,7 +967,11 @@ pub fn from_docker_json(text: &str, caps: &CapSet) -> Result<Filter, ConfineErro
         serde_json::from_str(text).map_err(|e| ConfineError::ProfileSyntax {
             line: e.line(),
             column: e.column(),
-            reason: e.to_string(),
+            // serde_json appends the position, which the message already has.
+            reason: e
+                .to_string()
+                .rsplit_once(" at line ")
+                .map_or_else(|| e.to_string(), |(r, _)| r.to_string()),
         })?;
     let default = docker_action(&doc.default_action, doc.default_errno_ret)?;
     let arch = go_arch();

@@ -102,6 +102,7 @@ fn malformed_profiles_are_errors() {
         "{e}"
     );
     assert!(!e.contains('\n'));
+    assert_eq!(e.matches("line 3").count(), 1, "{e}");
     let e = from_docker_json(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#, &caps).unwrap_err();
     assert!(e.to_string().contains("SCMP_ACT_NOTIFY"), "{e}");
     let e = from_docker_json(
