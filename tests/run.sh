@@ -46,7 +46,8 @@ umask 022
 
 # ---------------------------------------------------------------- packages
 packages=(uidmap passt slirp4netns fuse-overlayfs fuse3 busybox-static
-          docker-registry skopeo umoci apache2-utils bubblewrap zstd jq tmux)
+          docker-registry skopeo golang-github-containers-common umoci
+          apache2-utils bubblewrap zstd jq tmux)
 [ "$bench_deps" = 1 ] && packages+=(podman runc hyperfine time)
 
 if [ "$setup" = 1 ]; then
