@@ -116,7 +116,12 @@ impl Ctx {
             eprintln!("WARN: {w}");
         }
         let ns = UserNs { identity, map };
-        Ok(userns::run_in_userns(&ns.map, || f(&ns))?)
+        Ok(userns::run_in_userns(&ns.map, || {
+            let code = f(&ns);
+            // The child exits without flushing (see userns::run_in_userns).
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            code
+        })?)
     }
 }
 

@@ -14,7 +14,7 @@ pub mod idmap;
 pub mod subid;
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -244,9 +244,12 @@ fn become_root(setgroups_allowed: bool) -> Result<(), Errno> {
 
 /// Leave the forked child without running the parent's exit handlers or
 /// destructors (temp dirs, locks), which belong to the parent.
+/// Leave the forked child without running the parent's destructors. stdout
+/// is NOT flushed here: taking its lock in a child forked from a
+/// multi-threaded process (a test harness) can deadlock on a lock another
+/// thread held at fork time. Callers that print flush before returning, as
+/// the CLI does (single-threaded, so safe there).
 fn exit_now(code: i32) -> ! {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
     // SAFETY: _exit never returns and is always safe to call.
     unsafe { libc::_exit(code) }
 }

@@ -5,6 +5,7 @@
 
 use super::*;
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 
 fn require_unprivileged() -> (UserIdentity, IdMap) {
