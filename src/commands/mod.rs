@@ -11,6 +11,7 @@ mod inspect;
 mod progress;
 mod pull;
 mod rmi;
+mod run;
 mod system;
 mod tag;
 mod unshare;
@@ -63,6 +64,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// List images in local storage
     Images(images::ImagesArgs),
+    /// Run a command in a new container
+    Run(run::RunArgs),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),
     /// Add a name to an image
@@ -153,6 +156,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
@@ -197,9 +201,23 @@ mod tests {
     #[test]
     fn completions_cover_every_command() {
         let mut out = Vec::new();
-        clap_complete::generate(clap_complete::Shell::Bash, &mut Cli::command(), "burrow", &mut out);
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "burrow",
+            &mut out,
+        );
         let script = String::from_utf8(out).unwrap();
-        for cmd in ["pull", "images", "rmi", "tag", "inspect", "unshare", "image__subcmd__prune", "system__subcmd__check"] {
+        for cmd in [
+            "pull",
+            "images",
+            "rmi",
+            "tag",
+            "inspect",
+            "unshare",
+            "image__subcmd__prune",
+            "system__subcmd__check",
+        ] {
             assert!(script.contains(cmd), "bash completion lacks {cmd}");
         }
     }
