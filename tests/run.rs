@@ -143,6 +143,7 @@ fn exit_codes() {
     // Killed from outside: 128 + 9.
     assert_eq!(kill_container(&b, &img, libc::SIGKILL), 137);
     assert_eq!(kill_container(&b, &img, libc::SIGTERM), 143);
+    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
 
     let out = c(&["nosuch"]);
     assert_eq!(code(&out), 127);
@@ -220,6 +221,22 @@ fn ids_processes_and_isolation() {
     assert_ne!(code(&out), 0, "wrote /proc/sys");
     assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
     assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
+    let out = run(&b, &[&img, "mkdir", "/sys/x"]);
+    assert_ne!(code(&out), 0, "/sys is writable");
+    assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
+    // /dev/shm and /tmp are writable; the container has its own ptys.
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &[
+                "sh",
+                "-c",
+                "echo a > /dev/shm/a && echo b > /tmp/b && cat /dev/shm/a /tmp/b && ls /dev/pts"
+            ]
+        ),
+        "a\nb\nptmx\n"
+    );
     // Network none: loopback only, up.
     assert_eq!(ok(&b, &img, &["ls", "/sys/class/net"]), "lo\n");
     let link = ok(&b, &img, &["ip", "link"]);
@@ -375,4 +392,31 @@ fn image_without_command_is_an_error() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn layers_stack_with_whiteouts_and_opaque_dirs() {
+    let top = LayerBuilder::new()
+        .dir("etc", 0o755, 0, 0)
+        .file("etc/os-release", "ID=top\n", 0o644, 0, 0)
+        .whiteout("bin/vi")
+        .dir("var", 0o755, 0, 0)
+        .dir("var/lib", 0o755, 0, 0)
+        .opaque("var/lib")
+        .dir("var/lib/new", 0o755, 0, 0)
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top)));
+    assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
+    assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
+    assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
+    // Deleting a file of the image in the container hides it there only.
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &["sh", "-c", "rm /etc/passwd; ls /etc/passwd || echo gone"]
+        ),
+        "gone\n"
+    );
+    assert_eq!(ok(&b, &img, &["head", "-c", "5", "/etc/passwd"]), "root:");
 }

@@ -16,7 +16,8 @@ use super::Ctx;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Without --rm the container's record and files stay in the store under \
-                  containers/<id>; there is no `burrow ps` or `burrow rm` yet.\n\n\
+                  containers/<id>; there is no `burrow ps` or `burrow rm` yet (remove one by hand with \
+                  `burrow unshare rm -rf <root>/containers/<id>`).\n\n\
                   Exit status: the command's; 128+N if it was killed by signal N; 125 if burrow \
                   failed; 126 if the command cannot be executed; 127 if it was not found."
 )]

@@ -215,7 +215,10 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
-    let program = match find_program(&spec.args[0], path_var) {
+    let Some(name) = spec.args.first() else {
+        fail(&report, EXIT_ENGINE, "no command to run");
+    };
+    let program = match find_program(name, path_var) {
         Ok(p) => p,
         Err((code, msg)) => fail(&report, code, &msg),
     };
