@@ -307,6 +307,28 @@ fn options_and_image_config_precedence() {
         12,
         "default hostname is the short id: {words:?}"
     );
+    // -e NAME copies burrow's own variable; unset ones are left out.
+    let out = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "-e",
+            "FROMHOST",
+            "-e",
+            "NOTSET",
+            "--entrypoint",
+            "",
+            &img,
+            "env",
+        ])
+        .env("FROMHOST", "host value")
+        .env_remove("NOTSET")
+        .output()
+        .expect("spawn burrow");
+    let env = stdout(&out);
+    assert!(env.lines().any(|l| l == "FROMHOST=host value"), "{env}");
+    assert!(!env.contains("NOTSET"), "{env}");
+    assert!(env.lines().any(|l| l == "GREETING=image"), "{env}");
     let out = b.run(&[
         "run",
         "--rm",
