@@ -427,8 +427,16 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
         .opaque("var/lib")
         .dir("var/lib/new", 0o755, 0, 0)
         .finish(Compression::Gzip);
-    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top)));
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top).user("app")));
     assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
+    // User is not applied in this version, and says so.
+    let out = run(&b, &[&img, "id", "-u"]);
+    assert_eq!(stdout(&out), "0\n");
+    assert!(
+        stderr(&out).contains("the image's User \"app\" is not applied yet"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
     assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
     // Deleting a file of the image in the container hides it there only.

@@ -64,6 +64,15 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
+    if !matches!(
+        config.user.as_str(),
+        "" | "root" | "0" | "0:0" | "root:root"
+    ) {
+        eprintln!(
+            "WARN: the image's User {:?} is not applied yet; the command runs as root of the container",
+            config.user
+        );
+    }
     let id = new_id()?;
     let opts = RunOptions {
         entrypoint: args.entrypoint.clone(),

@@ -34,6 +34,8 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,
+    /// Not applied yet: containers run as root of the user namespace.
+    pub user: String,
 }
 
 impl ImageConfig {
@@ -59,6 +61,11 @@ impl ImageConfig {
             env: strings("Env"),
             working_dir: cfg
                 .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            user: cfg
+                .get("User")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
@@ -256,6 +263,7 @@ mod tests {
             cmd: vec!["a".into(), "b".into()],
             env: vec!["PATH=/bin".into(), "X=1".into()],
             working_dir: "/srv".into(),
+            user: String::new(),
         }
     }
 
