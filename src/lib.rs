@@ -12,6 +12,7 @@ pub mod netns;
 pub mod paths;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
 pub mod storage;
 pub mod system;
 pub mod userns;

@@ -11,6 +11,7 @@ mod inspect;
 mod progress;
 mod pull;
 mod rmi;
+mod run;
 mod system;
 mod tag;
 mod unshare;
@@ -63,6 +64,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// List images in local storage
     Images(images::ImagesArgs),
+    /// Run a command in a new container
+    Run(run::RunArgs),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),
     /// Add a name to an image
@@ -158,6 +161,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),

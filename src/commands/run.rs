@@ -1,0 +1,176 @@
+//! `burrow run`: create a container from an image and run a command in it.
+
+use anyhow::Context as _;
+use burrow::image::{LookupError, find_image};
+use burrow::runtime::container::new_id;
+use burrow::runtime::spec::resolve_process;
+use burrow::runtime::{
+    ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
+    run_container,
+};
+use chrono::Utc;
+use clap::Args;
+
+use super::Ctx;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without --rm the container's record and files stay in the store under \
+                  containers/<id>; there is no `burrow ps` or `burrow rm` yet (remove one by hand with \
+                  `burrow unshare rm -rf <root>/containers/<id>`).\n\n\
+                  Exit status: the command's; 128+N if it was killed by signal N; 125 if burrow \
+                  failed; 126 if the command cannot be executed; 127 if it was not found."
+)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container [default: derived from its ID]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set an environment variable (K=V), or copy K from burrow's environment
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container (created if missing)
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Replace the image's entrypoint ("" clears it; the image's command is dropped too)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Hostname inside the container [default: the first 12 digits of its ID]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Network mode; only "none" (loopback only) for now
+    #[arg(long, value_name = "MODE", default_value = "none")]
+    pub network: String,
+    /// Image to run (name, ID or ID prefix)
+    pub image: String,
+    /// Command and arguments [default: the image's entrypoint and command]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
+    let network = NetworkMode::parse(&args.network)?;
+    let store = ctx.store()?;
+    // Held for the whole run: garbage collection must not delete the
+    // layers the container's root is made of.
+    let _gc = store.gc_shared()?;
+    let image = match find_image(&store, &args.image) {
+        Ok(i) => i,
+        Err(LookupError::NotFound(q)) => {
+            anyhow::bail!("image not known: {q} (pull it first with burrow pull {q})")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
+    if !matches!(
+        config.user.as_str(),
+        "" | "root" | "0" | "0:0" | "root:root"
+    ) {
+        eprintln!(
+            "WARN: the image's User {:?} is not applied yet; the command runs as root of the container",
+            config.user
+        );
+    }
+    let id = new_id()?;
+    let opts = RunOptions {
+        entrypoint: args.entrypoint.clone(),
+        cmd: args.command.clone(),
+        env: args.env.clone(),
+        workdir: args.workdir.clone(),
+        hostname: args.hostname.clone(),
+    };
+    let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())?;
+
+    let containers = ContainerStore::open(store.root())?;
+    let mut record = ContainerRecord {
+        id: id.clone(),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("ctr-{}", &id[..12])),
+        image_id: image.id.clone(),
+        image: args.image.clone(),
+        command: process.args.clone(),
+        created: Utc::now(),
+        status: Status::Created,
+        exit_code: None,
+        finished: None,
+    };
+    containers.create(&record)?;
+    let spec = ContainerSpec {
+        id: id.clone(),
+        dir: containers.dir_of(&id),
+        lowers: image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| store.layer_diff_path(&l.chain_id))
+            .collect(),
+        hostname: process.hostname,
+        args: process.args,
+        env: process.env,
+        cwd: process.cwd,
+        network,
+    };
+
+    let rm = args.rm;
+    let running = {
+        let mut r = record.clone();
+        r.status = Status::Running;
+        r
+    };
+    let result = ctx.in_userns(|_| {
+        let code = run_container(&spec, || {
+            if !rm && let Err(e) = containers.update(&running) {
+                eprintln!("WARN: {e}");
+            }
+        });
+        // The upper directory holds files of container ids: only here, in
+        // the user namespace, can they all be removed.
+        if rm && let Err(e) = containers.remove(&id) {
+            eprintln!("Error: removing container {id}: {e}");
+            return super::EXIT_ENGINE;
+        }
+        code
+    });
+    let code = match result {
+        Ok(c) => c,
+        Err(e) => {
+            if rm {
+                let _ = containers.remove(&id);
+            }
+            return Err(e).context("starting the container");
+        }
+    };
+    if !rm {
+        record.status = Status::Exited;
+        record.exit_code = Some(code);
+        record.finished = Some(Utc::now());
+        containers.update(&record)?;
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn options_after_the_image_belong_to_the_command() {
+        let cli = Cli::try_parse_from([
+            "burrow", "run", "--rm", "-e", "A=1", "img", "sh", "-c", "exit 3", "--rm",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert!(a.rm);
+        assert_eq!(a.env, ["A=1"]);
+        assert_eq!(a.image, "img");
+        assert_eq!(a.command, ["sh", "-c", "exit 3", "--rm"]);
+        assert_eq!(a.network, "none");
+    }
+}

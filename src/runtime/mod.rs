@@ -1,0 +1,16 @@
+//! The container runtime: turns an image and the run options into a
+//! [`ContainerSpec`], the spec into a setup plan ([`plan::SetupOp`]s), and
+//! applies the plan in fresh namespaces before executing the command.
+//!
+//! Everything here runs inside burrow's user namespace (see
+//! [`crate::userns::run_in_userns`]); the binary only parses options.
+
+pub mod container;
+pub mod plan;
+pub mod process;
+pub mod spec;
+pub mod sys;
+
+pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
+pub use process::run_container;
+pub use spec::{ContainerSpec, ImageConfig, NetworkMode, RunOptions, SpecError};

@@ -1,0 +1,565 @@
+//! Container setup as data: [`build_plan`] turns a spec into an ordered list
+//! of [`SetupOp`]s (a pure function), and [`apply`] performs them through a
+//! [`Sys`], so the order and the arguments are testable without privileges.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use super::spec::ContainerSpec;
+use super::sys::Sys;
+
+/// Host device nodes bind-mounted into the container's `/dev`.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Paths hidden from the container: files get `/dev/null` over them,
+/// directories an empty read-only tmpfs (as runc and Podman do).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Kernel interfaces the container may read but not change.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// One step of container setup. Paths of type `String` are container paths,
+/// resolved inside the root filesystem (symlinks cannot leave it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupOp {
+    /// Stop mount events from reaching the host: `/` becomes recursively private.
+    MakeRootPrivate,
+    MountOverlay {
+        lowers: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
+    /// A fresh procfs for the container's pid namespace.
+    MountProc {
+        target: String,
+    },
+    /// A fresh read-only sysfs; it shows the container's network namespace.
+    MountSysfs {
+        target: String,
+    },
+    MountTmpfs {
+        target: String,
+        flags: MsFlags,
+        options: String,
+    },
+    /// A private devpts instance (its own pty numbering).
+    MountDevpts {
+        target: String,
+    },
+    /// Bind a host file or device node over a container path (created empty).
+    BindMount {
+        src: PathBuf,
+        dst: String,
+        readonly: bool,
+    },
+    Symlink {
+        target: String,
+        link: String,
+    },
+    /// Switch the root to the container's and detach the old one.
+    PivotRoot {
+        new_root: PathBuf,
+    },
+    /// After the pivot: hide a path (skipped if it does not exist).
+    MaskPath {
+        path: String,
+    },
+    /// After the pivot: make a path read-only (skipped if it does not exist).
+    ReadOnlyPath {
+        path: String,
+    },
+    SetHostname {
+        name: String,
+    },
+    LoopbackUp,
+    /// After the pivot: create the working directory if missing.
+    MakeDir {
+        path: String,
+    },
+}
+
+/// The ordered setup of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The root filesystem's mount point on the host (before the pivot).
+    pub rootfs: PathBuf,
+    pub ops: Vec<SetupOp>,
+}
+
+/// The setup of `spec`, in the order it must happen: everything that needs
+/// host paths before `PivotRoot`, everything that must resolve inside the
+/// container (masks, the working directory) after it.
+pub fn build_plan(spec: &ContainerSpec) -> Plan {
+    use SetupOp::*;
+    let rootfs = spec.rootfs();
+    let mut ops = vec![
+        MakeRootPrivate,
+        MountOverlay {
+            // overlayfs needs a lower layer; an image without layers gets
+            // an empty one.
+            lowers: if spec.lowers.is_empty() {
+                vec![spec.dir.join("empty")]
+            } else {
+                spec.lowers.clone()
+            },
+            upper: spec.upper(),
+            work: spec.work(),
+            target: rootfs.clone(),
+        },
+        MountProc {
+            target: "/proc".into(),
+        },
+        MountSysfs {
+            target: "/sys".into(),
+        },
+        MountTmpfs {
+            target: "/dev".into(),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            options: "mode=755,size=65536k".into(),
+        },
+    ];
+    for d in DEVICES {
+        ops.push(BindMount {
+            src: Path::new("/dev").join(d),
+            dst: format!("/dev/{d}"),
+            readonly: false,
+        });
+    }
+    ops.push(MountDevpts {
+        target: "/dev/pts".into(),
+    });
+    for (target, link) in [
+        ("pts/ptmx", "/dev/ptmx"),
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ] {
+        ops.push(Symlink {
+            target: target.into(),
+            link: link.into(),
+        });
+    }
+    ops.push(MountTmpfs {
+        target: "/dev/shm".into(),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        options: "mode=1777,size=65536k".into(),
+    });
+    for name in ["hostname", "hosts", "resolv.conf"] {
+        ops.push(BindMount {
+            src: spec.etc_file(name),
+            dst: format!("/etc/{name}"),
+            readonly: false,
+        });
+    }
+    ops.push(PivotRoot {
+        new_root: rootfs.clone(),
+    });
+    ops.extend(MASKED_PATHS.iter().map(|p| MaskPath { path: (*p).into() }));
+    ops.extend(
+        READONLY_PATHS
+            .iter()
+            .map(|p| ReadOnlyPath { path: (*p).into() }),
+    );
+    ops.push(SetHostname {
+        name: spec.hostname.clone(),
+    });
+    ops.push(LoopbackUp);
+    ops.push(MakeDir {
+        path: spec.cwd.clone(),
+    });
+    Plan { rootfs, ops }
+}
+
+/// A setup step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("container setup failed: {step}: {err}")]
+pub struct SetupError {
+    pub step: String,
+    pub err: io::Error,
+}
+
+/// Overlay mount options; `userxattr` because the layers keep whiteouts and
+/// opaque markers in `user.overlay.*`, as overlayfs reads them in a user
+/// namespace.
+pub fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
+/// Perform `plan` in order, stopping at the first failure.
+pub fn apply(plan: &Plan, sys: &mut dyn Sys) -> Result<(), SetupError> {
+    for op in &plan.ops {
+        apply_one(&plan.rootfs, op, sys).map_err(|err| SetupError {
+            step: describe(op),
+            err,
+        })?;
+    }
+    Ok(())
+}
+
+fn describe(op: &SetupOp) -> String {
+    match op {
+        SetupOp::MakeRootPrivate => "making / private".into(),
+        SetupOp::MountOverlay { target, .. } => {
+            format!("mounting the overlay root at {}", target.display())
+        }
+        SetupOp::MountProc { target } => format!("mounting proc at {target}"),
+        SetupOp::MountSysfs { target } => format!("mounting sysfs at {target}"),
+        SetupOp::MountTmpfs { target, .. } => format!("mounting tmpfs at {target}"),
+        SetupOp::MountDevpts { target } => format!("mounting devpts at {target}"),
+        SetupOp::BindMount { src, dst, .. } => {
+            format!("bind-mounting {} at {dst}", src.display())
+        }
+        SetupOp::Symlink { link, .. } => format!("creating the symlink {link}"),
+        SetupOp::PivotRoot { .. } => "pivoting into the container root".into(),
+        SetupOp::MaskPath { path } => format!("masking {path}"),
+        SetupOp::ReadOnlyPath { path } => format!("making {path} read-only"),
+        SetupOp::SetHostname { name } => format!("setting the hostname {name:?}"),
+        SetupOp::LoopbackUp => "bringing up the loopback interface".into(),
+        SetupOp::MakeDir { path } => format!("creating the working directory {path}"),
+    }
+}
+
+fn apply_one(rootfs: &Path, op: &SetupOp, sys: &mut dyn Sys) -> io::Result<()> {
+    let nodev_etc = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match op {
+        SetupOp::MakeRootPrivate => sys.mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        ),
+        SetupOp::MountOverlay {
+            lowers,
+            upper,
+            work,
+            target,
+        } => sys.mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(&overlay_options(lowers, upper, work)),
+        ),
+        SetupOp::MountProc { target } => {
+            let t = sys.resolve_in_root(rootfs, target)?;
+            sys.ensure_dir(&t)?;
+            sys.mount(Some("proc"), &t, Some("proc"), nodev_etc, None)
+        }
+        SetupOp::MountSysfs { target } => {
+            let t = sys.resolve_in_root(rootfs, target)?;
+            sys.ensure_dir(&t)?;
+            sys.mount(
+                Some("sysfs"),
+                &t,
+                Some("sysfs"),
+                nodev_etc | MsFlags::MS_RDONLY,
+                None,
+            )
+        }
+        SetupOp::MountTmpfs {
+            target,
+            flags,
+            options,
+        } => {
+            let t = sys.resolve_in_root(rootfs, target)?;
+            sys.ensure_dir(&t)?;
+            sys.mount(Some("tmpfs"), &t, Some("tmpfs"), *flags, Some(options))
+        }
+        SetupOp::MountDevpts { target } => {
+            let t = sys.resolve_in_root(rootfs, target)?;
+            sys.ensure_dir(&t)?;
+            sys.mount(
+                Some("devpts"),
+                &t,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=0620"),
+            )
+        }
+        SetupOp::BindMount { src, dst, readonly } => {
+            let t = sys.resolve_in_root(rootfs, dst)?;
+            sys.ensure_file(&t)?;
+            bind(sys, src, &t, *readonly)
+        }
+        SetupOp::Symlink { target, link } => {
+            let l = sys.resolve_in_root(rootfs, link)?;
+            sys.symlink(target, &l)
+        }
+        SetupOp::PivotRoot { new_root } => sys.pivot_root(new_root),
+        SetupOp::MaskPath { path } => {
+            let p = Path::new(path);
+            match sys.is_dir(p)? {
+                None => Ok(()),
+                Some(true) => sys.mount(
+                    Some("tmpfs"),
+                    p,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    Some("size=0"),
+                ),
+                Some(false) => sys.mount(Some("/dev/null"), p, None, MsFlags::MS_BIND, None),
+            }
+        }
+        SetupOp::ReadOnlyPath { path } => {
+            let p = Path::new(path);
+            match sys.is_dir(p)? {
+                None => Ok(()),
+                Some(_) => bind(sys, p, p, true),
+            }
+        }
+        SetupOp::SetHostname { name } => sys.sethostname(name),
+        SetupOp::LoopbackUp => sys.loopback_up(),
+        SetupOp::MakeDir { path } => sys.ensure_dir(Path::new(path)),
+    }
+}
+
+/// Bind `src` on `dst`; read-only needs a second, remounting call, which
+/// must keep the flags the kernel locked on the source mount.
+fn bind(sys: &mut dyn Sys, src: &Path, dst: &Path, readonly: bool) -> io::Result<()> {
+    let src_str = src.to_string_lossy();
+    sys.mount(
+        Some(&src_str),
+        dst,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    if readonly {
+        let locked = sys.mount_flags(dst)?;
+        sys.mount(
+            None,
+            dst,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::NetworkMode;
+
+    /// Records every call; paths resolve by plain joining.
+    #[derive(Default)]
+    struct Fake {
+        calls: Vec<String>,
+        dirs: Vec<&'static str>,
+        files: Vec<&'static str>,
+        fail_on: Option<&'static str>,
+    }
+
+    impl Fake {
+        fn log(&mut self, s: String) -> io::Result<()> {
+            if self.fail_on.is_some_and(|f| s.contains(f)) {
+                self.calls.push(format!("FAILED {s}"));
+                return Err(io::Error::from_raw_os_error(libc::EPERM));
+            }
+            self.calls.push(s);
+            Ok(())
+        }
+    }
+
+    fn flag_names(flags: MsFlags) -> String {
+        let names: Vec<&str> = flags.iter_names().map(|(n, _)| n).collect();
+        if names.is_empty() {
+            "(empty)".into()
+        } else {
+            names.join("|")
+        }
+    }
+
+    impl Sys for Fake {
+        fn mount(
+            &mut self,
+            src: Option<&str>,
+            target: &Path,
+            fstype: Option<&str>,
+            flags: MsFlags,
+            data: Option<&str>,
+        ) -> io::Result<()> {
+            self.log(format!(
+                "mount {} {} {} {} {}",
+                src.unwrap_or("-"),
+                target.display(),
+                fstype.unwrap_or("-"),
+                flag_names(flags),
+                data.unwrap_or("-")
+            ))
+        }
+        fn mount_flags(&mut self, _path: &Path) -> io::Result<MsFlags> {
+            Ok(MsFlags::MS_NOSUID)
+        }
+        fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<PathBuf> {
+            Ok(root.join(path.trim_start_matches('/')))
+        }
+        fn ensure_dir(&mut self, path: &Path) -> io::Result<()> {
+            self.log(format!("mkdir {}", path.display()))
+        }
+        fn ensure_file(&mut self, path: &Path) -> io::Result<()> {
+            self.log(format!("touch {}", path.display()))
+        }
+        fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()> {
+            self.log(format!("symlink {target} {}", link.display()))
+        }
+        fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
+            self.log(format!("pivot_root {}", new_root.display()))
+        }
+        fn is_dir(&mut self, path: &Path) -> io::Result<Option<bool>> {
+            let p = path.to_str().unwrap_or("");
+            Ok(if self.dirs.contains(&p) {
+                Some(true)
+            } else if self.files.contains(&p) {
+                Some(false)
+            } else {
+                None
+            })
+        }
+        fn sethostname(&mut self, name: &str) -> io::Result<()> {
+            self.log(format!("sethostname {name}"))
+        }
+        fn loopback_up(&mut self) -> io::Result<()> {
+            self.log("lo up".into())
+        }
+    }
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            id: "abc".into(),
+            dir: "/c".into(),
+            lowers: vec!["/l/top".into(), "/l/bottom".into()],
+            hostname: "box".into(),
+            args: vec!["sh".into()],
+            env: vec![],
+            cwd: "/work".into(),
+            network: NetworkMode::None,
+        }
+    }
+
+    fn position(calls: &[String], prefix: &str) -> usize {
+        calls
+            .iter()
+            .position(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no call {prefix:?} in {calls:#?}"))
+    }
+
+    #[test]
+    fn plan_order() {
+        let plan = build_plan(&spec());
+        assert_eq!(plan.rootfs, Path::new("/c/rootfs"));
+        assert_eq!(plan.ops[0], SetupOp::MakeRootPrivate);
+        assert!(matches!(plan.ops[1], SetupOp::MountOverlay { .. }));
+        let pivot = plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, SetupOp::PivotRoot { .. }))
+            .unwrap();
+        for (i, op) in plan.ops.iter().enumerate() {
+            match op {
+                SetupOp::MaskPath { .. }
+                | SetupOp::ReadOnlyPath { .. }
+                | SetupOp::MakeDir { .. } => assert!(i > pivot, "{op:?} before the pivot"),
+                SetupOp::MountProc { .. }
+                | SetupOp::MountSysfs { .. }
+                | SetupOp::MountTmpfs { .. }
+                | SetupOp::MountDevpts { .. }
+                | SetupOp::BindMount { .. }
+                | SetupOp::Symlink { .. }
+                | SetupOp::MountOverlay { .. } => assert!(i < pivot, "{op:?} after the pivot"),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            plan.ops.last(),
+            Some(&SetupOp::MakeDir {
+                path: "/work".into()
+            })
+        );
+    }
+
+    #[test]
+    fn apply_performs_the_plan_in_order() {
+        let mut fake = Fake {
+            dirs: vec!["/proc/acpi", "/sys/firmware", "/proc/sys", "/proc/irq"],
+            files: vec!["/proc/kcore", "/proc/sysrq-trigger"],
+            ..Default::default()
+        };
+        apply(&build_plan(&spec()), &mut fake).unwrap();
+        let c = &fake.calls;
+        assert_eq!(c[0], "mount - / - MS_REC|MS_PRIVATE -");
+        assert_eq!(
+            c[1],
+            "mount overlay /c/rootfs overlay (empty) \
+             lowerdir=/l/top:/l/bottom,upperdir=/c/upper,workdir=/c/work,userxattr"
+        );
+        assert!(position(c, "mount proc /c/rootfs/proc proc") > 1);
+        assert!(
+            position(c, "mount tmpfs /c/rootfs/dev tmpfs")
+                < position(c, "mount /dev/null /c/rootfs/dev/null - MS_BIND")
+        );
+        assert!(position(c, "touch /c/rootfs/dev/null") < position(c, "mount /dev/null /c/rootfs"));
+        assert!(
+            position(c, "mount devpts /c/rootfs/dev/pts devpts")
+                < position(c, "symlink pts/ptmx /c/rootfs/dev/ptmx")
+        );
+        let pivot = position(c, "pivot_root /c/rootfs");
+        assert!(position(c, "mount /c/hosts /c/rootfs/etc/hosts - MS_BIND") < pivot);
+        // After the pivot paths are the container's own.
+        assert!(position(c, "mount /dev/null /proc/kcore - MS_BIND") > pivot);
+        assert!(position(c, "mount tmpfs /proc/acpi tmpfs MS_RDONLY") > pivot);
+        let ro = position(c, "mount /proc/sys /proc/sys - MS_BIND|MS_REC -");
+        assert!(ro > pivot);
+        assert_eq!(
+            c[ro + 1],
+            "mount - /proc/sys - MS_RDONLY|MS_NOSUID|MS_REMOUNT|MS_BIND -"
+        );
+        // Paths that do not exist are skipped, not created.
+        assert!(!c.iter().any(|x| x.contains("/proc/keys")));
+        assert!(position(c, "sethostname box") > pivot);
+        assert!(position(c, "lo up") > pivot);
+        assert_eq!(c.last().unwrap(), "mkdir /work");
+    }
+
+    #[test]
+    fn apply_stops_at_the_first_failure_and_names_it() {
+        let mut fake = Fake {
+            fail_on: Some("devpts"),
+            ..Default::default()
+        };
+        let err = apply(&build_plan(&spec()), &mut fake).unwrap_err();
+        assert_eq!(err.step, "mounting devpts at /dev/pts");
+        assert!(err.to_string().contains("mounting devpts at /dev/pts"));
+        assert!(fake.calls.last().unwrap().starts_with("FAILED"));
+        assert!(!fake.calls.iter().any(|c| c.starts_with("pivot_root")));
+    }
+}

@@ -1,0 +1,366 @@
+//! The process model of `run`, inside burrow's user namespace:
+//!
+//! ```text
+//! burrow (host) ── run_in_userns ──► monitor (root in the user ns)
+//!                                      │ unshare(pid); fork
+//!                                      ▼
+//!                                    container (pid 1): unshare(mnt, uts,
+//!                                    ipc, net, cgroup); apply the plan; exec
+//! ```
+//!
+//! The monitor stays in the original mount namespace, so once the container
+//! is gone its mounts are too and the monitor can remove its directory.
+//! Errors before exec come back over a close-on-exec pipe: end of file
+//! means the exec succeeded.
+
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+use super::plan::{apply, build_plan};
+use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
+use super::sys::LinuxSys;
+
+/// Exit codes of Docker and Podman.
+pub const EXIT_ENGINE: i32 = 125;
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CONTAINER_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Create the container's directories and generated files.
+fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
+    for d in [
+        spec.upper(),
+        spec.work(),
+        spec.rootfs(),
+        spec.dir.join("empty"),
+    ] {
+        fs::create_dir_all(&d)?;
+    }
+    fs::write(spec.etc_file("hostname"), format!("{}\n", spec.hostname))?;
+    fs::write(spec.etc_file("hosts"), hosts_file(&spec.hostname))?;
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    fs::write(spec.etc_file("resolv.conf"), resolv_conf(&host))?;
+    Ok(())
+}
+
+/// Run the container described by `spec` to completion and return its exit
+/// code (128+N if killed by signal N; 125/126/127 as Docker). Must be
+/// called as root of a user namespace, from a single-threaded process.
+/// `started` runs in the monitor once the container process exists.
+pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
+    if let Err(e) = prepare(spec) {
+        eprintln!(
+            "Error: cannot prepare the container directory {}: {e}",
+            spec.dir.display()
+        );
+        return EXIT_ENGINE;
+    }
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
+        eprintln!("Error: cannot create a pid namespace: {e}");
+        return EXIT_ENGINE;
+    }
+    let (read_end, write_end) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: cannot create a pipe: {e}");
+            return EXIT_ENGINE;
+        }
+    };
+    let mut blocked = SigSet::empty();
+    for s in FORWARDED {
+        blocked.add(s);
+    }
+    let mut old_mask = SigSet::empty();
+    if let Err(e) = nix::sys::signal::pthread_sigmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&blocked),
+        Some(&mut old_mask),
+    ) {
+        eprintln!("Error: cannot block signals: {e}");
+        return EXIT_ENGINE;
+    }
+    // SAFETY: the caller guarantees a single thread.
+    match unsafe { fork() } {
+        Err(e) => {
+            let _ =
+                nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+            eprintln!("Error: cannot fork the container process: {e}");
+            EXIT_ENGINE
+        }
+        Ok(ForkResult::Child) => {
+            drop(read_end);
+            container_main(spec, write_end, &old_mask)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(write_end);
+            CONTAINER_PID.store(child.as_raw(), Ordering::SeqCst);
+            let action = SigAction::new(
+                SigHandler::Handler(forward_signal),
+                SaFlags::SA_RESTART,
+                blocked,
+            );
+            for s in FORWARDED {
+                // SAFETY: the handler only reads an atomic and calls kill(2).
+                let _ = unsafe { nix::sys::signal::sigaction(s, &action) };
+            }
+            let _ =
+                nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+            started();
+            let report = read_report(read_end);
+            let code = reap(child);
+            CONTAINER_PID.store(0, Ordering::SeqCst);
+            if let Some((kind, msg)) = report {
+                if kind == EXIT_ENGINE {
+                    eprintln!("Error: {msg}");
+                } else {
+                    eprintln!("burrow: {msg}");
+                }
+            }
+            code
+        }
+    }
+}
+
+/// The child's report, if it failed before exec: (exit code, message).
+fn read_report(fd: OwnedFd) -> Option<(i32, String)> {
+    let mut buf = Vec::new();
+    let mut f = File::from(fd);
+    // EINTR is retried by read_to_end; other errors mean no report.
+    let _ = f.read_to_end(&mut buf);
+    let (&kind, msg) = buf.split_first()?;
+    Some((i32::from(kind), String::from_utf8_lossy(msg).into_owned()))
+}
+
+fn reap(child: Pid) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => {
+                eprintln!("Error: cannot wait for the container process: {e}");
+                return EXIT_ENGINE;
+            }
+        }
+    }
+}
+
+/// Send `msg` to the monitor and exit with `code`.
+fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
+    let mut bytes = vec![code as u8];
+    bytes.extend_from_slice(msg.as_bytes());
+    let _ = nix::unistd::write(report, &bytes);
+    // SAFETY: _exit skips the parent's destructors and atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> ! {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+        fail(&report, EXIT_ENGINE, "cannot set the parent-death signal");
+    }
+    let flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWCGROUP;
+    if let Err(e) = unshare(flags) {
+        fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("cannot create the container's namespaces: {e}"),
+        );
+    }
+    let plan = build_plan(spec);
+    if let Err(e) = apply(&plan, &mut LinuxSys) {
+        fail(&report, EXIT_ENGINE, &e.to_string());
+    }
+    // Only now, inside the container's root: a working directory resolved
+    // before the pivot could point at the host (CVE-2024-21626).
+    if let Err(e) = nix::unistd::chdir(spec.cwd.as_str()) {
+        fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("cannot enter the working directory {}: {e}", spec.cwd),
+        );
+    }
+    let path_var = spec
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let Some(name) = spec.args.first() else {
+        fail(&report, EXIT_ENGINE, "no command to run");
+    };
+    let program = match find_program(name, path_var) {
+        Ok(p) => p,
+        Err((code, msg)) => fail(&report, code, &msg),
+    };
+    let to_c = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
+    let prepared: Result<(CString, Vec<CString>, Vec<CString>), String> = (|| {
+        let prog = to_c(&program.to_string_lossy())?;
+        let args = spec
+            .args
+            .iter()
+            .map(|a| to_c(a))
+            .collect::<Result<_, _>>()?;
+        let env = spec.env.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?;
+        Ok((prog, args, env))
+    })();
+    let (prog, args, env) = match prepared {
+        Ok(p) => p,
+        Err(msg) => fail(&report, EXIT_ENGINE, &msg),
+    };
+    // No terminal and no -i: the container reads from /dev/null, as with Docker.
+    match nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => {
+            // SAFETY: dup2 onto stdin; fd stays owned and closes on drop.
+            if unsafe { libc::dup2(fd.as_raw_fd(), 0) } < 0 {
+                fail(&report, EXIT_ENGINE, "cannot redirect stdin to /dev/null");
+            }
+        }
+        Err(e) => fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("cannot open /dev/null in the container: {e}"),
+        ),
+    }
+    // Every descriptor past stdio closes at exec, so nothing of burrow's
+    // leaks into the container; the report pipe closes with them.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("close_range: {}", std::io::Error::last_os_error()),
+        );
+    }
+    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+        fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("cannot set no_new_privs: {e}"),
+        );
+    }
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
+    let err = match nix::unistd::execve(&prog, &args, &env) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    let code = match err {
+        Errno::ENOENT => EXIT_NOT_FOUND,
+        _ => EXIT_NOT_EXECUTABLE,
+    };
+    fail(
+        &report,
+        code,
+        &format!("{:?}: {}", spec.args[0], describe_errno(err)),
+    )
+}
+
+fn describe_errno(e: Errno) -> String {
+    e.desc().to_lowercase()
+}
+
+/// `name` looked up in `path` the way execvp does, but in the container's
+/// PATH (glibc's execvpe searches the caller's). Errors carry the exit code.
+pub fn find_program(name: &str, path: &str) -> Result<PathBuf, (i32, String)> {
+    if name.is_empty() {
+        return Err((
+            EXIT_NOT_FOUND,
+            "\"\": executable file not found in $PATH".into(),
+        ));
+    }
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    let mut not_executable = false;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(name);
+        match fs::metadata(&candidate) {
+            Ok(m) if m.is_file() => {
+                if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() {
+                    return Ok(candidate);
+                }
+                not_executable = true;
+            }
+            _ => {}
+        }
+    }
+    if not_executable {
+        Err((EXIT_NOT_EXECUTABLE, format!("{name:?}: permission denied")))
+    } else {
+        Err((
+            EXIT_NOT_FOUND,
+            format!("{name:?}: executable file not found in $PATH"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn find_program_searches_the_given_path() {
+        let t = tempfile::tempdir().unwrap();
+        let a = t.path().join("a");
+        let b = t.path().join("b");
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        fs::write(a.join("tool"), "").unwrap();
+        fs::set_permissions(a.join("tool"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(b.join("tool"), "").unwrap();
+        fs::set_permissions(b.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", a.display(), b.display());
+        assert_eq!(find_program("tool", &path).unwrap(), b.join("tool"));
+        let only_a = a.display().to_string();
+        let err = find_program("tool", &only_a).unwrap_err();
+        // Root bypasses the permission check only for files with some x bit.
+        assert_eq!(err.0, EXIT_NOT_EXECUTABLE);
+        assert_eq!(
+            find_program("nosuch", &path).unwrap_err(),
+            (
+                EXIT_NOT_FOUND,
+                "\"nosuch\": executable file not found in $PATH".to_string()
+            )
+        );
+        assert_eq!(find_program("/x/y", "").unwrap(), Path::new("/x/y"));
+    }
+}

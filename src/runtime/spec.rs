@@ -1,0 +1,388 @@
+//! What a container runs: the image's runtime config merged with the run
+//! options, resolved before any namespace exists so errors come early.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// PATH when neither the image nor `-e` sets one (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("no command to run: the image has no Entrypoint or Cmd; give one after the image name")]
+    NoCommand,
+    #[error("working directory {0:?} is not absolute; give an absolute path to -w")]
+    RelativeWorkdir(String),
+    #[error("environment variable {0:?} has an empty name; use -e NAME=VALUE")]
+    BadEnv(String),
+    #[error("hostname {0:?} is invalid; use 1-64 letters, digits, '-' or '.'")]
+    BadHostname(String),
+    #[error(
+        "network mode {0:?} is not supported yet: networking modes other than none arrive with the networking work; use --network none"
+    )]
+    Network(String),
+    #[error("the image config is not valid JSON: {0}")]
+    BadConfig(String),
+}
+
+/// The parts of an image's runtime config (`config` in the OCI image config)
+/// that this runtime honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// Not applied yet: containers run as root of the user namespace.
+    pub user: String,
+}
+
+impl ImageConfig {
+    /// Parse the image config blob.
+    pub fn from_json(blob: &[u8]) -> Result<ImageConfig, SpecError> {
+        let v: Value =
+            serde_json::from_slice(blob).map_err(|e| SpecError::BadConfig(e.to_string()))?;
+        let cfg = v.get("config").cloned().unwrap_or(Value::Null);
+        let strings = |k: &str| -> Vec<String> {
+            cfg.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(ImageConfig {
+            entrypoint: strings("Entrypoint"),
+            cmd: strings("Cmd"),
+            env: strings("Env"),
+            working_dir: cfg
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            user: cfg
+                .get("User")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        })
+    }
+}
+
+/// The only network mode of this slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// A network namespace with only the loopback interface.
+    None,
+}
+
+impl NetworkMode {
+    pub fn parse(s: &str) -> Result<NetworkMode, SpecError> {
+        match s {
+            "none" => Ok(NetworkMode::None),
+            other => Err(SpecError::Network(other.to_string())),
+        }
+    }
+}
+
+/// The user's choices on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--entrypoint`: `Some("")` clears the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// Arguments after the image name.
+    pub cmd: Vec<String>,
+    /// `-e K=V` sets, `-e K` copies K from `host_env` (skipped if unset).
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub hostname: Option<String>,
+}
+
+/// Everything needed to set up and start one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub id: String,
+    /// The container's directory in the store (upper, work, rootfs, etc files).
+    pub dir: PathBuf,
+    /// Image layer directories, top layer first (overlay lowerdir order).
+    pub lowers: Vec<PathBuf>,
+    pub hostname: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub network: NetworkMode,
+}
+
+impl ContainerSpec {
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    /// Where the generated `/etc/<name>` (hostname, hosts, resolv.conf) lives.
+    pub fn etc_file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// The process part of a spec: command, environment and working directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub hostname: String,
+}
+
+/// Merge the image config with the options (Docker's rules): `--entrypoint`
+/// replaces the image's entrypoint and drops its Cmd; arguments replace Cmd;
+/// `-e` overrides the image's variables; `-w` overrides WorkingDir.
+pub fn resolve_process(
+    image: &ImageConfig,
+    opts: &RunOptions,
+    default_hostname: &str,
+    host_env: impl Fn(&str) -> Option<String>,
+) -> Result<ProcessSpec, SpecError> {
+    let (entrypoint, image_cmd) = match &opts.entrypoint {
+        Some(ep) if ep.is_empty() => (Vec::new(), Vec::new()),
+        Some(ep) => (vec![ep.clone()], Vec::new()),
+        None => (image.entrypoint.clone(), image.cmd.clone()),
+    };
+    let mut args = entrypoint;
+    if opts.cmd.is_empty() {
+        args.extend(image_cmd);
+    } else {
+        args.extend(opts.cmd.iter().cloned());
+    }
+    if args.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| default_hostname.to_string());
+    if hostname.is_empty()
+        || hostname.len() > 64
+        || !hostname
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(SpecError::BadHostname(hostname));
+    }
+
+    let mut env: Vec<String> = Vec::new();
+    let mut set = |kv: String| {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    };
+    for kv in &image.env {
+        set(kv.clone());
+    }
+    for e in &opts.env {
+        match e.split_once('=') {
+            Some(("", _)) => return Err(SpecError::BadEnv(e.clone())),
+            Some(_) => set(e.clone()),
+            None if e.is_empty() => return Err(SpecError::BadEnv(e.clone())),
+            None => {
+                if let Some(v) = host_env(e) {
+                    set(format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    if !has(&env, "PATH") {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has(&env, "HOME") {
+        env.push("HOME=/root".to_string());
+    }
+
+    let cwd = match &opts.workdir {
+        Some(w) => w.clone(),
+        None if image.working_dir.is_empty() => "/".to_string(),
+        None => image.working_dir.clone(),
+    };
+    if !cwd.starts_with('/') {
+        return Err(SpecError::RelativeWorkdir(cwd));
+    }
+    Ok(ProcessSpec {
+        args,
+        env,
+        cwd,
+        hostname,
+    })
+}
+
+/// `/etc/hosts` for a container with only loopback.
+pub fn hosts_file(hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
+}
+
+/// `/etc/resolv.conf`: the host's, without loopback name servers, which
+/// would point into the container's own (empty) loopback.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver")
+            && words
+                .next()
+                .is_some_and(|a| a.starts_with("127.") || a == "::1")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img() -> ImageConfig {
+        ImageConfig {
+            entrypoint: vec!["/ep".into()],
+            cmd: vec!["a".into(), "b".into()],
+            env: vec!["PATH=/bin".into(), "X=1".into()],
+            working_dir: "/srv".into(),
+            user: String::new(),
+        }
+    }
+
+    fn resolve(image: &ImageConfig, opts: &RunOptions) -> Result<ProcessSpec, SpecError> {
+        resolve_process(image, opts, "abc", |k| {
+            (k == "FROMHOST").then(|| "h".to_string())
+        })
+    }
+
+    #[test]
+    fn parses_image_config() {
+        let c = ImageConfig::from_json(
+            br#"{"config":{"Entrypoint":["/ep"],"Cmd":["a","b"],"Env":["PATH=/bin","X=1"],"WorkingDir":"/srv"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c, img());
+        assert_eq!(
+            ImageConfig::from_json(b"{}").unwrap(),
+            ImageConfig::default()
+        );
+        assert!(ImageConfig::from_json(b"nope").is_err());
+    }
+
+    #[test]
+    fn image_defaults() {
+        let p = resolve(&img(), &RunOptions::default()).unwrap();
+        assert_eq!(p.args, ["/ep", "a", "b"]);
+        assert_eq!(p.cwd, "/srv");
+        assert_eq!(p.env, ["PATH=/bin", "X=1", "HOSTNAME=abc", "HOME=/root"]);
+        assert_eq!(p.hostname, "abc");
+    }
+
+    #[test]
+    fn arguments_replace_cmd_and_entrypoint_drops_cmd() {
+        let opts = RunOptions {
+            cmd: vec!["c".into()],
+            ..Default::default()
+        };
+        assert_eq!(resolve(&img(), &opts).unwrap().args, ["/ep", "c"]);
+        let opts = RunOptions {
+            entrypoint: Some("/bin/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&img(), &opts).unwrap().args, ["/bin/x"]);
+        let opts = RunOptions {
+            entrypoint: Some(String::new()),
+            cmd: vec!["ls".into()],
+            ..Default::default()
+        };
+        assert_eq!(resolve(&img(), &opts).unwrap().args, ["ls"]);
+        let opts = RunOptions {
+            entrypoint: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&img(), &opts), Err(SpecError::NoCommand));
+    }
+
+    #[test]
+    fn env_and_workdir_options_override() {
+        let opts = RunOptions {
+            env: vec![
+                "X=2".into(),
+                "FROMHOST".into(),
+                "UNSET".into(),
+                "Y=a=b".into(),
+            ],
+            workdir: Some("/w".into()),
+            hostname: Some("box".into()),
+            cmd: vec!["x".into()],
+            ..Default::default()
+        };
+        let p = resolve(&ImageConfig::default(), &opts).unwrap();
+        assert_eq!(
+            p.env,
+            [
+                format!("PATH={DEFAULT_PATH}"),
+                "X=2".into(),
+                "FROMHOST=h".into(),
+                "Y=a=b".into(),
+                "HOSTNAME=box".into(),
+                "HOME=/root".into()
+            ]
+        );
+        assert_eq!(p.cwd, "/w");
+        let p = resolve(&img(), &opts).unwrap();
+        assert_eq!(&p.env[..2], ["PATH=/bin", "X=2"]);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let bad = |o: RunOptions| resolve(&img(), &o).unwrap_err();
+        assert!(matches!(
+            bad(RunOptions {
+                workdir: Some("rel".into()),
+                ..Default::default()
+            }),
+            SpecError::RelativeWorkdir(_)
+        ));
+        assert!(matches!(
+            bad(RunOptions {
+                env: vec!["=x".into()],
+                ..Default::default()
+            }),
+            SpecError::BadEnv(_)
+        ));
+        assert!(matches!(
+            bad(RunOptions {
+                hostname: Some("a b".into()),
+                ..Default::default()
+            }),
+            SpecError::BadHostname(_)
+        ));
+        assert!(NetworkMode::parse("host").is_err());
+        assert_eq!(NetworkMode::parse("none").unwrap(), NetworkMode::None);
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_servers() {
+        let out = resolv_conf("search x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n");
+        assert_eq!(out, "search x\nnameserver 10.0.0.1\n");
+    }
+}

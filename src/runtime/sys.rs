@@ -1,0 +1,252 @@
+//! The system calls container setup needs, behind a trait so the plan can
+//! be applied to a recording fake in tests.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+
+/// What [`super::plan::apply`] needs from the kernel.
+pub trait Sys {
+    fn mount(
+        &mut self,
+        src: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    /// The flags of the mount at `path` that a read-only remount must keep
+    /// (nosuid, nodev, noexec, atime), since a user namespace may not clear
+    /// flags locked by the mount's owner.
+    fn mount_flags(&mut self, path: &Path) -> io::Result<MsFlags>;
+    /// `path` (a container path) inside `root`, following symlinks as if
+    /// `root` were `/`.
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<PathBuf>;
+    fn ensure_dir(&mut self, path: &Path) -> io::Result<()>;
+    /// Create an empty file to bind-mount over, unless something exists.
+    fn ensure_file(&mut self, path: &Path) -> io::Result<()>;
+    fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()>;
+    /// Make `new_root` the root and detach the old root.
+    fn pivot_root(&mut self, new_root: &Path) -> io::Result<()>;
+    /// `Some(true)` for a directory, `Some(false)` for anything else,
+    /// `None` if nothing is there.
+    fn is_dir(&mut self, path: &Path) -> io::Result<Option<bool>>;
+    fn sethostname(&mut self, name: &str) -> io::Result<()>;
+    fn loopback_up(&mut self) -> io::Result<()>;
+}
+
+/// The real kernel.
+pub struct LinuxSys;
+
+fn errno(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+impl Sys for LinuxSys {
+    fn mount(
+        &mut self,
+        src: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        nix::mount::mount(src, target, fstype, flags, data).map_err(errno)
+    }
+
+    fn mount_flags(&mut self, path: &Path) -> io::Result<MsFlags> {
+        use nix::sys::statvfs::FsFlags;
+        let st = nix::sys::statvfs::statvfs(path).map_err(errno)?;
+        let f = st.flags();
+        let mut out = MsFlags::empty();
+        for (from, to) in [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if f.contains(from) {
+                out |= to;
+            }
+        }
+        Ok(out)
+    }
+
+    fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<PathBuf> {
+        resolve_in_root(root, path)
+    }
+
+    fn ensure_dir(&mut self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn ensure_file(&mut self, path: &Path) -> io::Result<()> {
+        if fs::symlink_metadata(path).is_ok() {
+            return Ok(());
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map(drop)
+    }
+
+    fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, link)
+    }
+
+    fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
+        // pivot_root(".", ".") stacks the old root on top of the new one;
+        // detaching it then leaves only the container's root, with no
+        // directory for the old root needed in the image.
+        nix::unistd::chdir(new_root).map_err(errno)?;
+        nix::unistd::pivot_root(".", ".").map_err(errno)?;
+        nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(errno)?;
+        nix::unistd::chdir("/").map_err(errno)
+    }
+
+    fn is_dir(&mut self, path: &Path) -> io::Result<Option<bool>> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(m.is_dir())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sethostname(&mut self, name: &str) -> io::Result<()> {
+        nix::unistd::sethostname(name).map_err(errno)
+    }
+
+    fn loopback_up(&mut self) -> io::Result<()> {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: raw is a fresh descriptor nobody else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write req's flags union.
+        unsafe {
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolve `path` inside `root` as the container will see it: absolute
+/// symlinks restart at `root`, and `..` never climbs above it, so a hostile
+/// image cannot point a mount target at the host. The last component is
+/// followed too (a mount follows it). Safe here because nothing else
+/// changes the container's root filesystem before it starts.
+pub fn resolve_in_root(root: &Path, path: &str) -> io::Result<PathBuf> {
+    const MAX_LINKS: usize = 40;
+    fn parts(p: &Path) -> VecDeque<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
+    }
+    let mut pending = parts(Path::new(path));
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let mut candidate = root.to_path_buf();
+        candidate.extend(&resolved);
+        candidate.push(&part);
+        match fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = fs::read_link(&candidate)?;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                let mut next = parts(&target);
+                next.extend(pending);
+                pending = next;
+            }
+            Ok(_) => resolved.push(part),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => resolved.push(part),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&resolved);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn resolve_keeps_symlinks_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("run/real")).unwrap();
+        symlink("/run/real", root.join("etc/link")).unwrap();
+        symlink("../../../../../../host", root.join("etc/up")).unwrap();
+        symlink("/etc/loop", root.join("etc/loop")).unwrap();
+        symlink("real", root.join("run/rel")).unwrap();
+
+        assert_eq!(
+            resolve_in_root(root, "/etc/hosts").unwrap(),
+            root.join("etc/hosts")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/etc/link/resolv.conf").unwrap(),
+            root.join("run/real/resolv.conf")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/etc/up/x").unwrap(),
+            root.join("host/x")
+        );
+        assert_eq!(resolve_in_root(root, "/../../x").unwrap(), root.join("x"));
+        assert_eq!(
+            resolve_in_root(root, "/run/rel").unwrap(),
+            root.join("run/real")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/etc/loop")
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ELOOP)
+        );
+    }
+}

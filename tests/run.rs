@@ -1,0 +1,452 @@
+//! `burrow run`, end to end: busybox images pushed to a real registry,
+//! pulled, and run on the real kernel as an unprivileged user.
+
+mod common;
+
+use std::process::Output;
+
+use common::{
+    Burrow, Compression, ImageBuilder, LayerBuilder, Registry, busybox_image, require_unprivileged,
+};
+
+/// A registry, a burrow instance and `image` pulled into it as `name`.
+fn pulled(image: common::Image) -> (Registry, Burrow, String) {
+    require_unprivileged();
+    let reg = Registry::start();
+    reg.push_image("test/run", "latest", &image);
+    let b = Burrow::new();
+    let name = reg.reference("test/run", "latest");
+    b.ok(&["pull", "--tls-verify=false", &name]);
+    (reg, b, name)
+}
+
+fn busybox() -> (Registry, Burrow, String) {
+    pulled(busybox_image(|b| b))
+}
+
+fn run(b: &Burrow, args: &[&str]) -> Output {
+    let mut all = vec!["run", "--rm"];
+    all.extend_from_slice(args);
+    b.run(&all)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("burrow exited normally")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `--rm IMG ARGS` and asserts success; returns stdout.
+fn ok(b: &Burrow, img: &str, args: &[&str]) -> String {
+    let mut all = vec![img];
+    all.extend_from_slice(args);
+    let out = run(b, &all);
+    assert_eq!(code(&out), 0, "run {all:?}: stderr {}", stderr(&out));
+    stdout(&out)
+}
+
+fn containers(b: &Burrow) -> Vec<String> {
+    std::fs::read_dir(b.root.path().join("containers"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".lock"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Start `sleep 60` in a container, kill the container's process from the
+/// host with `sig`, and return burrow's exit code.
+fn kill_container(b: &Burrow, img: &str, sig: i32) -> i32 {
+    // A handler makes pid 1 of a namespace killable by signals other than
+    // SIGKILL from outside it.
+    let script = "trap 'exit 143' TERM; sleep 60 & wait";
+    let mut child = b
+        .cmd(&["run", "--rm", img, "sh", "-c", script])
+        .spawn()
+        .expect("spawn burrow");
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let target = loop {
+        // burrow -> monitor -> the container's sh (which has the sleep).
+        let found = children(child.id())
+            .into_iter()
+            .flat_map(children)
+            .find(|&p| !children(p).is_empty());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no container process");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on a process of ours.
+    assert_eq!(unsafe { libc::kill(target as i32, sig) }, 0);
+    let status = child.wait().expect("wait for burrow");
+    status.code().expect("burrow exited normally")
+}
+
+#[test]
+fn echo_hello_and_rm_leaves_nothing() {
+    let (_reg, b, img) = busybox();
+    assert_eq!(ok(&b, &img, &["echo", "hello"]), "hello\n");
+    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+}
+
+#[test]
+fn image_cmd_runs_without_arguments() {
+    let (_reg, b, img) = pulled(busybox_image(|i| {
+        i.cmd(&[
+            "sh",
+            "-c",
+            "echo '*** welcome to the burrow ***'; echo line two",
+        ])
+    }));
+    assert_eq!(
+        ok(&b, &img, &[]),
+        "*** welcome to the burrow ***\nline two\n"
+    );
+}
+
+#[test]
+fn exit_codes() {
+    let noexec = LayerBuilder::new()
+        .dir("usr/local", 0o755, 0, 0)
+        .dir("usr/local/bin", 0o755, 0, 0)
+        .file("usr/local/bin/noexec", "echo hi\n", 0o644, 0, 0)
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(noexec)));
+    let c = |args: &[&str]| {
+        let mut all = vec![img.as_str()];
+        all.extend_from_slice(args);
+        run(&b, &all)
+    };
+    assert_eq!(code(&c(&["true"])), 0);
+    assert_eq!(code(&c(&["false"])), 1);
+    assert_eq!(code(&c(&["sh", "-c", "exit 3"])), 3);
+    // The command is pid 1 of its namespace: the kernel ignores signals it
+    // sends itself without a handler, even SIGKILL (as with Docker without
+    // --init), so the shell carries on and exits 0.
+    assert_eq!(code(&c(&["sh", "-c", "kill -9 $$; echo survived"])), 0);
+    // Killed from outside: 128 + 9.
+    assert_eq!(kill_container(&b, &img, libc::SIGKILL), 137);
+    assert_eq!(kill_container(&b, &img, libc::SIGTERM), 143);
+    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+
+    let out = c(&["nosuch"]);
+    assert_eq!(code(&out), 127);
+    assert_eq!(
+        stderr(&out).trim(),
+        "burrow: \"nosuch\": executable file not found in $PATH"
+    );
+    let out = c(&["/no/such"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"/no/such\": no such file"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = c(&["noexec"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim(), "burrow: \"noexec\": permission denied");
+    let out = c(&["/usr/local/bin/noexec"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+}
+
+#[test]
+fn ids_processes_and_isolation() {
+    let (_reg, b, img) = busybox();
+    let uid = nix::unistd::getuid().as_raw();
+    let (start, count) = common::host_subuid_range().expect("subuid range");
+    let map = ok(&b, &img, &["cat", "/proc/self/uid_map"]);
+    let rows: Vec<Vec<u64>> = map
+        .lines()
+        .map(|l| l.split_whitespace().map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec![0, u64::from(uid), 1],
+            vec![1, u64::from(start), u64::from(count)]
+        ],
+        "uid_map: {map}"
+    );
+    // Owners of image files are the image's ids.
+    assert_eq!(
+        ok(&b, &img, &["stat", "-c", "%u:%g", "/home/app"]),
+        "1000:1000\n"
+    );
+    // The command is pid 1 of its own pid namespace.
+    assert_eq!(ok(&b, &img, &["sh", "-c", "echo $$"]), "1\n");
+    // Only stdio is open (ls itself opens the directory it lists).
+    let fds = ok(&b, &img, &["ls", "/proc/self/fd"]);
+    let fds: Vec<&str> = fds.split_whitespace().collect();
+    assert_eq!(&fds[..3], ["0", "1", "2"], "fds: {fds:?}");
+    assert!(fds.len() <= 4, "fds: {fds:?}");
+    // Masked and read-only kernel paths.
+    let out = run(&b, &[&img, "cat", "/proc/kcore"]);
+    assert_ne!(code(&out), 0, "read /proc/kcore: {}", stdout(&out));
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &["stat", "-c", "%F %t:%T", "/proc/keys", "/proc/timer_list"]
+        ),
+        "character special file 1:3\ncharacter special file 1:3\n"
+    );
+    assert_eq!(ok(&b, &img, &["ls", "/proc/acpi"]), "");
+    let out = run(
+        &b,
+        &[&img, "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"],
+    );
+    assert_ne!(code(&out), 0, "wrote /proc/sys");
+    assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
+    assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
+    let out = run(&b, &[&img, "mkdir", "/sys/x"]);
+    assert_ne!(code(&out), 0, "/sys is writable");
+    assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
+    // /dev/shm and /tmp are writable; the container has its own ptys.
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &[
+                "sh",
+                "-c",
+                "echo a > /dev/shm/a && echo b > /tmp/b && cat /dev/shm/a /tmp/b && ls /dev/pts"
+            ]
+        ),
+        "a\nb\nptmx\n"
+    );
+    // Network none: loopback only, up.
+    assert_eq!(ok(&b, &img, &["ls", "/sys/class/net"]), "lo\n");
+    let link = ok(&b, &img, &["ip", "link"]);
+    assert!(link.contains("lo:") && link.contains("UP"), "{link}");
+    assert!(!link.contains("eth"), "{link}");
+    // Devices.
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &[
+                "sh",
+                "-c",
+                "echo x > /dev/null && head -c 3 /dev/zero | wc -c && ls /dev"
+            ]
+        ),
+        "3\nfd\nfull\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n"
+    );
+    // Writes land in the container, not in the image.
+    assert_eq!(
+        ok(&b, &img, &["sh", "-c", "echo x > /etc/new && cat /etc/new"]),
+        "x\n"
+    );
+    assert_eq!(code(&run(&b, &[&img, "cat", "/etc/new"])), 1);
+}
+
+#[test]
+fn options_and_image_config_precedence() {
+    let (_reg, b, img) = pulled(busybox_image(|i| {
+        i.entrypoint(&["/bin/echo", "ep"])
+            .cmd(&["from-cmd"])
+            .env("GREETING=image")
+            .env("KEEP=kept")
+            .workdir("/srv/app")
+    }));
+    assert_eq!(ok(&b, &img, &[]), "ep from-cmd\n");
+    assert_eq!(ok(&b, &img, &["arg"]), "ep arg\n");
+    // --entrypoint drops the image's Cmd.
+    let out = b.run(&["run", "--rm", "--entrypoint", "pwd", &img]);
+    assert_eq!(stdout(&out), "/srv/app\n", "{}", stderr(&out));
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-w",
+        "/tmp/new/dir",
+        "--entrypoint",
+        "pwd",
+        &img,
+    ]);
+    assert_eq!(stdout(&out), "/tmp/new/dir\n", "{}", stderr(&out));
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=cli",
+        "--entrypoint",
+        "",
+        &img,
+        "sh",
+        "-c",
+        "echo $GREETING $KEEP $HOSTNAME",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let words: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+    assert_eq!(&words[..2], ["cli", "kept"]);
+    assert_eq!(
+        words[2].len(),
+        12,
+        "default hostname is the short id: {words:?}"
+    );
+    // -e NAME copies burrow's own variable; unset ones are left out.
+    let out = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "-e",
+            "FROMHOST",
+            "-e",
+            "NOTSET",
+            "--entrypoint",
+            "",
+            &img,
+            "env",
+        ])
+        .env("FROMHOST", "host value")
+        .env_remove("NOTSET")
+        .output()
+        .expect("spawn burrow");
+    let env = stdout(&out);
+    assert!(env.lines().any(|l| l == "FROMHOST=host value"), "{env}");
+    assert!(!env.contains("NOTSET"), "{env}");
+    assert!(env.lines().any(|l| l == "GREETING=image"), "{env}");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "box",
+        "--entrypoint",
+        "",
+        &img,
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname; grep box /etc/hosts",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "box\nbox\n127.0.1.1\tbox\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn records_names_and_errors() {
+    let (_reg, b, img) = busybox();
+    let out = b.run(&[
+        "run",
+        "--name",
+        "keep",
+        &img,
+        "sh",
+        "-c",
+        "echo hi > /kept; exit 4",
+    ]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let ids = containers(&b);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let dir = b.root.path().join("containers").join(&ids[0]);
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(rec["name"], "keep");
+    assert_eq!(rec["status"], "exited");
+    assert_eq!(rec["exit_code"], 4);
+    assert_eq!(
+        rec["command"],
+        serde_json::json!(["sh", "-c", "echo hi > /kept; exit 4"])
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("upper/kept")).unwrap(),
+        "hi\n"
+    );
+
+    let err = b.fail(&["run", "--name", "keep", &img, "true"]);
+    assert!(err.contains("\"keep\" is already in use"), "{err}");
+    let out = b.run(&["run", "--rm", "--network", "host", &img, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("networking modes other than none arrive with the networking work"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&["run", "--rm", "nosuch/image", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains(
+            "image not known: nosuch/image (pull it first with burrow pull nosuch/image)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(containers(&b).len(), 1);
+}
+
+#[test]
+fn image_without_command_is_an_error() {
+    let (_reg, b, img) = pulled(
+        ImageBuilder::new()
+            .layer(common::busybox_layer().clone())
+            .build(),
+    );
+    let out = b.run(&["run", "--rm", &img]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("no command to run"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn layers_stack_with_whiteouts_and_opaque_dirs() {
+    let top = LayerBuilder::new()
+        .dir("etc", 0o755, 0, 0)
+        .file("etc/os-release", "ID=top\n", 0o644, 0, 0)
+        .whiteout("bin/vi")
+        .dir("var", 0o755, 0, 0)
+        .dir("var/lib", 0o755, 0, 0)
+        .opaque("var/lib")
+        .dir("var/lib/new", 0o755, 0, 0)
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top).user("app")));
+    assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
+    // User is not applied in this version, and says so.
+    let out = run(&b, &[&img, "id", "-u"]);
+    assert_eq!(stdout(&out), "0\n");
+    assert!(
+        stderr(&out).contains("the image's User \"app\" is not applied yet"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
+    assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
+    // Deleting a file of the image in the container hides it there only.
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &["sh", "-c", "rm /etc/passwd; ls /etc/passwd || echo gone"]
+        ),
+        "gone\n"
+    );
+    assert_eq!(ok(&b, &img, &["head", "-c", "5", "/etc/passwd"]), "root:");
+}
