@@ -932,3 +932,43 @@ fn bearer_token_flow_through_a_token_server() {
             >= 1
     );
 }
+
+#[test]
+fn rmi_refuses_an_image_a_container_uses_unless_forced() {
+    require_unprivileged();
+    let reg = Registry::start();
+    let img = busybox_image(|b| b);
+    reg.push_image("test/used", "latest", &img);
+    let b = Burrow::new();
+    let r = reg.reference("test/used", "latest");
+    pull(&b, &r);
+    b.ok(&["run", "--name", "keeper", &r, "true"]);
+
+    let out = b.run(&["rmi", &r]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by container") && err.contains("keeper"),
+        "{err}"
+    );
+    assert_eq!(image_count(&b), 1);
+
+    let out = b.ok(&["rmi", "-f", &r]);
+    assert!(out.contains("Removed container: "), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Deleted: {}",
+            img.config_digest.trim_start_matches("sha256:")
+        )),
+        "{out}"
+    );
+    assert_eq!(image_count(&b), 0);
+    assert!(
+        store_entries(&b, "containers")
+            .iter()
+            .all(|n| n.ends_with(".lock")),
+        "{:?}",
+        store_entries(&b, "containers")
+    );
+    assert!(layer_entries(&b).is_empty());
+}

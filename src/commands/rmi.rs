@@ -10,7 +10,8 @@ use super::{Ctx, report};
 pub struct RmiArgs {
     /// Images to remove (names, IDs or ID prefixes)
     pub images: Vec<String>,
-    /// Remove an image even if it has several names
+    /// Remove an image even if it has several names, and the stopped
+    /// containers made from it
     #[arg(short, long)]
     pub force: bool,
     /// Remove all images
@@ -38,12 +39,13 @@ pub fn run(ctx: &Ctx, args: &RmiArgs) -> anyhow::Result<i32> {
         };
         let mut code = 0;
         for q in &queries {
-            match remove(&store, q, args.force || args.all) {
+            match remove(&store, q, args.force, args.all) {
                 Ok(done) => {
                     for r in done {
                         match r {
                             Removal::Untagged(n) => println!("Untagged: {n}"),
                             Removal::Deleted(id) => println!("Deleted: {}", id.hex()),
+                            Removal::RemovedContainer(id) => println!("Removed container: {id}"),
                         }
                     }
                 }
