@@ -450,3 +450,115 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
     );
     assert_eq!(ok(&b, &img, &["head", "-c", "5", "/etc/passwd"]), "root:");
 }
+
+/// The value of `field` in /proc/self/status inside a container run with `opts`.
+fn status_field(b: &Burrow, img: &str, opts: &[&str], field: &str) -> String {
+    let mut all: Vec<&str> = opts.to_vec();
+    all.extend_from_slice(&[img, "grep", field, "/proc/self/status"]);
+    let out = ok(b, all[0], &all[1..]);
+    out.split_whitespace().nth(1).unwrap_or("").to_string()
+}
+
+#[test]
+fn capabilities_seccomp_and_privileged() {
+    let (_reg, b, img) = busybox();
+    // Podman's default set.
+    assert_eq!(status_field(&b, &img, &[], "CapBnd"), "00000000800405fb");
+    assert_eq!(status_field(&b, &img, &[], "CapEff"), "00000000800405fb");
+    let no_chown = status_field(&b, &img, &["--cap-drop", "CHOWN"], "CapBnd");
+    assert_eq!(no_chown, "00000000800405fa");
+    let out = run(
+        &b,
+        &[
+            "--cap-drop",
+            "CHOWN",
+            &img,
+            "sh",
+            "-c",
+            "touch /tmp/x && chown 1 /tmp/x",
+        ],
+    );
+    assert_ne!(code(&out), 0, "chown without CAP_CHOWN succeeded");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&b, &img, &["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"]);
+    let sys_admin = u64::from_str_radix(
+        &status_field(&b, &img, &["--cap-add", "SYS_ADMIN"], "CapBnd"),
+        16,
+    )
+    .unwrap();
+    assert_ne!(sys_admin & (1 << 21), 0, "CAP_SYS_ADMIN missing");
+
+    assert_eq!(status_field(&b, &img, &[], "Seccomp:"), "2");
+    assert_eq!(status_field(&b, &img, &[], "NoNewPrivs"), "1");
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    assert_eq!(status_field(&b, &img, &unconfined, "Seccomp:"), "0");
+    assert_eq!(status_field(&b, &img, &unconfined, "NoNewPrivs"), "1");
+    assert_eq!(
+        status_field(
+            &b,
+            &img,
+            &["--security-opt", "no-new-privileges"],
+            "Seccomp:"
+        ),
+        "2"
+    );
+    assert_eq!(status_field(&b, &img, &["--privileged"], "Seccomp:"), "0");
+
+    // The default filter refuses new user namespaces without CAP_SYS_ADMIN.
+    let out = run(&b, &[&img, "unshare", "-U", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    let mut args = unconfined.to_vec();
+    args.extend_from_slice(&["unshare", "-U", "true"]);
+    args.insert(2, &img);
+    ok(&b, args[0], &args[1..]);
+
+    // Masked paths: empty by default, the kernel's with --privileged.
+    // (/proc/timer_list is root-only on the host, so unreadable rootless
+    // even unmasked; /sys/firmware is world-readable.)
+    assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
+    let out = run(&b, &["--privileged", &img, "ls", "/sys/firmware"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !stdout(&out).trim().is_empty(),
+        "/sys/firmware still masked"
+    );
+
+    // Exec errors still come back through the pipe under the filter.
+    let out = run(&b, &[&img, "nosuchcmd"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    let out = run(&b, &[&img, "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+}
+
+#[test]
+fn bad_confinement_options_fail_early() {
+    let (_reg, b, img) = busybox();
+    for opts in [
+        &["--cap-add", "FOO"][..],
+        &["--cap-drop", "NOPE"],
+        &["--security-opt", "seccomp=/nonexistent/profile.json"],
+        &["--security-opt", "apparmor=x"],
+    ] {
+        let mut all = vec!["run"];
+        all.extend_from_slice(opts);
+        all.extend_from_slice(&[&img, "true"]);
+        let out = b.run(&all);
+        assert_eq!(code(&out), 125, "{opts:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{opts:?}: {err}");
+        assert!(
+            containers(&b).is_empty(),
+            "{opts:?} left {:?}",
+            containers(&b)
+        );
+    }
+}

@@ -1,9 +1,10 @@
 //! `burrow run`: create a container from an image and run a command in it.
 
 use anyhow::Context as _;
+use burrow::confine::{self, CapabilityOptions, SeccompMode, SecurityOpt, parse_security_opt};
 use burrow::image::{LookupError, find_image};
 use burrow::runtime::container::new_id;
-use burrow::runtime::spec::resolve_process;
+use burrow::runtime::spec::{Confinement, resolve_process};
 use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
@@ -40,6 +41,18 @@ pub struct RunArgs {
     /// Hostname inside the container [default: the first 12 digits of its ID]
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// Add a capability to the default set (CAP_NAME, NAME or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (CAP_NAME, NAME or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security option: seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Every capability of the user namespace, no seccomp filter, no masked kernel paths
+    #[arg(long)]
+    pub privileged: bool,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
@@ -82,6 +95,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         hostname: args.hostname.clone(),
     };
     let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())?;
+    let confine = confinement(args)?;
 
     let containers = ContainerStore::open(store.root())?;
     let mut record = ContainerRecord {
@@ -113,6 +127,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         env: process.env,
         cwd: process.cwd,
         network,
+        confine,
     };
 
     let rm = args.rm;
@@ -151,6 +166,34 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         containers.update(&record)?;
     }
     Ok(code)
+}
+
+/// Resolved before any record exists, so a bad name or profile leaves
+/// nothing behind.
+fn confinement(args: &RunArgs) -> anyhow::Result<Confinement> {
+    let mut mode = SeccompMode::Default;
+    for o in &args.security_opt {
+        match parse_security_opt(o)? {
+            SecurityOpt::Seccomp(m) => mode = m,
+            // Always set: an unprivileged seccomp filter requires it.
+            SecurityOpt::NoNewPrivileges => {}
+        }
+    }
+    let caps = confine::resolve(&CapabilityOptions {
+        add: args.cap_add.clone(),
+        drop: args.cap_drop.clone(),
+        privileged: args.privileged,
+    })?;
+    let seccomp = if args.privileged {
+        None
+    } else {
+        confine::prepare(&mode, &caps)?
+    };
+    Ok(Confinement {
+        caps,
+        seccomp,
+        privileged: args.privileged,
+    })
 }
 
 #[cfg(test)]

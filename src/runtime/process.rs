@@ -269,12 +269,18 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             &format!("close_range: {}", std::io::Error::last_os_error()),
         );
     }
-    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
-        fail(
-            &report,
-            EXIT_ENGINE,
-            &format!("cannot set no_new_privs: {e}"),
-        );
+    // Last, after every mount: capabilities first (shrinking the bounding
+    // set needs CAP_SETPCAP and prctl, which a filter may forbid), then the
+    // filter. The report pipe keeps working: write(2) stays allowed.
+    if let Err(e) = crate::confine::apply(&spec.confine.caps) {
+        fail(&report, EXIT_ENGINE, &e.to_string());
+    }
+    let confined = match &spec.confine.seccomp {
+        Some(filter) => crate::confine::install(filter),
+        None => crate::confine::set_no_new_privs(),
+    };
+    if let Err(e) = confined {
+        fail(&report, EXIT_ENGINE, &e.to_string());
     }
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
     let err = match nix::unistd::execve(&prog, &args, &env) {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::confine::{CapSet, Filter};
+
 /// PATH when neither the image nor `-e` sets one (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -102,8 +104,30 @@ pub struct RunOptions {
     pub hostname: Option<String>,
 }
 
+/// Confinement resolved on the host side (see [`crate::confine`]), applied
+/// by the container process right before exec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confinement {
+    /// Bounding, permitted, effective and inheritable set of the process.
+    pub caps: CapSet,
+    /// None for `seccomp=unconfined` and `--privileged`.
+    pub seccomp: Option<Filter>,
+    /// `--privileged`: no masked or read-only kernel paths either.
+    pub privileged: bool,
+}
+
+impl Default for Confinement {
+    fn default() -> Self {
+        Confinement {
+            caps: CapSet::default_set(),
+            seccomp: None,
+            privileged: false,
+        }
+    }
+}
+
 /// Everything needed to set up and start one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     pub id: String,
     /// The container's directory in the store (upper, work, rootfs, etc files).
@@ -115,6 +139,7 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub cwd: String,
     pub network: NetworkMode,
+    pub confine: Confinement,
 }
 
 impl ContainerSpec {
