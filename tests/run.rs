@@ -427,16 +427,8 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
         .opaque("var/lib")
         .dir("var/lib/new", 0o755, 0, 0)
         .finish(Compression::Gzip);
-    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top).user("app")));
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top)));
     assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
-    // User is not applied in this version, and says so.
-    let out = run(&b, &[&img, "id", "-u"]);
-    assert_eq!(stdout(&out), "0\n");
-    assert!(
-        stderr(&out).contains("the image's User \"app\" is not applied yet"),
-        "{}",
-        stderr(&out)
-    );
     assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
     assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
     // Deleting a file of the image in the container hides it there only.
@@ -561,4 +553,64 @@ fn bad_confinement_options_fail_early() {
             containers(&b)
         );
     }
+}
+
+#[test]
+fn users_and_groups() {
+    let (_reg, b, img) = busybox();
+    assert_eq!(ok(&b, &img, &["-u", "1000", "id", "-u"]), "1000\n");
+    assert_eq!(
+        ok(&b, &img, &["-u", "app", "id"]),
+        "uid=1000(app) gid=1000(app)\n"
+    );
+    assert_eq!(ok(&b, &img, &["-u", "1000:1000", "id", "-g"]), "1000\n");
+    assert_eq!(ok(&b, &img, &["-u", "4242:4343", "id", "-u"]), "4242\n");
+    assert_eq!(ok(&b, &img, &["-u", "4242:4343", "id", "-g"]), "4343\n");
+    // HOME from passwd unless set; "/" for an id without an entry.
+    assert_eq!(
+        ok(&b, &img, &["-u", "app", "sh", "-c", "echo $HOME"]),
+        "/home/app\n"
+    );
+    assert_eq!(ok(&b, &img, &["sh", "-c", "echo $HOME"]), "/root\n");
+    assert_eq!(
+        ok(&b, &img, &["-u", "4242", "sh", "-c", "echo $HOME"]),
+        "/\n"
+    );
+    assert_eq!(
+        ok(
+            &b,
+            &img,
+            &["-u", "app", "-e", "HOME=/x", "sh", "-c", "echo $HOME"]
+        ),
+        "/x\n"
+    );
+    // A non-root user holds no capabilities, as with Docker.
+    assert_eq!(
+        status_field(&b, &img, &["-u", "1000"], "CapEff"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["-u", "1000"], "CapBnd"),
+        "00000000800405fb"
+    );
+    let out = run(&b, &["-u", "app", &img, "touch", "/etc/x"]);
+    assert_ne!(code(&out), 0, "app could write /etc");
+
+    let out = b.run(&["run", "-u", "nosuch", &img, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("unable to find user nosuch: no matching entries in passwd file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&b, &["-u", "app:nogroup2", &img, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}
+
+#[test]
+fn image_user_applies_and_u_overrides_it() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i.user("app")));
+    assert_eq!(ok(&b, &img, &["id", "-un"]), "app\n");
+    assert_eq!(ok(&b, &img, &["-u", "root", "id", "-u"]), "0\n");
+    assert_eq!(ok(&b, &img, &["-u", "0", "id", "-u"]), "0\n");
 }

@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// Every capability of the user namespace, no seccomp filter, no masked kernel paths
     #[arg(long)]
     pub privileged: bool,
+    /// Run as user[:group] (names from the image's /etc/passwd and /etc/group, or numeric ids)
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
@@ -77,15 +80,6 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
-    if !matches!(
-        config.user.as_str(),
-        "" | "root" | "0" | "0:0" | "root:root"
-    ) {
-        eprintln!(
-            "WARN: the image's User {:?} is not applied yet; the command runs as root of the container",
-            config.user
-        );
-    }
     let id = new_id()?;
     let opts = RunOptions {
         entrypoint: args.entrypoint.clone(),
@@ -128,6 +122,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         cwd: process.cwd,
         network,
         confine,
+        user: args.user.clone().unwrap_or_else(|| config.user.clone()),
     };
 
     let rm = args.rm;

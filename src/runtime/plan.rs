@@ -467,6 +467,7 @@ mod tests {
             cwd: "/work".into(),
             network: NetworkMode::None,
             confine: Default::default(),
+            user: String::new(),
         }
     }
 

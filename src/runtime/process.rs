@@ -30,6 +30,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 use super::plan::{apply, build_plan};
 use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
 use super::sys::LinuxSys;
+use super::user::{ExecUser, resolve_user};
 
 /// Exit codes of Docker and Podman.
 pub const EXIT_ENGINE: i32 = 125;
@@ -201,6 +202,25 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
     if let Err(e) = apply(&plan, &mut LinuxSys) {
         fail(&report, EXIT_ENGINE, &e.to_string());
     }
+    // The container's own account files, read after the pivot so that
+    // symlinks in them resolve inside its root.
+    let account_file = |path: &str| match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {path} in the container: {e}")),
+    };
+    let (passwd, group) = match (account_file("/etc/passwd"), account_file("/etc/group")) {
+        (Ok(p), Ok(g)) => (p, g),
+        (Err(e), _) | (_, Err(e)) => fail(&report, EXIT_ENGINE, &e),
+    };
+    let user = match resolve_user(&spec.user, passwd.as_deref(), group.as_deref()) {
+        Ok(u) => u,
+        Err(e) => fail(&report, EXIT_ENGINE, &e.to_string()),
+    };
+    let mut env_vars = spec.env.clone();
+    if !env_vars.iter().any(|e| e.split('=').next() == Some("HOME")) {
+        env_vars.push(format!("HOME={}", user.home));
+    }
     // Only now, inside the container's root: a working directory resolved
     // before the pivot could point at the host (CVE-2024-21626).
     if let Err(e) = nix::unistd::chdir(spec.cwd.as_str()) {
@@ -210,8 +230,7 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             &format!("cannot enter the working directory {}: {e}", spec.cwd),
         );
     }
-    let path_var = spec
-        .env
+    let path_var = env_vars
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
@@ -230,7 +249,7 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             .iter()
             .map(|a| to_c(a))
             .collect::<Result<_, _>>()?;
-        let env = spec.env.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?;
+        let env = env_vars.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?;
         Ok((prog, args, env))
     })();
     let (prog, args, env) = match prepared {
@@ -275,6 +294,14 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
     if let Err(e) = crate::confine::apply(&spec.confine.caps) {
         fail(&report, EXIT_ENGINE, &e.to_string());
     }
+    // After the capabilities: switching to a non-zero uid clears the
+    // permitted and effective sets (no ambient, no keep-caps), as Docker
+    // gives a non-root user no capabilities.
+    if !spec.user.is_empty()
+        && let Err(e) = switch_user(&user)
+    {
+        fail(&report, EXIT_ENGINE, &e);
+    }
     let confined = match &spec.confine.seccomp {
         Some(filter) => crate::confine::install(filter),
         None => crate::confine::set_no_new_privs(),
@@ -296,6 +323,22 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
         code,
         &format!("{:?}: {}", spec.args[0], describe_errno(err)),
     )
+}
+
+fn switch_user(user: &ExecUser) -> Result<(), String> {
+    let gids: Vec<nix::unistd::Gid> = user
+        .groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids)
+        .map_err(|e| format!("cannot set supplementary groups {:?}: {e}", user.groups))?;
+    let gid = nix::unistd::Gid::from_raw(user.gid);
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(|e| format!("cannot switch to group {}: {e}", user.gid))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid);
+    nix::unistd::setresuid(uid, uid, uid)
+        .map_err(|e| format!("cannot switch to user {}: {e}", user.uid))
 }
 
 fn describe_errno(e: Errno) -> String {

@@ -36,7 +36,7 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,
-    /// Not applied yet: containers run as root of the user namespace.
+    /// `user[:group]` the command runs as ("" for root).
     pub user: String,
 }
 
@@ -140,6 +140,8 @@ pub struct ContainerSpec {
     pub cwd: String,
     pub network: NetworkMode,
     pub confine: Confinement,
+    /// `user[:group]`, resolved in the container's /etc/passwd and /etc/group.
+    pub user: String,
 }
 
 impl ContainerSpec {
@@ -232,9 +234,8 @@ pub fn resolve_process(
     if !has(&env, "HOSTNAME") {
         env.push(format!("HOSTNAME={hostname}"));
     }
-    if !has(&env, "HOME") {
-        env.push("HOME=/root".to_string());
-    }
+    // HOME, when unset, comes from the user's passwd entry, which only the
+    // container process can read.
 
     let cwd = match &opts.workdir {
         Some(w) => w.clone(),
@@ -317,7 +318,7 @@ mod tests {
         let p = resolve(&img(), &RunOptions::default()).unwrap();
         assert_eq!(p.args, ["/ep", "a", "b"]);
         assert_eq!(p.cwd, "/srv");
-        assert_eq!(p.env, ["PATH=/bin", "X=1", "HOSTNAME=abc", "HOME=/root"]);
+        assert_eq!(p.env, ["PATH=/bin", "X=1", "HOSTNAME=abc"]);
         assert_eq!(p.hostname, "abc");
     }
 
@@ -369,7 +370,6 @@ mod tests {
                 "FROMHOST=h".into(),
                 "Y=a=b".into(),
                 "HOSTNAME=box".into(),
-                "HOME=/root".into()
             ]
         );
         assert_eq!(p.cwd, "/w");
