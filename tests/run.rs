@@ -51,6 +51,16 @@ fn ok(b: &Burrow, img: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Like `ok`, with burrow options before the image.
+fn ok_with(b: &Burrow, opts: &[&str], img: &str, args: &[&str]) -> String {
+    let mut all = opts.to_vec();
+    all.push(img);
+    all.extend_from_slice(args);
+    let out = run(b, &all);
+    assert_eq!(code(&out), 0, "run {all:?}: stderr {}", stderr(&out));
+    stdout(&out)
+}
+
 fn containers(b: &Burrow) -> Vec<String> {
     std::fs::read_dir(b.root.path().join("containers"))
         .map(|d| {
@@ -558,29 +568,39 @@ fn bad_confinement_options_fail_early() {
 #[test]
 fn users_and_groups() {
     let (_reg, b, img) = busybox();
-    assert_eq!(ok(&b, &img, &["-u", "1000", "id", "-u"]), "1000\n");
+    assert_eq!(ok_with(&b, &["-u", "1000"], &img, &["id", "-u"]), "1000\n");
     assert_eq!(
-        ok(&b, &img, &["-u", "app", "id"]),
+        ok_with(&b, &["-u", "app"], &img, &["id"]),
         "uid=1000(app) gid=1000(app)\n"
     );
-    assert_eq!(ok(&b, &img, &["-u", "1000:1000", "id", "-g"]), "1000\n");
-    assert_eq!(ok(&b, &img, &["-u", "4242:4343", "id", "-u"]), "4242\n");
-    assert_eq!(ok(&b, &img, &["-u", "4242:4343", "id", "-g"]), "4343\n");
+    assert_eq!(
+        ok_with(&b, &["-u", "1000:1000"], &img, &["id", "-g"]),
+        "1000\n"
+    );
+    assert_eq!(
+        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-u"]),
+        "4242\n"
+    );
+    assert_eq!(
+        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-g"]),
+        "4343\n"
+    );
     // HOME from passwd unless set; "/" for an id without an entry.
     assert_eq!(
-        ok(&b, &img, &["-u", "app", "sh", "-c", "echo $HOME"]),
+        ok_with(&b, &["-u", "app"], &img, &["sh", "-c", "echo $HOME"]),
         "/home/app\n"
     );
     assert_eq!(ok(&b, &img, &["sh", "-c", "echo $HOME"]), "/root\n");
     assert_eq!(
-        ok(&b, &img, &["-u", "4242", "sh", "-c", "echo $HOME"]),
+        ok_with(&b, &["-u", "4242"], &img, &["sh", "-c", "echo $HOME"]),
         "/\n"
     );
     assert_eq!(
-        ok(
+        ok_with(
             &b,
+            &["-u", "app", "-e", "HOME=/x"],
             &img,
-            &["-u", "app", "-e", "HOME=/x", "sh", "-c", "echo $HOME"]
+            &["sh", "-c", "echo $HOME"]
         ),
         "/x\n"
     );
@@ -592,6 +612,24 @@ fn users_and_groups() {
     assert_eq!(
         status_field(&b, &img, &["-u", "1000"], "CapBnd"),
         "00000000800405fb"
+    );
+    // The switch works without CAP_SETUID/CAP_SETGID in the set.
+    assert_eq!(
+        ok_with(
+            &b,
+            &["--cap-drop", "ALL", "-u", "app:1000"],
+            &img,
+            &["id", "-u"]
+        ),
+        "1000\n"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--cap-drop", "ALL", "-u", "1000"], "CapBnd"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--cap-drop", "ALL", "-u", "1000"], "CapPrm"),
+        "0000000000000000"
     );
     let out = run(&b, &["-u", "app", &img, "touch", "/etc/x"]);
     assert_ne!(code(&out), 0, "app could write /etc");
@@ -609,8 +647,24 @@ fn users_and_groups() {
 
 #[test]
 fn image_user_applies_and_u_overrides_it() {
-    let (_reg, b, img) = pulled(busybox_image(|i| i.user("app")));
+    let groups = LayerBuilder::new()
+        .dir("etc", 0o755, 0, 0)
+        .file(
+            "etc/group",
+            "root:x:0:\napp:x:1000:\nwheel:x:10:other,app\n",
+            0o644,
+            0,
+            0,
+        )
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| i.user("app").layer(groups)));
     assert_eq!(ok(&b, &img, &["id", "-un"]), "app\n");
-    assert_eq!(ok(&b, &img, &["-u", "root", "id", "-u"]), "0\n");
-    assert_eq!(ok(&b, &img, &["-u", "0", "id", "-u"]), "0\n");
+    // Supplementary groups from membership, unless a group is given.
+    assert_eq!(ok(&b, &img, &["id", "-G"]), "1000 10\n");
+    assert_eq!(
+        ok_with(&b, &["-u", "app:app"], &img, &["id", "-G"]),
+        "1000\n"
+    );
+    assert_eq!(ok_with(&b, &["-u", "root"], &img, &["id", "-u"]), "0\n");
+    assert_eq!(ok_with(&b, &["-u", "0"], &img, &["id", "-u"]), "0\n");
 }

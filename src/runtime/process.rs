@@ -288,19 +288,22 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             &format!("close_range: {}", std::io::Error::last_os_error()),
         );
     }
-    // Last, after every mount: capabilities first (shrinking the bounding
-    // set needs CAP_SETPCAP and prctl, which a filter may forbid), then the
-    // filter. The report pipe keeps working: write(2) stays allowed.
-    if let Err(e) = crate::confine::apply(&spec.confine.caps) {
-        fail(&report, EXIT_ENGINE, &e.to_string());
-    }
-    // After the capabilities: switching to a non-zero uid clears the
-    // permitted and effective sets (no ambient, no keep-caps), as Docker
-    // gives a non-root user no capabilities.
+    // Last, after every mount: the user, then capabilities (shrinking the
+    // bounding set needs CAP_SETPCAP and prctl, which a filter may forbid),
+    // then the filter. The report pipe keeps working: write(2) stays allowed.
+    //
+    // The user switch comes first so that it works even when the set lacks
+    // CAP_SETUID/CAP_SETGID (`--cap-drop ALL -u 1000`): keep-caps preserves
+    // the permitted set across it for caps::apply. A non-root user still ends
+    // with no capabilities, as with Docker: its execve keeps only ambient
+    // ones, and apply clears those.
     if !spec.user.is_empty()
         && let Err(e) = switch_user(&user)
     {
         fail(&report, EXIT_ENGINE, &e);
+    }
+    if let Err(e) = crate::confine::apply(&spec.confine.caps) {
+        fail(&report, EXIT_ENGINE, &e.to_string());
     }
     let confined = match &spec.confine.seccomp {
         Some(filter) => crate::confine::install(filter),
@@ -337,8 +340,14 @@ fn switch_user(user: &ExecUser) -> Result<(), String> {
     nix::unistd::setresgid(gid, gid, gid)
         .map_err(|e| format!("cannot switch to group {}: {e}", user.gid))?;
     let uid = nix::unistd::Uid::from_raw(user.uid);
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("cannot keep capabilities: {e}"))?;
     nix::unistd::setresuid(uid, uid, uid)
-        .map_err(|e| format!("cannot switch to user {}: {e}", user.uid))
+        .map_err(|e| format!("cannot switch to user {}: {e}", user.uid))?;
+    // A non-zero uid loses the effective set; apply needs it back.
+    let permitted = caps::read(None, caps::CapSet::Permitted)
+        .map_err(|e| format!("cannot read capabilities: {e}"))?;
+    caps::set(None, caps::CapSet::Effective, &permitted)
+        .map_err(|e| format!("cannot raise capabilities: {e}"))
 }
 
 fn describe_errno(e: Errno) -> String {
