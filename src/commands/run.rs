@@ -16,6 +16,7 @@ use super::Ctx;
 
 #[derive(Debug, Args)]
 #[command(
+    override_usage = "burrow run [OPTIONS] IMAGE [COMMAND [ARG...]]",
     after_help = "Without --rm the container's record and files stay in the store under \
                   containers/<id>; there is no `burrow ps` or `burrow rm` yet (remove one by hand with \
                   `burrow unshare rm -rf <root>/containers/<id>`).\n\n\
@@ -59,11 +60,25 @@ pub struct RunArgs {
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
-    /// Image to run (name, ID or ID prefix)
-    pub image: String,
-    /// Command and arguments [default: the image's entrypoint and command]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image to run (name, ID or ID prefix), then the command and its
+    /// arguments [default: the image's entrypoint and command]. Everything
+    /// after the image belongs to the command, as with Docker.
+    #[arg(
+        value_name = "IMAGE",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub argv: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn image(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+    pub fn command(&self) -> &[String] {
+        self.argv.get(1..).unwrap_or_default()
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
@@ -72,7 +87,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     // Held for the whole run: garbage collection must not delete the
     // layers the container's root is made of.
     let _gc = store.gc_shared()?;
-    let image = match find_image(&store, &args.image) {
+    let image = match find_image(&store, args.image()) {
         Ok(i) => i,
         Err(LookupError::NotFound(q)) => {
             anyhow::bail!("image not known: {q} (pull it first with burrow pull {q})")
@@ -83,7 +98,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     let id = new_id()?;
     let opts = RunOptions {
         entrypoint: args.entrypoint.clone(),
-        cmd: args.command.clone(),
+        cmd: args.command().to_vec(),
         env: args.env.clone(),
         workdir: args.workdir.clone(),
         hostname: args.hostname.clone(),
@@ -99,7 +114,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
             .clone()
             .unwrap_or_else(|| format!("ctr-{}", &id[..12])),
         image_id: image.id.clone(),
-        image: args.image.clone(),
+        image: args.image().to_string(),
         command: process.args.clone(),
         created: Utc::now(),
         status: Status::Created,
@@ -207,8 +222,24 @@ mod tests {
         };
         assert!(a.rm);
         assert_eq!(a.env, ["A=1"]);
-        assert_eq!(a.image, "img");
-        assert_eq!(a.command, ["sh", "-c", "exit 3", "--rm"]);
+        assert_eq!(a.image(), "img");
+        assert_eq!(a.command(), ["sh", "-c", "exit 3", "--rm"]);
         assert_eq!(a.network, "none");
+        // Burrow's own options after the image are the command's, too.
+        let cli =
+            Cli::try_parse_from(["burrow", "run", "img", "-u", "1000", "--rm", "id"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(a.user, None);
+        assert!(!a.rm);
+        assert_eq!(a.command(), ["-u", "1000", "--rm", "id"]);
+        let cli = Cli::try_parse_from(["burrow", "run", "-u", "app", "img"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!((a.user.as_deref(), a.image()), (Some("app"), "img"));
+        assert!(a.command().is_empty());
+        assert!(Cli::try_parse_from(["burrow", "run", "--rm"]).is_err());
     }
 }
