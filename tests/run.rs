@@ -510,6 +510,27 @@ fn capabilities_seccomp_and_privileged() {
     );
     assert_eq!(status_field(&b, &img, &["--privileged"], "Seccomp:"), "0");
 
+    // A profile file of Docker's format.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = run(&b, &["--security-opt", &opt, &img, "mkdir", "/tmp/d"]);
+    assert_ne!(code(&out), 0, "mkdir allowed");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--security-opt", &opt], "Seccomp:"),
+        "2"
+    );
+
     // The default filter refuses new user namespaces without CAP_SYS_ADMIN.
     let out = run(&b, &[&img, "unshare", "-U", "true"]);
     assert_ne!(code(&out), 0);
