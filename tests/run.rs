@@ -51,6 +51,16 @@ fn ok(b: &Burrow, img: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Like `ok`, with burrow options before the image.
+fn ok_with(b: &Burrow, opts: &[&str], img: &str, args: &[&str]) -> String {
+    let mut all = opts.to_vec();
+    all.push(img);
+    all.extend_from_slice(args);
+    let out = run(b, &all);
+    assert_eq!(code(&out), 0, "run {all:?}: stderr {}", stderr(&out));
+    stdout(&out)
+}
+
 fn containers(b: &Burrow) -> Vec<String> {
     std::fs::read_dir(b.root.path().join("containers"))
         .map(|d| {
@@ -427,16 +437,8 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
         .opaque("var/lib")
         .dir("var/lib/new", 0o755, 0, 0)
         .finish(Compression::Gzip);
-    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top).user("app")));
+    let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top)));
     assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
-    // User is not applied in this version, and says so.
-    let out = run(&b, &[&img, "id", "-u"]);
-    assert_eq!(stdout(&out), "0\n");
-    assert!(
-        stderr(&out).contains("the image's User \"app\" is not applied yet"),
-        "{}",
-        stderr(&out)
-    );
     assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
     assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
     // Deleting a file of the image in the container hides it there only.
@@ -449,4 +451,241 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
         "gone\n"
     );
     assert_eq!(ok(&b, &img, &["head", "-c", "5", "/etc/passwd"]), "root:");
+}
+
+/// The value of `field` in /proc/self/status inside a container run with `opts`.
+fn status_field(b: &Burrow, img: &str, opts: &[&str], field: &str) -> String {
+    let mut all: Vec<&str> = opts.to_vec();
+    all.extend_from_slice(&[img, "grep", field, "/proc/self/status"]);
+    let out = ok(b, all[0], &all[1..]);
+    out.split_whitespace().nth(1).unwrap_or("").to_string()
+}
+
+#[test]
+fn capabilities_seccomp_and_privileged() {
+    let (_reg, b, img) = busybox();
+    // Podman's default set.
+    assert_eq!(status_field(&b, &img, &[], "CapBnd"), "00000000800405fb");
+    assert_eq!(status_field(&b, &img, &[], "CapEff"), "00000000800405fb");
+    let no_chown = status_field(&b, &img, &["--cap-drop", "CHOWN"], "CapBnd");
+    assert_eq!(no_chown, "00000000800405fa");
+    let out = run(
+        &b,
+        &[
+            "--cap-drop",
+            "CHOWN",
+            &img,
+            "sh",
+            "-c",
+            "touch /tmp/x && chown 1 /tmp/x",
+        ],
+    );
+    assert_ne!(code(&out), 0, "chown without CAP_CHOWN succeeded");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&b, &img, &["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"]);
+    let sys_admin = u64::from_str_radix(
+        &status_field(&b, &img, &["--cap-add", "SYS_ADMIN"], "CapBnd"),
+        16,
+    )
+    .unwrap();
+    assert_ne!(sys_admin & (1 << 21), 0, "CAP_SYS_ADMIN missing");
+
+    assert_eq!(status_field(&b, &img, &[], "Seccomp:"), "2");
+    assert_eq!(status_field(&b, &img, &[], "NoNewPrivs"), "1");
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    assert_eq!(status_field(&b, &img, &unconfined, "Seccomp:"), "0");
+    assert_eq!(status_field(&b, &img, &unconfined, "NoNewPrivs"), "1");
+    assert_eq!(
+        status_field(
+            &b,
+            &img,
+            &["--security-opt", "no-new-privileges"],
+            "Seccomp:"
+        ),
+        "2"
+    );
+    assert_eq!(status_field(&b, &img, &["--privileged"], "Seccomp:"), "0");
+
+    // A profile file of Docker's format.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = run(&b, &["--security-opt", &opt, &img, "mkdir", "/tmp/d"]);
+    assert_ne!(code(&out), 0, "mkdir allowed");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--security-opt", &opt], "Seccomp:"),
+        "2"
+    );
+
+    // The default filter refuses new user namespaces without CAP_SYS_ADMIN.
+    let out = run(&b, &[&img, "unshare", "-U", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    let mut args = unconfined.to_vec();
+    args.extend_from_slice(&["unshare", "-U", "true"]);
+    args.insert(2, &img);
+    ok(&b, args[0], &args[1..]);
+
+    // Masked paths: empty by default, the kernel's with --privileged.
+    // (/proc/timer_list is root-only on the host, so unreadable rootless
+    // even unmasked; /sys/firmware is world-readable.)
+    assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
+    let out = run(&b, &["--privileged", &img, "ls", "/sys/firmware"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !stdout(&out).trim().is_empty(),
+        "/sys/firmware still masked"
+    );
+
+    // Exec errors still come back through the pipe under the filter.
+    let out = run(&b, &[&img, "nosuchcmd"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    let out = run(&b, &[&img, "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+}
+
+#[test]
+fn bad_confinement_options_fail_early() {
+    let (_reg, b, img) = busybox();
+    for opts in [
+        &["--cap-add", "FOO"][..],
+        &["--cap-drop", "NOPE"],
+        &["--security-opt", "seccomp=/nonexistent/profile.json"],
+        &["--security-opt", "apparmor=x"],
+    ] {
+        let mut all = vec!["run"];
+        all.extend_from_slice(opts);
+        all.extend_from_slice(&[&img, "true"]);
+        let out = b.run(&all);
+        assert_eq!(code(&out), 125, "{opts:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{opts:?}: {err}");
+        assert!(
+            containers(&b).is_empty(),
+            "{opts:?} left {:?}",
+            containers(&b)
+        );
+    }
+}
+
+#[test]
+fn users_and_groups() {
+    let (_reg, b, img) = busybox();
+    assert_eq!(ok_with(&b, &["-u", "1000"], &img, &["id", "-u"]), "1000\n");
+    assert_eq!(
+        ok_with(&b, &["-u", "app"], &img, &["id"]),
+        "uid=1000(app) gid=1000(app)\n"
+    );
+    assert_eq!(
+        ok_with(&b, &["-u", "1000:1000"], &img, &["id", "-g"]),
+        "1000\n"
+    );
+    assert_eq!(
+        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-u"]),
+        "4242\n"
+    );
+    assert_eq!(
+        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-g"]),
+        "4343\n"
+    );
+    // HOME from passwd unless set; "/" for an id without an entry.
+    assert_eq!(
+        ok_with(&b, &["-u", "app"], &img, &["sh", "-c", "echo $HOME"]),
+        "/home/app\n"
+    );
+    assert_eq!(ok(&b, &img, &["sh", "-c", "echo $HOME"]), "/root\n");
+    assert_eq!(
+        ok_with(&b, &["-u", "4242"], &img, &["sh", "-c", "echo $HOME"]),
+        "/\n"
+    );
+    assert_eq!(
+        ok_with(
+            &b,
+            &["-u", "app", "-e", "HOME=/x"],
+            &img,
+            &["sh", "-c", "echo $HOME"]
+        ),
+        "/x\n"
+    );
+    // A non-root user holds no capabilities, as with Docker.
+    assert_eq!(
+        status_field(&b, &img, &["-u", "1000"], "CapEff"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["-u", "1000"], "CapBnd"),
+        "00000000800405fb"
+    );
+    // The switch works without CAP_SETUID/CAP_SETGID in the set.
+    assert_eq!(
+        ok_with(
+            &b,
+            &["--cap-drop", "ALL", "-u", "app:1000"],
+            &img,
+            &["id", "-u"]
+        ),
+        "1000\n"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--cap-drop", "ALL", "-u", "1000"], "CapBnd"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status_field(&b, &img, &["--cap-drop", "ALL", "-u", "1000"], "CapPrm"),
+        "0000000000000000"
+    );
+    let out = run(&b, &["-u", "app", &img, "touch", "/etc/x"]);
+    assert_ne!(code(&out), 0, "app could write /etc");
+
+    let out = b.run(&["run", "-u", "nosuch", &img, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("unable to find user nosuch: no matching entries in passwd file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&b, &["-u", "app:nogroup2", &img, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}
+
+#[test]
+fn image_user_applies_and_u_overrides_it() {
+    let groups = LayerBuilder::new()
+        .dir("etc", 0o755, 0, 0)
+        .file(
+            "etc/group",
+            "root:x:0:\napp:x:1000:\nwheel:x:10:other,app\n",
+            0o644,
+            0,
+            0,
+        )
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| i.user("app").layer(groups)));
+    assert_eq!(ok(&b, &img, &["id", "-un"]), "app\n");
+    // Supplementary groups from membership, unless a group is given.
+    assert_eq!(ok(&b, &img, &["id", "-G"]), "1000 10\n");
+    assert_eq!(
+        ok_with(&b, &["-u", "app:app"], &img, &["id", "-G"]),
+        "1000\n"
+    );
+    assert_eq!(ok_with(&b, &["-u", "root"], &img, &["id", "-u"]), "0\n");
+    assert_eq!(ok_with(&b, &["-u", "0"], &img, &["id", "-u"]), "0\n");
 }

@@ -1,9 +1,10 @@
 //! `burrow run`: create a container from an image and run a command in it.
 
 use anyhow::Context as _;
+use burrow::confine::{self, CapabilityOptions, SeccompMode, SecurityOpt, parse_security_opt};
 use burrow::image::{LookupError, find_image};
 use burrow::runtime::container::new_id;
-use burrow::runtime::spec::resolve_process;
+use burrow::runtime::spec::{Confinement, resolve_process};
 use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
@@ -15,6 +16,7 @@ use super::Ctx;
 
 #[derive(Debug, Args)]
 #[command(
+    override_usage = "burrow run [OPTIONS] IMAGE [COMMAND [ARG...]]",
     after_help = "Without --rm the container's record and files stay in the store under \
                   containers/<id>; there is no `burrow ps` or `burrow rm` yet (remove one by hand with \
                   `burrow unshare rm -rf <root>/containers/<id>`).\n\n\
@@ -40,14 +42,43 @@ pub struct RunArgs {
     /// Hostname inside the container [default: the first 12 digits of its ID]
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// Add a capability to the default set (CAP_NAME, NAME or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (CAP_NAME, NAME or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security option: seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Every capability of the user namespace, no seccomp filter, no masked kernel paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run as user[:group] (names from the image's /etc/passwd and /etc/group, or numeric ids)
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
-    /// Image to run (name, ID or ID prefix)
-    pub image: String,
-    /// Command and arguments [default: the image's entrypoint and command]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image to run (name, ID or ID prefix), then the command and its
+    /// arguments [default: the image's entrypoint and command]. Everything
+    /// after the image belongs to the command, as with Docker.
+    #[arg(
+        value_name = "IMAGE",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub argv: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn image(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+    pub fn command(&self) -> &[String] {
+        self.argv.get(1..).unwrap_or_default()
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
@@ -56,7 +87,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     // Held for the whole run: garbage collection must not delete the
     // layers the container's root is made of.
     let _gc = store.gc_shared()?;
-    let image = match find_image(&store, &args.image) {
+    let image = match find_image(&store, args.image()) {
         Ok(i) => i,
         Err(LookupError::NotFound(q)) => {
             anyhow::bail!("image not known: {q} (pull it first with burrow pull {q})")
@@ -64,24 +95,16 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
-    if !matches!(
-        config.user.as_str(),
-        "" | "root" | "0" | "0:0" | "root:root"
-    ) {
-        eprintln!(
-            "WARN: the image's User {:?} is not applied yet; the command runs as root of the container",
-            config.user
-        );
-    }
     let id = new_id()?;
     let opts = RunOptions {
         entrypoint: args.entrypoint.clone(),
-        cmd: args.command.clone(),
+        cmd: args.command().to_vec(),
         env: args.env.clone(),
         workdir: args.workdir.clone(),
         hostname: args.hostname.clone(),
     };
     let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())?;
+    let confine = confinement(args)?;
 
     let containers = ContainerStore::open(store.root())?;
     let mut record = ContainerRecord {
@@ -91,7 +114,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
             .clone()
             .unwrap_or_else(|| format!("ctr-{}", &id[..12])),
         image_id: image.id.clone(),
-        image: args.image.clone(),
+        image: args.image().to_string(),
         command: process.args.clone(),
         created: Utc::now(),
         status: Status::Created,
@@ -113,6 +136,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         env: process.env,
         cwd: process.cwd,
         network,
+        confine,
+        user: args.user.clone().unwrap_or_else(|| config.user.clone()),
     };
 
     let rm = args.rm;
@@ -153,6 +178,34 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// Resolved before any record exists, so a bad name or profile leaves
+/// nothing behind.
+fn confinement(args: &RunArgs) -> anyhow::Result<Confinement> {
+    let mut mode = SeccompMode::Default;
+    for o in &args.security_opt {
+        match parse_security_opt(o)? {
+            SecurityOpt::Seccomp(m) => mode = m,
+            // Always set: an unprivileged seccomp filter requires it.
+            SecurityOpt::NoNewPrivileges => {}
+        }
+    }
+    let caps = confine::resolve(&CapabilityOptions {
+        add: args.cap_add.clone(),
+        drop: args.cap_drop.clone(),
+        privileged: args.privileged,
+    })?;
+    let seccomp = if args.privileged {
+        None
+    } else {
+        confine::prepare(&mode, &caps)?
+    };
+    Ok(Confinement {
+        caps,
+        seccomp,
+        privileged: args.privileged,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::commands::{Cli, Command};
@@ -169,8 +222,24 @@ mod tests {
         };
         assert!(a.rm);
         assert_eq!(a.env, ["A=1"]);
-        assert_eq!(a.image, "img");
-        assert_eq!(a.command, ["sh", "-c", "exit 3", "--rm"]);
+        assert_eq!(a.image(), "img");
+        assert_eq!(a.command(), ["sh", "-c", "exit 3", "--rm"]);
         assert_eq!(a.network, "none");
+        // Burrow's own options after the image are the command's, too.
+        let cli =
+            Cli::try_parse_from(["burrow", "run", "img", "-u", "1000", "--rm", "id"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(a.user, None);
+        assert!(!a.rm);
+        assert_eq!(a.command(), ["-u", "1000", "--rm", "id"]);
+        let cli = Cli::try_parse_from(["burrow", "run", "-u", "app", "img"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!((a.user.as_deref(), a.image()), (Some("app"), "img"));
+        assert!(a.command().is_empty());
+        assert!(Cli::try_parse_from(["burrow", "run", "--rm"]).is_err());
     }
 }

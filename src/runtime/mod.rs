@@ -10,6 +10,7 @@ pub mod plan;
 pub mod process;
 pub mod spec;
 pub mod sys;
+pub mod user;
 
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
 pub use process::run_container;

@@ -175,12 +175,15 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
     ops.push(PivotRoot {
         new_root: rootfs.clone(),
     });
-    ops.extend(MASKED_PATHS.iter().map(|p| MaskPath { path: (*p).into() }));
-    ops.extend(
-        READONLY_PATHS
-            .iter()
-            .map(|p| ReadOnlyPath { path: (*p).into() }),
-    );
+    // --privileged: the kernel's files stay as the user namespace allows.
+    if !spec.confine.privileged {
+        ops.extend(MASKED_PATHS.iter().map(|p| MaskPath { path: (*p).into() }));
+        ops.extend(
+            READONLY_PATHS
+                .iter()
+                .map(|p| ReadOnlyPath { path: (*p).into() }),
+        );
+    }
     ops.push(SetHostname {
         name: spec.hostname.clone(),
     });
@@ -463,6 +466,8 @@ mod tests {
             env: vec![],
             cwd: "/work".into(),
             network: NetworkMode::None,
+            confine: Default::default(),
+            user: String::new(),
         }
     }
 
@@ -471,6 +476,20 @@ mod tests {
             .iter()
             .position(|c| c.starts_with(prefix))
             .unwrap_or_else(|| panic!("no call {prefix:?} in {calls:#?}"))
+    }
+
+    #[test]
+    fn privileged_skips_masks() {
+        let masked = |p: &Plan| {
+            p.ops
+                .iter()
+                .filter(|o| matches!(o, SetupOp::MaskPath { .. } | SetupOp::ReadOnlyPath { .. }))
+                .count()
+        };
+        let mut s = spec();
+        assert!(masked(&build_plan(&s)) > 0);
+        s.confine.privileged = true;
+        assert_eq!(masked(&build_plan(&s)), 0);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 use super::plan::{apply, build_plan};
 use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
 use super::sys::LinuxSys;
+use super::user::{ExecUser, resolve_user};
 
 /// Exit codes of Docker and Podman.
 pub const EXIT_ENGINE: i32 = 125;
@@ -201,6 +202,25 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
     if let Err(e) = apply(&plan, &mut LinuxSys) {
         fail(&report, EXIT_ENGINE, &e.to_string());
     }
+    // The container's own account files, read after the pivot so that
+    // symlinks in them resolve inside its root.
+    let account_file = |path: &str| match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {path} in the container: {e}")),
+    };
+    let (passwd, group) = match (account_file("/etc/passwd"), account_file("/etc/group")) {
+        (Ok(p), Ok(g)) => (p, g),
+        (Err(e), _) | (_, Err(e)) => fail(&report, EXIT_ENGINE, &e),
+    };
+    let user = match resolve_user(&spec.user, passwd.as_deref(), group.as_deref()) {
+        Ok(u) => u,
+        Err(e) => fail(&report, EXIT_ENGINE, &e.to_string()),
+    };
+    let mut env_vars = spec.env.clone();
+    if !env_vars.iter().any(|e| e.split('=').next() == Some("HOME")) {
+        env_vars.push(format!("HOME={}", user.home));
+    }
     // Only now, inside the container's root: a working directory resolved
     // before the pivot could point at the host (CVE-2024-21626).
     if let Err(e) = nix::unistd::chdir(spec.cwd.as_str()) {
@@ -210,8 +230,7 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             &format!("cannot enter the working directory {}: {e}", spec.cwd),
         );
     }
-    let path_var = spec
-        .env
+    let path_var = env_vars
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
@@ -230,7 +249,7 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             .iter()
             .map(|a| to_c(a))
             .collect::<Result<_, _>>()?;
-        let env = spec.env.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?;
+        let env = env_vars.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?;
         Ok((prog, args, env))
     })();
     let (prog, args, env) = match prepared {
@@ -269,12 +288,29 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
             &format!("close_range: {}", std::io::Error::last_os_error()),
         );
     }
-    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
-        fail(
-            &report,
-            EXIT_ENGINE,
-            &format!("cannot set no_new_privs: {e}"),
-        );
+    // Last, after every mount: the user, then capabilities (shrinking the
+    // bounding set needs CAP_SETPCAP and prctl, which a filter may forbid),
+    // then the filter. The report pipe keeps working: write(2) stays allowed.
+    //
+    // The user switch comes first so that it works even when the set lacks
+    // CAP_SETUID/CAP_SETGID (`--cap-drop ALL -u 1000`): keep-caps preserves
+    // the permitted set across it for caps::apply. A non-root user still ends
+    // with no capabilities, as with Docker: its execve keeps only ambient
+    // ones, and apply clears those.
+    if !spec.user.is_empty()
+        && let Err(e) = switch_user(&user)
+    {
+        fail(&report, EXIT_ENGINE, &e);
+    }
+    if let Err(e) = crate::confine::apply(&spec.confine.caps) {
+        fail(&report, EXIT_ENGINE, &e.to_string());
+    }
+    let confined = match &spec.confine.seccomp {
+        Some(filter) => crate::confine::install(filter),
+        None => crate::confine::set_no_new_privs(),
+    };
+    if let Err(e) = confined {
+        fail(&report, EXIT_ENGINE, &e.to_string());
     }
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
     let err = match nix::unistd::execve(&prog, &args, &env) {
@@ -290,6 +326,28 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
         code,
         &format!("{:?}: {}", spec.args[0], describe_errno(err)),
     )
+}
+
+fn switch_user(user: &ExecUser) -> Result<(), String> {
+    let gids: Vec<nix::unistd::Gid> = user
+        .groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids)
+        .map_err(|e| format!("cannot set supplementary groups {:?}: {e}", user.groups))?;
+    let gid = nix::unistd::Gid::from_raw(user.gid);
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(|e| format!("cannot switch to group {}: {e}", user.gid))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid);
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("cannot keep capabilities: {e}"))?;
+    nix::unistd::setresuid(uid, uid, uid)
+        .map_err(|e| format!("cannot switch to user {}: {e}", user.uid))?;
+    // A non-zero uid loses the effective set; apply needs it back.
+    let permitted = caps::read(None, caps::CapSet::Permitted)
+        .map_err(|e| format!("cannot read capabilities: {e}"))?;
+    caps::set(None, caps::CapSet::Effective, &permitted)
+        .map_err(|e| format!("cannot raise capabilities: {e}"))
 }
 
 fn describe_errno(e: Errno) -> String {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::confine::{CapSet, Filter};
+
 /// PATH when neither the image nor `-e` sets one (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -34,7 +36,7 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,
-    /// Not applied yet: containers run as root of the user namespace.
+    /// `user[:group]` the command runs as ("" for root).
     pub user: String,
 }
 
@@ -102,8 +104,30 @@ pub struct RunOptions {
     pub hostname: Option<String>,
 }
 
+/// Confinement resolved on the host side (see [`crate::confine`]), applied
+/// by the container process right before exec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confinement {
+    /// Bounding, permitted, effective and inheritable set of the process.
+    pub caps: CapSet,
+    /// None for `seccomp=unconfined` and `--privileged`.
+    pub seccomp: Option<Filter>,
+    /// `--privileged`: no masked or read-only kernel paths either.
+    pub privileged: bool,
+}
+
+impl Default for Confinement {
+    fn default() -> Self {
+        Confinement {
+            caps: CapSet::default_set(),
+            seccomp: None,
+            privileged: false,
+        }
+    }
+}
+
 /// Everything needed to set up and start one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     pub id: String,
     /// The container's directory in the store (upper, work, rootfs, etc files).
@@ -115,6 +139,9 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub cwd: String,
     pub network: NetworkMode,
+    pub confine: Confinement,
+    /// `user[:group]`, resolved in the container's /etc/passwd and /etc/group.
+    pub user: String,
 }
 
 impl ContainerSpec {
@@ -207,9 +234,8 @@ pub fn resolve_process(
     if !has(&env, "HOSTNAME") {
         env.push(format!("HOSTNAME={hostname}"));
     }
-    if !has(&env, "HOME") {
-        env.push("HOME=/root".to_string());
-    }
+    // HOME, when unset, comes from the user's passwd entry, which only the
+    // container process can read.
 
     let cwd = match &opts.workdir {
         Some(w) => w.clone(),
@@ -292,7 +318,7 @@ mod tests {
         let p = resolve(&img(), &RunOptions::default()).unwrap();
         assert_eq!(p.args, ["/ep", "a", "b"]);
         assert_eq!(p.cwd, "/srv");
-        assert_eq!(p.env, ["PATH=/bin", "X=1", "HOSTNAME=abc", "HOME=/root"]);
+        assert_eq!(p.env, ["PATH=/bin", "X=1", "HOSTNAME=abc"]);
         assert_eq!(p.hostname, "abc");
     }
 
@@ -344,7 +370,6 @@ mod tests {
                 "FROMHOST=h".into(),
                 "Y=a=b".into(),
                 "HOSTNAME=box".into(),
-                "HOME=/root".into()
             ]
         );
         assert_eq!(p.cwd, "/w");
