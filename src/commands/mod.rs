@@ -110,15 +110,12 @@ impl Ctx {
     /// ranges, so the store's files owned by container ids can be created
     /// and removed. The fork happens here, before any thread exists.
     pub fn in_userns(&self, f: impl FnOnce(&UserNs) -> i32) -> anyhow::Result<i32> {
-        let identity = UserIdentity::current()?;
-        let (map, warning) = IdMap::for_user(&identity);
         if userns::in_userns_already() {
+            let identity = UserIdentity::current()?;
+            let (map, _) = IdMap::for_user(&identity);
             return Ok(f(&UserNs { identity, map }));
         }
-        if let Some(w) = warning {
-            eprintln!("WARN: {w}");
-        }
-        let ns = UserNs { identity, map };
+        let ns = UserNs::for_current_user()?;
         Ok(userns::run_in_userns(&ns.map, || {
             let code = f(&ns);
             // The child exits without flushing (see userns::run_in_userns).
@@ -132,6 +129,19 @@ impl Ctx {
 pub struct UserNs {
     pub identity: UserIdentity,
     pub map: IdMap,
+}
+
+impl UserNs {
+    /// The current user's mapping; warns once on stderr when it lacks a
+    /// subordinate range (what breaks, and the fix).
+    pub fn for_current_user() -> anyhow::Result<UserNs> {
+        let identity = UserIdentity::current()?;
+        let (map, warning) = IdMap::for_user(&identity);
+        if let Some(w) = warning {
+            eprintln!("WARN: {w}");
+        }
+        Ok(UserNs { identity, map })
+    }
 }
 
 /// Print an error the way Podman does and return the engine exit code.

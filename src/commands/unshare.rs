@@ -15,15 +15,11 @@ pub struct UnshareArgs {
 
 pub fn run(ctx: &Ctx, args: &UnshareArgs) -> anyhow::Result<i32> {
     ctx.paths.ensure()?;
-    let identity = burrow::userns::UserIdentity::current()?;
-    let (map, warning) = burrow::userns::IdMap::for_user(&identity);
-    if let Some(w) = warning {
-        eprintln!("WARN: {w}");
-    }
+    let ns = super::UserNs::for_current_user()?;
     let env = [(
         "BURROW_ROOT".to_string(),
         ctx.paths.root.display().to_string(),
     )];
-    let code = burrow::userns::unshare_command(&map, &args.command, &env)?;
+    let code = burrow::userns::unshare_command(&ns.map, &args.command, &env)?;
     Ok(code)
 }

@@ -124,6 +124,17 @@ fn user_or_placeholder(user: &str) -> &str {
     if user.is_empty() { "USER" } else { user }
 }
 
+/// Set an entry's mtime without following a symlink at `name`.
+fn set_times_at(pfd: &OwnedFd, name: &[u8], e: &Entry, shown: &str) -> Result<(), UnpackError> {
+    rustix::fs::utimensat(
+        pfd,
+        os(name),
+        &timestamps(e.mtime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|err| io_err("set times of", shown, err))
+}
+
 fn io_err(op: &'static str, path: &str, e: impl Into<io::Error>) -> UnpackError {
     UnpackError::Io {
         op,
@@ -677,13 +688,7 @@ impl Unpacker<'_> {
                 })?;
                 self.chown_at(&pfd, name, e, &shown, "symlink")?;
                 self.log_skipped_xattrs(e, &shown);
-                rustix::fs::utimensat(
-                    &*pfd,
-                    os(name),
-                    &timestamps(e.mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|err| io_err("set times of", &shown, err))?;
+                set_times_at(&pfd, name, e, &shown)?;
             }
             b'1' => self.hardlink(&pfd, name, e, &shown)?,
             b'6' => {
@@ -697,13 +702,7 @@ impl Unpacker<'_> {
                 rustix::fs::chmodat(&*pfd, os(name), mode, AtFlags::empty())
                     .map_err(|err| io_err("set mode of", &shown, err))?;
                 self.log_skipped_xattrs(e, &shown);
-                rustix::fs::utimensat(
-                    &*pfd,
-                    os(name),
-                    &timestamps(e.mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|err| io_err("set times of", &shown, err))?;
+                set_times_at(&pfd, name, e, &shown)?;
             }
             b'3' | b'4' => {
                 // Only real root can create device nodes; containers get
