@@ -398,16 +398,130 @@ fn records_names_and_errors() {
         "{}",
         stderr(&out)
     );
-    let out = b.run(&["run", "--rm", "nosuch/image", "true"]);
+    let out = b.run(&["run", "--rm", "--pull=never", "nosuch/image", "true"]);
     assert_eq!(code(&out), 125);
     assert!(
         stderr(&out).contains(
-            "image not known: nosuch/image (pull it first with burrow pull nosuch/image)"
+            "image not known: nosuch/image (pull it first with burrow pull nosuch/image, or drop --pull=never)"
         ),
         "{}",
         stderr(&out)
     );
     assert_eq!(containers(&b).len(), 1);
+}
+
+#[test]
+fn pull_policies() {
+    require_unprivileged();
+    let reg = Registry::start();
+    reg.push_image(
+        "test/pol",
+        "latest",
+        &busybox_image(|i| i.cmd(&["echo", "version one"])),
+    );
+    let b = Burrow::new();
+    let name = reg.reference("test/pol", "latest");
+    // missing (the default): pulled on first use, progress on stderr.
+    let out = b.run(&["run", "--rm", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "version one\n");
+    assert!(!stderr(&out).is_empty(), "no pull progress shown");
+    // A new version on the registry: missing and never keep the local one,
+    // always fetches it; -q silences the pull.
+    reg.push_image(
+        "test/pol",
+        "latest",
+        &busybox_image(|i| i.cmd(&["echo", "version two"])),
+    );
+    for policy in ["--pull=missing", "--pull=never"] {
+        let out = b.run(&["run", "--rm", policy, &name]);
+        assert_eq!(stdout(&out), "version one\n", "{policy}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{policy} pulled");
+    }
+    let out = b.run(&["run", "--rm", "-q", "--pull=always", &name]);
+    assert_eq!(stdout(&out), "version two\n", "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    // A missing image that the registry lacks too: the pull's error, 125,
+    // no container left.
+    let absent = reg.reference("test/absent", "latest");
+    let out = b.run(&["run", "--rm", &absent, "true"]);
+    assert_eq!(code(&out), 125);
+    let err = stderr(&out);
+    assert!(
+        err.contains("pulling") && err.contains("test/absent"),
+        "{err}"
+    );
+    let out = b.run(&["run", "--rm", "--pull=sometimes", &name]);
+    assert_eq!(code(&out), 125);
+    assert!(containers(&b).is_empty(), "{:?}", containers(&b));
+}
+
+#[test]
+fn env_files() {
+    let (_reg, b, img) = busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("vars.env");
+    std::fs::write(
+        &f,
+        "# settings\nA=from-file\n  B=\"quoted\" \nHOSTVAR\nMISSINGVAR\n",
+    )
+    .unwrap();
+    let g = dir.path().join("more.env");
+    std::fs::write(&g, "C=second file\n").unwrap();
+    let out = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "--env-file",
+            f.to_str().unwrap(),
+            "--env-file",
+            g.to_str().unwrap(),
+            "-e",
+            "C=flag wins",
+            &img,
+            "sh",
+            "-c",
+            "echo \"$A|$B|$HOSTVAR|${MISSINGVAR-unset}|$C\"",
+        ])
+        .env("HOSTVAR", "from host")
+        .env_remove("MISSINGVAR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "from-file|\"quoted\" |from host|unset|flag wins\n",
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&f, "GOOD=1\nBAD NAME=2\n").unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--env-file",
+        f.to_str().unwrap(),
+        &img,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("line 2: variable name \"BAD NAME\" contains whitespace"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--env-file",
+        "/nonexistent/x.env",
+        &img,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("/nonexistent/x.env"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

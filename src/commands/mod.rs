@@ -65,7 +65,7 @@ pub enum Command {
     /// List images in local storage
     Images(images::ImagesArgs),
     /// Run a command in a new container
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),
     /// Add a name to an image

@@ -2,13 +2,17 @@
 
 use anyhow::Context as _;
 use burrow::confine::{self, CapabilityOptions, SeccompMode, SecurityOpt, parse_security_opt};
-use burrow::image::{LookupError, find_image};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::new_id;
-use burrow::runtime::spec::{Confinement, resolve_process};
+use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
 };
+use burrow::storage::Store;
 use chrono::Utc;
 use clap::Args;
 
@@ -57,6 +61,28 @@ pub struct RunArgs {
     /// Run as user[:group] (names from the image's /etc/passwd and /etc/group, or numeric ids)
     #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
     pub user: Option<String>,
+    /// Read environment variables from a file (K=V or K lines, # comments), before -e
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// When to pull the image: missing (if not in the store), always, newer (as always: a pull
+    /// of an unchanged image transfers nothing) or never
+    #[arg(long, value_name = "POLICY", default_value = "missing", value_parser = ["missing", "always", "newer", "never"])]
+    pub pull: String,
+    /// Print no pull progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Platform to pull (OS/ARCH[/VARIANT]) [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Require HTTPS and verify certificates when pulling (false also allows plain HTTP)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Credentials (USERNAME[:PASSWORD]) for the registry when pulling
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<String>,
+    /// Path of the authentication file used when pulling (see burrow pull --help)
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
@@ -87,24 +113,31 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     // Held for the whole run: garbage collection must not delete the
     // layers the container's root is made of.
     let _gc = store.gc_shared()?;
-    let image = match find_image(&store, args.image()) {
+    let image = match image_for_run(ctx, &store, args)? {
         Ok(i) => i,
-        Err(LookupError::NotFound(q)) => {
-            anyhow::bail!("image not known: {q} (pull it first with burrow pull {q})")
-        }
-        Err(e) => return Err(e.into()),
+        // The pull failed and said why.
+        Err(code) => return Ok(code),
     };
     let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
     let id = new_id()?;
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading --env-file {}", file.display()))?;
+        env.extend(
+            parse_env_file(&text).with_context(|| format!("--env-file {}", file.display()))?,
+        );
+    }
+    env.extend(args.env.iter().cloned());
     let opts = RunOptions {
         entrypoint: args.entrypoint.clone(),
         cmd: args.command().to_vec(),
-        env: args.env.clone(),
+        env,
         workdir: args.workdir.clone(),
         hostname: args.hostname.clone(),
     };
     let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())?;
-    let confine = confinement(args)?;
+    let confine = confinement(ctx, args)?;
 
     let containers = ContainerStore::open(store.root())?;
     let mut record = ContainerRecord {
@@ -178,9 +211,65 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// The image to run, pulled first if `--pull` says so; `Err(code)` when
+/// the pull failed (its error is already printed).
+fn image_for_run(
+    ctx: &Ctx,
+    store: &Store,
+    args: &RunArgs,
+) -> anyhow::Result<Result<burrow::storage::ImageRecord, i32>> {
+    let name = args.image();
+    let local = match find_image(store, name) {
+        Ok(i) => Some(i),
+        Err(LookupError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let pull = match (args.pull.as_str(), &local) {
+        ("never", None) => anyhow::bail!(
+            "image not known: {name} (pull it first with burrow pull {name}, or drop --pull=never)"
+        ),
+        ("never" | "missing", Some(_)) => false,
+        _ => true,
+    };
+    if let (false, Some(image)) = (pull, local) {
+        return Ok(Ok(image));
+    }
+    let setup = super::pull::setup(
+        args.platform.as_deref(),
+        None,
+        None,
+        None,
+        args.tls_verify,
+        args.creds.as_deref(),
+        args.authfile.as_ref(),
+    )?;
+    let quiet = args.quiet;
+    let code = ctx.in_userns(|ns| {
+        let observer: Box<dyn PullObserver> = if quiet {
+            Box::new(burrow::image::pull::Quiet)
+        } else if std::io::stderr().is_terminal() {
+            Box::new(super::progress::Bars::new())
+        } else {
+            Box::new(super::progress::Lines)
+        };
+        match super::pull::pull_in_userns(ctx, ns, store, setup, name, observer.as_ref()) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("Error: pulling {name}: {e:#}");
+                super::EXIT_ENGINE
+            }
+        }
+    })?;
+    if code != 0 {
+        return Ok(Err(code));
+    }
+    // The pull ran in a child process: look the image up again.
+    Ok(Ok(find_image(store, name)?))
+}
+
 /// Resolved before any record exists, so a bad name or profile leaves
 /// nothing behind.
-fn confinement(args: &RunArgs) -> anyhow::Result<Confinement> {
+fn confinement(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<Confinement> {
     let mut mode = SeccompMode::Default;
     for o in &args.security_opt {
         match parse_security_opt(o)? {
@@ -197,7 +286,7 @@ fn confinement(args: &RunArgs) -> anyhow::Result<Confinement> {
     let seccomp = if args.privileged {
         None
     } else {
-        confine::prepare(&mode, &caps)?
+        confine::prepare_cached(&mode, &caps, &ctx.paths.runroot.join("seccomp"))?
     };
     Ok(Confinement {
         caps,

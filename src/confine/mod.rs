@@ -28,7 +28,7 @@ mod testutil;
 pub use self::caps::{CapSet, CapabilityOptions, DEFAULT_CAPABILITIES, apply, resolve};
 pub use self::seccomp::{
     Filter, SeccompMode, SecurityOpt, default_filter, from_docker_json, install,
-    parse_security_opt, prepare, set_no_new_privs,
+    parse_security_opt, prepare, prepare_cached, set_no_new_privs,
 };
 
 /// Errors from resolving and applying confinement.

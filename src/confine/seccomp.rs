@@ -77,15 +77,37 @@ impl Filter {
 /// compiling allocates): the result is plain data the init process can
 /// install after fork.
 pub fn prepare(mode: &SeccompMode, caps: &CapSet) -> Result<Option<Filter>, ConfineError> {
+    prepare_with(mode, caps, compile)
+}
+
+/// [`prepare`], keeping compiled filters in `cache_dir` (a per-user runtime
+/// directory): compiling the default profile is a tenth of a container
+/// start, and the same few filters are asked for again and again.
+pub fn prepare_cached(
+    mode: &SeccompMode,
+    caps: &CapSet,
+    cache_dir: &std::path::Path,
+) -> Result<Option<Filter>, ConfineError> {
+    prepare_with(mode, caps, |profile| {
+        cache::compile_cached(profile, cache_dir, compile)
+    })
+}
+
+fn prepare_with(
+    mode: &SeccompMode,
+    caps: &CapSet,
+    compile: impl FnOnce(Profile) -> Result<Filter, ConfineError>,
+) -> Result<Option<Filter>, ConfineError> {
     match mode {
         SeccompMode::Unconfined => Ok(None),
-        SeccompMode::Default => default_filter(caps).map(Some),
+        SeccompMode::Default => compile(default_profile(caps)).map(Some),
         SeccompMode::Profile(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| ConfineError::ProfileRead {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            from_docker_json(&text, caps)
+            docker_profile(&text, caps)
+                .and_then(compile)
                 .map(Some)
                 .map_err(|e| match e {
                     ConfineError::ProfileSyntax {
@@ -963,6 +985,10 @@ fn cap_names_any_held(names: &[String], caps: &CapSet) -> bool {
 /// `minKernel` is not checked. Syscall names this architecture lacks are
 /// ignored, as libseccomp does.
 pub fn from_docker_json(text: &str, caps: &CapSet) -> Result<Filter, ConfineError> {
+    compile(docker_profile(text, caps)?)
+}
+
+fn docker_profile(text: &str, caps: &CapSet) -> Result<Profile, ConfineError> {
     let doc: DockerProfile =
         serde_json::from_str(text).map_err(|e| ConfineError::ProfileSyntax {
             line: e.line(),
@@ -1007,8 +1033,10 @@ pub fn from_docker_json(text: &str, caps: &CapSet) -> Result<Filter, ConfineErro
             conds,
         });
     }
-    compile(Profile { default, rules })
+    Ok(Profile { default, rules })
 }
+
+mod cache;
 
 #[cfg(test)]
 mod tests;

@@ -253,6 +253,44 @@ pub fn resolve_process(
     })
 }
 
+/// The variables of a Docker `--env-file`: one `K=V` or `K` per line (the
+/// latter copied from burrow's environment, as `-e K`), blank lines and
+/// lines starting with `#` skipped, leading blanks ignored, values taken
+/// verbatim (no quotes are removed, as with Docker).
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, EnvFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_once('=').map_or(line, |(k, _)| k);
+        if name.is_empty() {
+            return Err(EnvFileError {
+                line: i + 1,
+                reason: "a variable without a name; write NAME=VALUE".into(),
+            });
+        }
+        if name.chars().any(char::is_whitespace) {
+            return Err(EnvFileError {
+                line: i + 1,
+                reason: format!("variable name {name:?} contains whitespace"),
+            });
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
+}
+
+/// A line of an env file that cannot be a variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {reason}")]
+pub struct EnvFileError {
+    pub line: usize,
+    pub reason: String,
+}
+
 /// `/etc/hosts` for a container with only loopback.
 pub fn hosts_file(hostname: &str) -> String {
     format!(
@@ -403,6 +441,23 @@ mod tests {
         ));
         assert!(NetworkMode::parse("host").is_err());
         assert_eq!(NetworkMode::parse("none").unwrap(), NetworkMode::None);
+    }
+
+    #[test]
+    fn env_files_as_docker_reads_them() {
+        let text = "\u{feff}# comment\n\n  A=1\nB=\"quoted\" value \nC\n#D=4\nE=x=y\n";
+        assert_eq!(
+            parse_env_file(text).unwrap(),
+            ["A=1", "B=\"quoted\" value ", "C", "E=x=y"]
+        );
+        assert_eq!(
+            parse_env_file("A=1\nB C=2\n").unwrap_err(),
+            EnvFileError {
+                line: 2,
+                reason: "variable name \"B C\" contains whitespace".into()
+            }
+        );
+        assert_eq!(parse_env_file("=x").unwrap_err().line, 1);
     }
 
     #[test]

@@ -122,11 +122,31 @@ impl IdMap {
         }
         let self_uid = Self::only_self(&self.uids, euid);
         let self_gid = Self::only_self(&self.gids, egid);
-        if self_uid {
+        // Both helpers start before either is waited for: each is a setuid
+        // exec costing about a millisecond, a tenth of a container start.
+        let uid_helper = if self_uid {
             write_proc(pid, "uid_map", &self.uids)?;
+            None
         } else {
-            run_helper("newuidmap", pid, &self.uids)?;
-        }
+            Some(spawn_helper("newuidmap", pid, &self.uids)?)
+        };
+        let gid_helper = if self_gid {
+            None
+        } else {
+            match spawn_helper("newgidmap", pid, &self.gids) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    if let Some(h) = uid_helper {
+                        let _ = h.finish();
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        let uid_result = uid_helper.map_or(Ok(()), RunningHelper::finish);
+        let gid_result = gid_helper.map_or(Ok(()), RunningHelper::finish);
+        uid_result?;
+        gid_result?;
         if self_gid {
             // The kernel only lets an unprivileged process write gid_map once
             // setgroups is denied, so that it cannot drop supplementary
@@ -142,7 +162,6 @@ impl IdMap {
             })
         } else {
             // newgidmap leaves setgroups at "allow".
-            run_helper("newgidmap", pid, &self.gids)?;
             Ok(MapWritten {
                 setgroups_allowed: true,
             })
@@ -217,7 +236,17 @@ fn write_proc(pid: i32, file: &str, maps: &[IdMapping]) -> Result<(), UsernsErro
     fs::write(&path, text).map_err(|source| UsernsError::WriteMap { path, source })
 }
 
-fn run_helper(tool: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), UsernsError> {
+/// A newuidmap/newgidmap process on its way.
+struct RunningHelper {
+    tool: &'static str,
+    child: std::process::Child,
+}
+
+fn spawn_helper(
+    tool: &'static str,
+    pid: i32,
+    maps: &[IdMapping],
+) -> Result<RunningHelper, UsernsError> {
     let path = find_program(tool).ok_or(UsernsError::HelperNotFound { tool })?;
     let mut cmd = Command::new(&path);
     cmd.arg(pid.to_string());
@@ -226,28 +255,45 @@ fn run_helper(tool: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), Us
             .arg(m.host_id.to_string())
             .arg(m.size.to_string());
     }
-    let out = cmd
+    let child = cmd
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|source| UsernsError::HelperSpawn {
             tool,
             path: path.clone(),
             source,
         })?;
-    if out.status.success() {
-        return Ok(());
+    Ok(RunningHelper { tool, child })
+}
+
+impl RunningHelper {
+    fn finish(self) -> Result<(), UsernsError> {
+        let tool = self.tool;
+        let out = self
+            .child
+            .wait_with_output()
+            .map_err(|e| UsernsError::HelperFailed {
+                tool,
+                status: "unknown".into(),
+                stderr: format!("cannot wait for it: {e}"),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        Err(UsernsError::HelperFailed {
+            tool,
+            status: out.status.to_string(),
+            stderr: if stderr.is_empty() {
+                "(no error output)".into()
+            } else {
+                stderr
+            },
+        })
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-    Err(UsernsError::HelperFailed {
-        tool,
-        status: out.status.to_string(),
-        stderr: if stderr.is_empty() {
-            "(no error output)".into()
-        } else {
-            stderr
-        },
-    })
 }
 
 #[cfg(test)]
