@@ -677,6 +677,55 @@ fn capabilities_seccomp_and_privileged() {
 }
 
 #[test]
+fn seccomp_filters_are_cached_and_a_damaged_cache_is_rebuilt() {
+    let (_reg, b, img) = busybox();
+    let cache = b.runroot.path().join("seccomp");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(status_field(&b, &img, &[], "Seccomp:"), "2");
+    let files = entries();
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Another capability set is another filter.
+    status_field(&b, &img, &["--cap-add", "SYS_ADMIN"], "Seccomp:");
+    assert_eq!(entries().len(), 2);
+    // A damaged entry must never weaken the filter: it is recompiled.
+    std::fs::write(&files[0], b"BSECC\0\0\x01 garbage").unwrap();
+    let out = run(&b, &[&img, "unshare", "-U", "true"]);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(std::fs::read(&files[0]).unwrap(), b"BSECC\0\0\x01 garbage");
+}
+
+#[test]
+fn nothing_in_the_container_runs_or_reaches_the_burrow_binary() {
+    let (_reg, b, img) = busybox();
+    // Every process the container can see is its own; none is burrow
+    // (CVE-2019-5736 overwrote the runtime through /proc/PID/exe).
+    let out = ok(
+        &b,
+        &img,
+        &[
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do readlink $p/exe; done",
+        ],
+    );
+    assert!(!out.is_empty());
+    for line in out.lines() {
+        assert!(line.starts_with("/bin/"), "{out}");
+    }
+    let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_burrow")).unwrap();
+    let out = run(&b, &[&img, "ls", bin.to_str().unwrap()]);
+    assert_ne!(code(&out), 0, "the burrow binary is visible inside");
+}
+
+#[test]
 fn bad_confinement_options_fail_early() {
     let (_reg, b, img) = busybox();
     for opts in [
