@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::new_id;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
+use burrow::runtime::tty;
 use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
@@ -31,6 +32,15 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Keep stdin open: the container reads burrow's standard input
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a terminal (with -i, the user's terminal is relayed to it in raw mode)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run burrow as pid 1 of the container: it forwards signals to the command and reaps orphans
+    #[arg(long)]
+    pub init: bool,
     /// Name of the container [default: derived from its ID]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -171,6 +181,10 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         network,
         confine,
         user: args.user.clone().unwrap_or_else(|| config.user.clone()),
+        stdin: args.interactive,
+        tty: args.tty,
+        winsize: if args.tty { tty::host_winsize() } else { None },
+        init: args.init,
     };
 
     let rm = args.rm;
@@ -178,6 +192,17 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         let mut r = record.clone();
         r.status = Status::Running;
         r
+    };
+    // Raw mode belongs to this process, not to the monitor: whatever
+    // happens to the monitor, the user's terminal is restored on return.
+    let raw = if args.tty && args.interactive {
+        let raw = tty::RawMode::enter().context("putting the terminal in raw mode")?;
+        if raw.is_none() {
+            eprintln!("WARN: the input device is not a TTY: -t and -i might not work properly");
+        }
+        raw
+    } else {
+        None
     };
     let result = ctx.in_userns(|_| {
         let code = run_container(&spec, || {
@@ -193,6 +218,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         }
         code
     });
+    drop(raw);
     let code = match result {
         Ok(c) => c,
         Err(e) => {

@@ -6,10 +6,12 @@
 //! [`crate::userns::run_in_userns`]); the binary only parses options.
 
 pub mod container;
+pub mod init;
 pub mod plan;
 pub mod process;
 pub mod spec;
 pub mod sys;
+pub mod tty;
 pub mod user;
 
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};

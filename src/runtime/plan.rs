@@ -468,6 +468,10 @@ mod tests {
             network: NetworkMode::None,
             confine: Default::default(),
             user: String::new(),
+            stdin: false,
+            tty: false,
+            winsize: None,
+            init: false,
         }
     }
 

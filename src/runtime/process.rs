@@ -16,9 +16,9 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -29,7 +29,8 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 use super::plan::{apply, build_plan};
 use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
-use super::sys::LinuxSys;
+use super::sys::{LinuxSys, Sys};
+use super::tty;
 use super::user::{ExecUser, resolve_user};
 
 /// Exit codes of Docker and Podman.
@@ -37,16 +38,27 @@ pub const EXIT_ENGINE: i32 = 125;
 pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 pub const EXIT_NOT_FOUND: i32 = 127;
 
-const FORWARDED: [Signal; 4] = [
+/// Signals the monitor passes on to the container process.
+pub const FORWARDED: [Signal; 7] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
     Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
 ];
 
 static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
+/// With a terminal, SIGWINCH resizes it instead of being forwarded: the
+/// kernel then signals the terminal's foreground group itself.
+static TTY_MODE: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn forward_signal(sig: libc::c_int) {
+    if sig == libc::SIGWINCH && TTY_MODE.load(Ordering::SeqCst) {
+        tty::RESIZED.store(true, Ordering::SeqCst);
+        return;
+    }
     let pid = CONTAINER_PID.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -87,6 +99,30 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
         eprintln!("Error: cannot create a pid namespace: {e}");
         return EXIT_ENGINE;
     }
+    // Unless it relays the user's terminal, the monitor leaves the
+    // terminal's foreground group: a ^C then reaches the container once,
+    // forwarded by burrow, instead of once per process.
+    if !(spec.tty && spec.stdin) {
+        let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    }
+    TTY_MODE.store(spec.tty, Ordering::SeqCst);
+    // The terminal's master comes back over this socket.
+    let console = if spec.tty {
+        match nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        ) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("Error: cannot create a socket for the terminal: {e}");
+                return EXIT_ENGINE;
+            }
+        }
+    } else {
+        None
+    };
     let (read_end, write_end) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
@@ -117,7 +153,8 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
         }
         Ok(ForkResult::Child) => {
             drop(read_end);
-            container_main(spec, write_end, &old_mask)
+            let console = console.map(|(_, theirs)| theirs);
+            container_main(spec, write_end, console, &old_mask)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -134,6 +171,19 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
             let _ =
                 nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
             started();
+            if let Some((ours, theirs)) = console {
+                drop(theirs);
+                match tty::recv_fd(ours.as_fd()) {
+                    Ok(Some(master)) => {
+                        if let Err(e) = tty::relay(&master, spec.stdin) {
+                            eprintln!("Error: relaying the terminal: {e}");
+                        }
+                    }
+                    // The container failed first; its report says why.
+                    Ok(None) => {}
+                    Err(e) => eprintln!("Error: receiving the container's terminal: {e}"),
+                }
+            }
             let report = read_report(read_end);
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
@@ -182,7 +232,12 @@ fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> ! {
+fn container_main(
+    spec: &ContainerSpec,
+    report: OwnedFd,
+    console: Option<OwnedFd>,
+    old_mask: &SigSet,
+) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
         fail(&report, EXIT_ENGINE, "cannot set the parent-death signal");
     }
@@ -256,19 +311,8 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
         Ok(p) => p,
         Err(msg) => fail(&report, EXIT_ENGINE, &msg),
     };
-    // No terminal and no -i: the container reads from /dev/null, as with Docker.
-    match nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty()) {
-        Ok(fd) => {
-            // SAFETY: dup2 onto stdin; fd stays owned and closes on drop.
-            if unsafe { libc::dup2(fd.as_raw_fd(), 0) } < 0 {
-                fail(&report, EXIT_ENGINE, "cannot redirect stdin to /dev/null");
-            }
-        }
-        Err(e) => fail(
-            &report,
-            EXIT_ENGINE,
-            &format!("cannot open /dev/null in the container: {e}"),
-        ),
+    if let Err(e) = setup_stdio(spec, console) {
+        fail(&report, EXIT_ENGINE, &e);
     }
     // Every descriptor past stdio closes at exec, so nothing of burrow's
     // leaks into the container; the report pipe closes with them.
@@ -312,7 +356,18 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
     if let Err(e) = confined {
         fail(&report, EXIT_ENGINE, &e.to_string());
     }
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
+    if spec.init {
+        let mut block = SigSet::empty();
+        for s in super::init::FORWARDED {
+            block.add(*s);
+        }
+        let _ = block.thread_block();
+        if let Err(e) = super::init::fork_init(old_mask, spec.tty) {
+            fail(&report, EXIT_ENGINE, &e);
+        }
+    } else {
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
+    }
     let err = match nix::unistd::execve(&prog, &args, &env) {
         Err(e) => e,
         Ok(never) => match never {},
@@ -326,6 +381,48 @@ fn container_main(spec: &ContainerSpec, report: OwnedFd, old_mask: &SigSet) -> !
         code,
         &format!("{:?}: {}", spec.args[0], describe_errno(err)),
     )
+}
+
+/// The container's stdin, stdout and stderr: a new terminal with `-t`
+/// (its master sent to the monitor over `console`); else burrow's own
+/// stdout and stderr, and stdin with `-i` or /dev/null without, as Docker.
+/// Without a terminal the container gets a session of its own, so signals
+/// from burrow's terminal reach it only through burrow.
+fn setup_stdio(spec: &ContainerSpec, console: Option<OwnedFd>) -> Result<(), String> {
+    if spec.tty {
+        let sock = console.ok_or("no socket for the terminal")?;
+        let master = tty::open_in_container(spec.winsize)
+            .map_err(|e| format!("cannot open a terminal in the container: {e}"))?;
+        // Programs that write to /dev/console expect the terminal there.
+        let n = tty::pts_number(master.as_fd())
+            .map_err(|e| format!("cannot name the container's terminal: {e}"))?;
+        let mut sys = LinuxSys;
+        let console_path = Path::new("/dev/console");
+        sys.ensure_file(console_path)
+            .and_then(|()| {
+                sys.mount(
+                    Some(&format!("/dev/pts/{n}")),
+                    console_path,
+                    None,
+                    nix::mount::MsFlags::MS_BIND,
+                    None,
+                )
+            })
+            .map_err(|e| format!("cannot bind the terminal over /dev/console: {e}"))?;
+        tty::send_fd(sock.as_fd(), master.as_fd())
+            .map_err(|e| format!("cannot pass the terminal to burrow: {e}"))?;
+        return Ok(());
+    }
+    if !spec.stdin {
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
+            .map_err(|e| format!("cannot open /dev/null in the container: {e}"))?;
+        // SAFETY: dup2 onto stdin; `null` stays owned and closes on drop.
+        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+            return Err("cannot redirect stdin to /dev/null".into());
+        }
+    }
+    nix::unistd::setsid().map_err(|e| format!("cannot start a session: {e}"))?;
+    Ok(())
 }
 
 fn switch_user(user: &ExecUser) -> Result<(), String> {

@@ -142,6 +142,14 @@ pub struct ContainerSpec {
     pub confine: Confinement,
     /// `user[:group]`, resolved in the container's /etc/passwd and /etc/group.
     pub user: String,
+    /// `-i`: the container reads burrow's stdin (else /dev/null).
+    pub stdin: bool,
+    /// `-t`: the container gets a terminal of its own, relayed by burrow.
+    pub tty: bool,
+    /// The terminal's initial size (the user's terminal's).
+    pub winsize: Option<super::tty::WinSize>,
+    /// `--init`: burrow stays pid 1, forwarding signals and reaping.
+    pub init: bool,
 }
 
 impl ContainerSpec {

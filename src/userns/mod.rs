@@ -88,11 +88,14 @@ static SETUP_LOCK: Mutex<()> = Mutex::new(());
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 /// What a user stopping burrow sends; the child gets it too so that it can
 /// clean up and exit, and burrow then returns its status.
-const FORWARDED: [Signal; 4] = [
+const FORWARDED: [Signal; 7] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
     Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
 ];
 
 extern "C" fn forward_signal(sig: libc::c_int) {

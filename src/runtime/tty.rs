@@ -1,0 +1,324 @@
+//! Terminals for `run -t`, the way runc and crun make them: the container
+//! process opens the pseudo-terminal in its own devpts instance (so the
+//! container sees `/dev/pts/0` as its terminal), makes the slave its
+//! controlling terminal and stdio, and hands the master to the monitor over
+//! a unix socket (SCM_RIGHTS). The monitor then relays bytes between the
+//! user's terminal and the master with poll(2): no threads.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::stat::Mode;
+use nix::sys::termios::{self, SetArg, SpecialCharacterIndices, Termios};
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WinSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+fn get_winsize(fd: RawFd) -> Option<WinSize> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some(WinSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+fn set_winsize(fd: RawFd, size: WinSize) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The size of the user's terminal (stdout's, else stdin's), if either is one.
+pub fn host_winsize() -> Option<WinSize> {
+    get_winsize(1).or_else(|| get_winsize(0))
+}
+
+/// The user's terminal in raw mode until dropped (or until [`RawMode::restore`]).
+/// Raw: no echo, no line editing, no signals from ^C/^Z: every byte goes to
+/// the container's terminal, whose own line discipline does all that.
+pub struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    /// Put stdin's terminal in raw mode; None if stdin is not a terminal.
+    pub fn enter() -> io::Result<Option<RawMode>> {
+        let stdin = io::stdin();
+        let saved = match termios::tcgetattr(stdin.as_fd()) {
+            Ok(t) => t,
+            Err(Errno::ENOTTY | Errno::EINVAL) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut raw = saved.clone();
+        make_raw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSADRAIN, &raw)?;
+        Ok(Some(RawMode { saved }))
+    }
+
+    pub fn restore(&self) {
+        let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSADRAIN, &self.saved);
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// cfmakeraw(3), output processing included: the container's terminal
+/// already turns "\n" into "\r\n", and doing it twice shows as "\r\r\n".
+fn make_raw(t: &mut Termios) {
+    termios::cfmakeraw(t);
+}
+
+/// In the container process, after devpts and the pivot: open a terminal
+/// pair, make the slave the controlling terminal and fds 0, 1 and 2, give
+/// it `size`, and return the master (close-on-exec) for the monitor.
+pub fn open_in_container(size: Option<WinSize>) -> io::Result<OwnedFd> {
+    let master = nix::fcntl::open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The slave through the master, not by path: no lookup the container's
+    // files could redirect.
+    // SAFETY: TIOCGPTPEER returns a new descriptor or -1.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY,
+        )
+    };
+    if slave < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some(size) = size {
+        set_winsize(slave.as_raw_fd(), size)?;
+    }
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY with 0 takes the terminal only if it has no session.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto stdio; `slave` stays owned and closes on drop.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(master)
+}
+
+/// The pts number of `master` (for binding its slave over /dev/console).
+pub fn pts_number(master: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n)
+}
+
+/// Send `fd` over the unix socket `sock`.
+pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(b"T")];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// Receive a descriptor sent with [`send_fd`]; None if the sender closed
+/// the socket without sending one (it failed before, and reports why over
+/// its own channel).
+pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let msg = match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c
+                && let Some(&fd) = fds.first()
+            {
+                // SAFETY: the kernel just installed this descriptor for us.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+        return Ok(None);
+    }
+}
+
+/// Set by the monitor's SIGWINCH handler; the relay applies the new size.
+pub static RESIZED: AtomicBool = AtomicBool::new(false);
+
+/// Copy the user's stdin to `master` (if `forward_stdin`) and `master` to
+/// stdout until the container side of the terminal is closed by every
+/// process in the container. On end of input, the terminal's end-of-file
+/// character is sent, so a shell reading piped commands exits.
+pub fn relay(master: &OwnedFd, forward_stdin: bool) -> io::Result<()> {
+    let stdin = io::stdin();
+    let mut stdin_open = forward_stdin;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if RESIZED.swap(false, Ordering::SeqCst)
+            && let Some(size) = host_winsize()
+        {
+            let _ = set_winsize(master.as_raw_fd(), size);
+        }
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(PollFd::revents)
+            .unwrap_or(PollFlags::empty());
+        if !master_ready.is_empty() {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return Ok(()),
+                Ok(n) => write_all(1, &buf[..n])?,
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !stdin_ready.is_empty() {
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) => {
+                    stdin_open = false;
+                    let eof = termios::tcgetattr(master.as_fd())
+                        .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize])
+                        .unwrap_or(4);
+                    // The container may be gone already; its output still drains.
+                    let _ = write_all(master.as_raw_fd(), &[eof]);
+                }
+                Ok(n) => {
+                    if let Err(e) = write_all(master.as_raw_fd(), &buf[..n])
+                        && e.raw_os_error() != Some(libc::EIO)
+                    {
+                        return Err(e);
+                    }
+                }
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(_) => stdin_open = false,
+            }
+        }
+    }
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    // SAFETY: the descriptor is open for the duration of the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::termios::{InputFlags, LocalFlags, OutputFlags};
+
+    #[test]
+    fn raw_mode_passes_every_byte() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let mut t = termios::tcgetattr(&pty.slave).unwrap();
+        assert!(t.local_flags.contains(LocalFlags::ISIG | LocalFlags::ECHO));
+        make_raw(&mut t);
+        assert!(!t.local_flags.intersects(
+            LocalFlags::ISIG | LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::IEXTEN
+        ));
+        assert!(!t.input_flags.contains(InputFlags::ICRNL));
+        assert!(!t.output_flags.contains(OutputFlags::OPOST));
+    }
+
+    #[test]
+    fn window_sizes_and_descriptors_pass() {
+        let pty = nix::pty::openpty(
+            Some(&nix::pty::Winsize {
+                ws_row: 33,
+                ws_col: 101,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            }),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            get_winsize(pty.slave.as_raw_fd()),
+            Some(WinSize {
+                rows: 33,
+                cols: 101
+            })
+        );
+        set_winsize(pty.master.as_raw_fd(), WinSize { rows: 5, cols: 7 }).unwrap();
+        assert_eq!(
+            get_winsize(pty.slave.as_raw_fd()),
+            Some(WinSize { rows: 5, cols: 7 })
+        );
+
+        let (a, b) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        send_fd(a.as_fd(), pty.master.as_fd()).unwrap();
+        let got = recv_fd(b.as_fd()).unwrap().expect("a descriptor");
+        assert_eq!(
+            get_winsize(got.as_raw_fd()),
+            Some(WinSize { rows: 5, cols: 7 })
+        );
+        drop(a);
+        assert!(recv_fd(b.as_fd()).unwrap().is_none());
+    }
+}

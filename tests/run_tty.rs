@@ -1,0 +1,361 @@
+//! `burrow run` with terminals, stdin, signals and `--init`, end to end as
+//! the unprivileged user: burrow runs on a real pseudo-terminal made by the
+//! test (as a user's terminal emulator would make one).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged};
+use nix::sys::termios::{self, LocalFlags};
+
+fn pulled(image: common::Image) -> (Registry, Burrow, String) {
+    require_unprivileged();
+    let reg = Registry::start();
+    reg.push_image("test/tty", "latest", &image);
+    let b = Burrow::new();
+    let name = reg.reference("test/tty", "latest");
+    b.ok(&["pull", "--tls-verify=false", &name]);
+    (reg, b, name)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// burrow on its own pseudo-terminal, with the test as the terminal.
+struct Terminal {
+    master: std::fs::File,
+    /// Kept open so reads of the master never fail while burrow runs.
+    slave: OwnedFd,
+    output: Arc<Mutex<Vec<u8>>>,
+    child: Child,
+}
+
+impl Terminal {
+    fn start(b: &Burrow, args: &[&str], rows: u16, cols: u16) -> Terminal {
+        let size = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+        let mut cmd = b.cmd(args);
+        cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn burrow");
+        let master = std::fs::File::from(pty.master);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            master,
+            slave: pty.slave,
+            output,
+            child,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until the output has `needle` at least `count` times.
+    fn expect_n(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.text().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} (x{count}) in terminal output:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn expect(&self, needle: &str) {
+        self.expect_n(needle, 1);
+    }
+
+    fn type_text(&mut self, s: &str) {
+        self.master.write_all(s.as_bytes()).unwrap();
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize; the kernel signals burrow.
+        assert_eq!(
+            unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+            0
+        );
+    }
+
+    fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().expect("burrow exited normally");
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("burrow did not exit; output:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn interactive_shell_on_a_real_terminal() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let mut t = Terminal::start(&b, &["run", "--rm", "-it", &img, "sh"], 24, 80);
+    let before = termios::tcgetattr(t.slave.as_fd()).unwrap();
+    t.expect("# ");
+    // Raw mode: burrow's terminal no longer echoes or edits lines itself;
+    // the container's terminal does (so the typed text shows once).
+    let raw = termios::tcgetattr(t.slave.as_fd()).unwrap();
+    assert!(!raw.local_flags.contains(LocalFlags::ECHO));
+    assert!(!raw.local_flags.contains(LocalFlags::ISIG));
+    t.type_text("echo hi; tty\r");
+    t.expect("hi\r\n/dev/pts/0");
+    t.type_text("stty size\r");
+    t.expect("24 80");
+    t.resize(40, 132);
+    // The resize reaches the container's terminal asynchronously.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        t.type_text("stty size\r");
+        std::thread::sleep(Duration::from_millis(100));
+        if t.text().contains("40 132") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no resize:\n{}", t.text());
+    }
+    // ^C interrupts the foreground command, not the shell.
+    t.type_text("sleep 100\r");
+    std::thread::sleep(Duration::from_millis(300));
+    t.type_text("\x03");
+    t.type_text("echo after-$((1+1))\r");
+    t.expect("after-2");
+    t.type_text("exit 3\r");
+    assert_eq!(t.wait(), 3, "{}", t.text());
+    let after = termios::tcgetattr(t.slave.as_fd()).unwrap();
+    assert_eq!(
+        after.local_flags, before.local_flags,
+        "terminal not restored"
+    );
+    assert_eq!(after.input_flags, before.input_flags);
+    assert_eq!(after.output_flags, before.output_flags);
+}
+
+/// Workflow 1 of the design notes: run an image as it comes (its CMD prints
+/// a banner), then open a shell in it and look at the app's data.
+#[test]
+fn workflow_run_an_image_as_it_comes() {
+    let app = LayerBuilder::new()
+        .dir("var", 0o755, 0, 0)
+        .dir("var/lib", 0o755, 0, 0)
+        .dir("var/lib/app", 0o755, 0, 0)
+        .file("var/lib/app/greeting.txt", "hello\n", 0o644, 0, 0)
+        .file("var/lib/app/settings.conf", "mode=demo\n", 0o644, 0, 0)
+        .finish(Compression::Gzip);
+    let (_reg, b, img) = pulled(busybox_image(|i| {
+        i.layer(app).cmd(&[
+            "sh",
+            "-c",
+            "echo '=== app 1.0 ready ==='; echo \"data: $(ls /var/lib/app | tr '\\n' ' ')\"",
+        ])
+    }));
+    let out = b.run(&["run", &img]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "=== app 1.0 ready ===\ndata: greeting.txt settings.conf \n"
+    );
+    let mut t = Terminal::start(&b, &["run", "-it", &img, "sh"], 24, 80);
+    t.expect("# ");
+    t.type_text("ls /var/lib/app\r");
+    t.expect("greeting.txt");
+    t.expect("settings.conf");
+    t.type_text("exit\r");
+    assert_eq!(t.wait(), 0, "{}", t.text());
+}
+
+#[test]
+fn stdin_is_piped_with_i_and_closed_without() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let run_with_input = |args: &[&str], input: &str| -> Output {
+        let mut child = b
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run_with_input(&["run", "--rm", "-i", &img, "cat"], "hi\nthere\n");
+    assert_eq!(stdout(&out), "hi\nthere\n", "{}", stderr(&out));
+    let out = run_with_input(&["run", "--rm", &img, "cat"], "ignored\n");
+    assert_eq!(stdout(&out), "", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    // Without a terminal, stdout and stderr stay apart.
+    let out = b.run(&["run", "--rm", &img, "sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!(
+        (stdout(&out), stderr(&out)),
+        ("out\n".into(), "err\n".into())
+    );
+    // -it with piped input (Podman warns and goes on): the input goes
+    // through the container's terminal, and its end is the terminal's
+    // end-of-file character.
+    let out = run_with_input(&["run", "--rm", "-i", "-t", &img, "cat"], "line\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "line\r\nline\r\n");
+    assert!(
+        stderr(&out).contains("the input device is not a TTY"),
+        "{}",
+        stderr(&out)
+    );
+    // -t alone: a terminal inside, output relayed, no input.
+    let out = b.run(&["run", "--rm", "-t", &img, "sh", "-c", "tty; echo x"]);
+    assert_eq!(stdout(&out), "/dev/pts/0\r\nx\r\n", "{}", stderr(&out));
+}
+
+/// Start `sh -c SCRIPT` under burrow (with `opts`), wait for its "ready",
+/// and return the child with its stdout reader.
+fn start_ready(
+    b: &Burrow,
+    opts: &[&str],
+    img: &str,
+    script: &str,
+) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&[img, "sh", "-c", script]);
+    let mut child = b.cmd(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, out)
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+fn next_line(out: &mut BufReader<std::process::ChildStdout>) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn signals_sent_to_burrow_reach_the_container() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let script = "trap 'echo got USR1' USR1; trap 'echo got USR2' USR2; \
+                  trap 'echo got HUP' HUP; trap 'echo got TERM; exit 7' TERM; \
+                  echo ready; while :; do sleep 0.05; done";
+    for opts in [&[][..], &["--init"][..]] {
+        let (mut child, mut out) = start_ready(&b, opts, &img, script);
+        for (sig, name) in [
+            (libc::SIGUSR1, "USR1"),
+            (libc::SIGHUP, "HUP"),
+            (libc::SIGUSR2, "USR2"),
+        ] {
+            signal(&child, sig);
+            assert_eq!(next_line(&mut out), format!("got {name}\n"), "{opts:?}");
+        }
+        signal(&child, libc::SIGTERM);
+        assert_eq!(next_line(&mut out), "got TERM\n");
+        assert_eq!(child.wait().unwrap().code(), Some(7), "{opts:?}");
+    }
+}
+
+#[test]
+fn init_is_pid_1_reaps_orphans_and_keeps_exit_codes() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let run = |args: &[&str]| -> Output {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        b.run(&all)
+    };
+    let out = run(&["--init", &img, "sh", "-c", "echo $$; cat /proc/1/comm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_ne!(lines[0], "1", "the command is pid 1");
+    assert_eq!(lines[1], "burrow");
+    let out = run(&[&img, "sh", "-c", "echo $$"]);
+    assert_eq!(stdout(&out), "1\n");
+    // pid 1 is burrow, and the container cannot reach its binary.
+    let out = run(&["--init", &img, "readlink", "/proc/1/exe"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    // An orphan (its parent, the subshell, exits at once) is reparented to
+    // pid 1 and must be reaped, not left a zombie.
+    let out = run(&[
+        "--init",
+        &img,
+        "sh",
+        "-c",
+        "(sleep 0.1 &); sleep 0.6; grep -l '^State:.Z' /proc/[0-9]*/status || echo no-zombies",
+    ]);
+    assert_eq!(stdout(&out), "no-zombies\n", "{}", stderr(&out));
+    for (script, code) in [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137)] {
+        let out = run(&["--init", &img, "sh", "-c", script]);
+        assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
+    }
+    let out = run(&["--init", &img, "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // With a terminal the command, not pid 1, owns its foreground.
+    let mut t = Terminal::start(&b, &["run", "--rm", "--init", "-it", &img, "sh"], 24, 80);
+    t.expect("# ");
+    t.type_text("sleep 100\r");
+    std::thread::sleep(Duration::from_millis(300));
+    t.type_text("\x03");
+    t.type_text("echo still-$$\r");
+    t.expect("still-");
+    t.type_text("exit 4\r");
+    assert_eq!(t.wait(), 4, "{}", t.text());
+}
