@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::new_id;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
-use burrow::runtime::tty;
 use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
 };
+use burrow::runtime::{mounts, tty};
 use burrow::storage::Store;
 use chrono::Utc;
 use clap::Args;
@@ -93,6 +93,24 @@ pub struct RunArgs {
     /// Path of the authentication file used when pulling (see burrow pull --help)
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// Bind-mount a host path: HOST:CONTAINER[:OPTIONS] (ro, rw, nosuid, nodev, noexec, bind,
+    /// rbind, private, rprivate, z, Z); HOST is absolute or starts with "."
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:OPTS]")]
+    pub volume: Vec<String>,
+    /// Mount: type=bind,source=HOST,target=PATH[,readonly][,bind-propagation=rprivate]
+    /// [,bind-nonrecursive] or type=tmpfs,target=PATH[,tmpfs-size=SIZE][,tmpfs-mode=MODE]
+    #[arg(long, value_name = "type=TYPE,...")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS] (size=, mode=, uid=, gid=, nr_inodes=, ro, [no]exec,
+    /// [no]suid, [no]dev; default rw,noexec,nosuid,nodev)
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// With --read-only, mount tmpfs on /run, /tmp and /var/tmp
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub read_only_tmpfs: bool,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
@@ -119,6 +137,8 @@ impl RunArgs {
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     let network = NetworkMode::parse(&args.network)?;
+    // Options are checked before anything is pulled or created.
+    let mounts = user_mounts(args)?;
     let store = ctx.store()?;
     // Held for the whole run: garbage collection must not delete the
     // layers the container's root is made of.
@@ -185,6 +205,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         tty: args.tty,
         winsize: if args.tty { tty::host_winsize() } else { None },
         init: args.init,
+        mounts,
+        read_only: args.read_only,
     };
 
     let rm = args.rm;
@@ -235,6 +257,26 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         containers.update(&record)?;
     }
     Ok(code)
+}
+
+/// `-v`, `--mount`, `--tmpfs` and `--read-only`'s tmpfs, checked.
+fn user_mounts(args: &RunArgs) -> anyhow::Result<Vec<mounts::Mount>> {
+    let cwd = std::env::current_dir().context("finding the current directory for -v")?;
+    let mut all = Vec::new();
+    for v in &args.volume {
+        all.push(mounts::parse_volume(v, &cwd)?);
+    }
+    for m in &args.mount {
+        all.push(mounts::parse_mount(m, &cwd)?);
+    }
+    for t in &args.tmpfs {
+        all.push(mounts::parse_tmpfs(t)?);
+    }
+    if args.read_only && args.read_only_tmpfs {
+        let extra = mounts::read_only_tmpfs(&all);
+        all.extend(extra);
+    }
+    Ok(mounts::finish(all)?)
 }
 
 /// The image to run, pulled first if `--pull` says so; `Err(code)` when

@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod init;
+pub mod mounts;
 pub mod plan;
 pub mod process;
 pub mod spec;

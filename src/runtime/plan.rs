@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use super::mounts::MountKind;
 use super::spec::ContainerSpec;
 use super::sys::Sys;
 
@@ -96,6 +97,24 @@ pub enum SetupOp {
     MakeDir {
         path: String,
     },
+    /// A user's bind mount (`-v`, `--mount type=bind`): the destination is
+    /// created as a directory or an empty file, like the source.
+    UserBind {
+        src: PathBuf,
+        dst: String,
+        dir: bool,
+        recursive: bool,
+        readonly: bool,
+        /// nosuid, nodev, noexec to add.
+        flags: MsFlags,
+    },
+    /// A fresh POSIX message queue filesystem (the container has its own
+    /// IPC namespace).
+    MountMqueue {
+        target: String,
+    },
+    /// After the pivot and the working directory: `--read-only`.
+    ReadOnlyRoot,
 }
 
 /// The ordered setup of one container.
@@ -172,6 +191,35 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
             readonly: false,
         });
     }
+    ops.push(MountMqueue {
+        target: "/dev/mqueue".into(),
+    });
+    for m in &spec.mounts {
+        ops.push(match &m.kind {
+            MountKind::Bind {
+                source,
+                recursive,
+                dir,
+            } => UserBind {
+                src: source.clone(),
+                dst: m.destination.clone(),
+                dir: *dir,
+                recursive: *recursive,
+                readonly: m.readonly,
+                flags: m.flags,
+            },
+            MountKind::Tmpfs { options } => MountTmpfs {
+                target: m.destination.clone(),
+                flags: m.flags
+                    | if m.readonly {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                options: options.clone(),
+            },
+        });
+    }
     ops.push(PivotRoot {
         new_root: rootfs.clone(),
     });
@@ -191,6 +239,9 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
     ops.push(MakeDir {
         path: spec.cwd.clone(),
     });
+    if spec.read_only {
+        ops.push(ReadOnlyRoot);
+    }
     Plan { rootfs, ops }
 }
 
@@ -246,6 +297,11 @@ fn describe(op: &SetupOp) -> String {
         SetupOp::SetHostname { name } => format!("setting the hostname {name:?}"),
         SetupOp::LoopbackUp => "bringing up the loopback interface".into(),
         SetupOp::MakeDir { path } => format!("creating the working directory {path}"),
+        SetupOp::UserBind { src, dst, .. } => {
+            format!("bind-mounting {} at {dst}", src.display())
+        }
+        SetupOp::MountMqueue { target } => format!("mounting mqueue at {target}"),
+        SetupOp::ReadOnlyRoot => "making the root read-only".into(),
     }
 }
 
@@ -341,6 +397,65 @@ fn apply_one(rootfs: &Path, op: &SetupOp, sys: &mut dyn Sys) -> io::Result<()> {
         SetupOp::SetHostname { name } => sys.sethostname(name),
         SetupOp::LoopbackUp => sys.loopback_up(),
         SetupOp::MakeDir { path } => sys.ensure_dir(Path::new(path)),
+        SetupOp::UserBind {
+            src,
+            dst,
+            dir,
+            recursive,
+            readonly,
+            flags,
+        } => {
+            let t = sys.resolve_in_root(rootfs, dst)?;
+            if *dir {
+                sys.ensure_dir(&t)?;
+            } else {
+                sys.ensure_file(&t)?;
+            }
+            let rec = if *recursive {
+                MsFlags::MS_REC
+            } else {
+                MsFlags::empty()
+            };
+            sys.mount(
+                Some(&src.to_string_lossy()),
+                &t,
+                None,
+                MsFlags::MS_BIND | rec,
+                None,
+            )?;
+            if *readonly || !flags.is_empty() {
+                let ro = if *readonly {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                let locked = sys.mount_flags(&t)?;
+                sys.mount(
+                    None,
+                    &t,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | locked | *flags | ro,
+                    None,
+                )?;
+            }
+            Ok(())
+        }
+        SetupOp::MountMqueue { target } => {
+            let t = sys.resolve_in_root(rootfs, target)?;
+            sys.ensure_dir(&t)?;
+            sys.mount(Some("mqueue"), &t, Some("mqueue"), nodev_etc, None)
+        }
+        SetupOp::ReadOnlyRoot => {
+            let root = Path::new("/");
+            let locked = sys.mount_flags(root)?;
+            sys.mount(
+                None,
+                root,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
+                None,
+            )
+        }
     }
 }
 
@@ -472,6 +587,8 @@ mod tests {
             tty: false,
             winsize: None,
             init: false,
+            mounts: vec![],
+            read_only: false,
         }
     }
 

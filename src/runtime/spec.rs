@@ -150,6 +150,10 @@ pub struct ContainerSpec {
     pub winsize: Option<super::tty::WinSize>,
     /// `--init`: burrow stays pid 1, forwarding signals and reaping.
     pub init: bool,
+    /// The user's mounts, parents before children (see [`super::mounts`]).
+    pub mounts: Vec<super::mounts::Mount>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    pub read_only: bool,
 }
 
 impl ContainerSpec {
