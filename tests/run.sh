@@ -79,6 +79,14 @@ if [ "$setup" = 1 ]; then
     else
         echo "warning: /dev/net/tun missing; network tests will fail" >&2
     fi
+    # /dev/fuse: this VM has no udev, whose default rules (like libfuse's
+    # install) make it 0666; fuse-overlayfs runs inside the user namespace
+    # (the fuse-overlayfs driver, --userns=keep-id) and must open it.
+    if [ -c /dev/fuse ]; then
+        chmod 666 /dev/fuse
+    else
+        echo "warning: /dev/fuse missing; fuse-overlayfs tests will fail" >&2
+    fi
     mount --make-rshared / || echo "warning: mount --make-rshared / failed" >&2
 
     # ------------------------------------------------------ the test user

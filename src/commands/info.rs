@@ -1,6 +1,8 @@
 //! `burrow info`
 
-use burrow::system::info::host_info;
+use burrow::runtime::rootfs::{self, Driver};
+use burrow::system::info::host_info_with_overlay;
+use burrow::system::overlay::probe_overlay;
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -17,14 +19,23 @@ pub struct InfoArgs {
 pub fn run(ctx: &Ctx, args: &InfoArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let images = store.images()?;
+    let overlay = probe_overlay(&ctx.paths);
+    let requested = ctx
+        .storage_driver
+        .as_deref()
+        .map(Driver::parse)
+        .transpose()?;
+    let (driver, why) = rootfs::choose(requested, false, || overlay.clone())?;
     let info = json!({
-        "host": serde_json::to_value(host_info(&ctx.paths))?,
+        "host": serde_json::to_value(host_info_with_overlay(overlay))?,
         "store": {
             "graphRoot": ctx.paths.root,
             "runRoot": ctx.paths.runroot,
             "configFile": ctx.paths.config_file(),
             "imageCount": images.len(),
             "ignoreChownErrors": ctx.config.storage.ignore_chown_errors,
+            "graphDriverName": driver.name(),
+            "graphDriverWarning": why,
         },
         "version": { "version": env!("CARGO_PKG_VERSION") },
     });

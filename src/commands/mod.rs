@@ -54,6 +54,10 @@ pub struct Cli {
         value_parser = ["error", "warn", "info", "debug", "trace"]
     )]
     pub log_level: String,
+    /// How container roots are made: overlay, fuse-overlayfs or vfs [default: [storage] driver
+    /// in config.toml, else overlay if the kernel allows it, else fuse-overlayfs, else vfs]
+    #[arg(long, global = true, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -90,13 +94,23 @@ pub enum Command {
 pub struct Ctx {
     pub paths: Paths,
     pub config: BurrowConfig,
+    /// `--storage-driver`, else the config's.
+    pub storage_driver: Option<String>,
 }
 
 impl Ctx {
     fn load(cli: &Cli) -> anyhow::Result<Ctx> {
         let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone())?;
         let config = BurrowConfig::load(&paths.config_file())?;
-        Ok(Ctx { paths, config })
+        let storage_driver = cli
+            .storage_driver
+            .clone()
+            .or_else(|| config.storage.driver.clone());
+        Ok(Ctx {
+            paths,
+            config,
+            storage_driver,
+        })
     }
 
     /// Open (creating if needed) the image store.
@@ -116,6 +130,11 @@ impl Ctx {
             return Ok(f(&UserNs { identity, map }));
         }
         let ns = UserNs::for_current_user()?;
+        self.in_namespace(ns, f)
+    }
+
+    /// Like [`Ctx::in_userns`], with a map of the caller's choosing.
+    pub fn in_namespace(&self, ns: UserNs, f: impl FnOnce(&UserNs) -> i32) -> anyhow::Result<i32> {
         Ok(userns::run_in_userns(&ns.map, || {
             let code = f(&ns);
             // The child exits without flushing (see userns::run_in_userns).

@@ -12,12 +12,12 @@ use burrow::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     run_container,
 };
-use burrow::runtime::{mounts, tty};
+use burrow::runtime::{mounts, rootfs, tty};
 use burrow::storage::Store;
 use chrono::Utc;
 use clap::Args;
 
-use super::Ctx;
+use super::{Ctx, UserNs};
 
 #[derive(Debug, Args)]
 #[command(
@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// With --read-only, mount tmpfs on /run, /tmp and /var/tmp
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub read_only_tmpfs: bool,
+    /// User namespace: "" (default: you are root inside, your subordinate ids follow) or
+    /// keep-id (your own uid and gid inside, the command runs as you)
+    #[arg(long, value_name = "MODE", default_value = "")]
+    pub userns: String,
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
@@ -139,6 +143,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     let network = NetworkMode::parse(&args.network)?;
     // Options are checked before anything is pulled or created.
     let mounts = user_mounts(args)?;
+    let ns = user_namespace(args)?;
+    let keep_id = (args.userns == "keep-id").then_some((ns.identity.uid, ns.identity.gid));
+    let requested = ctx
+        .storage_driver
+        .as_deref()
+        .map(rootfs::Driver::parse)
+        .transpose()?;
+    let (driver, why) = rootfs::choose(requested, keep_id.is_some(), || {
+        rootfs::cached_overlay_probe(&ctx.paths.runroot.join("overlay.probe"), || {
+            burrow::system::overlay::probe_overlay(&ctx.paths)
+        })
+    })?;
+    if let Some(why) = why {
+        eprintln!("WARN: {why}");
+    }
     let store = ctx.store()?;
     // Held for the whole run: garbage collection must not delete the
     // layers the container's root is made of.
@@ -183,6 +202,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         status: Status::Created,
         exit_code: None,
         finished: None,
+        storage_driver: Some(driver),
+        keep_id,
     };
     containers.create(&record)?;
     let spec = ContainerSpec {
@@ -200,13 +221,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         cwd: process.cwd,
         network,
         confine,
-        user: args.user.clone().unwrap_or_else(|| config.user.clone()),
+        // keep-id runs as the user unless -u says otherwise, as in Podman.
+        user: match (&args.user, keep_id) {
+            (Some(u), _) => u.clone(),
+            (None, Some((uid, gid))) => format!("{uid}:{gid}"),
+            (None, None) => config.user.clone(),
+        },
         stdin: args.interactive,
         tty: args.tty,
         winsize: if args.tty { tty::host_winsize() } else { None },
         init: args.init,
         mounts,
         read_only: args.read_only,
+        driver,
+        keep_id,
+        id_counts: (ns.default_counts.0, ns.default_counts.1),
     };
 
     let rm = args.rm;
@@ -226,7 +255,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let result = ctx.in_userns(|_| {
+    let result = ctx.in_namespace(ns.userns, |_| {
         let code = run_container(&spec, || {
             if !rm && let Err(e) = containers.update(&running) {
                 eprintln!("WARN: {e}");
@@ -257,6 +286,43 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         containers.update(&record)?;
     }
     Ok(code)
+}
+
+/// The user namespace a run uses, and the size of the default map.
+struct RunNamespace {
+    userns: UserNs,
+    identity: burrow::userns::UserIdentity,
+    default_counts: (u32, u32),
+}
+
+fn user_namespace(args: &RunArgs) -> anyhow::Result<RunNamespace> {
+    let default = UserNs::for_current_user()?;
+    let identity = default.identity.clone();
+    let default_counts = (default.map.uid_count(), default.map.gid_count());
+    let userns = match args.userns.as_str() {
+        "" => default,
+        "keep-id" => {
+            let map = default.map.keep_id(identity.uid, identity.gid).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--userns=keep-id needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
+                    identity.uid.max(identity.gid) + 1,
+                    name = identity.name
+                )
+            })?;
+            UserNs {
+                identity: identity.clone(),
+                map,
+            }
+        }
+        other => {
+            anyhow::bail!("--userns={other} is not supported: use --userns=keep-id or leave it out")
+        }
+    };
+    Ok(RunNamespace {
+        userns,
+        identity,
+        default_counts,
+    })
 }
 
 /// `-v`, `--mount`, `--tmpfs` and `--read-only`'s tmpfs, checked.

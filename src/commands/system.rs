@@ -79,7 +79,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<i32> {
             },
         }
     };
-    let checks = run_checks(&ctx.paths, store_check);
+    let checks = run_checks(&ctx.paths, ctx.storage_driver.as_deref(), store_check);
     let mut failed = false;
     for c in &checks {
         let tag = match c.status {

@@ -39,6 +39,9 @@ pub struct BurrowConfig {
 pub struct StorageConfig {
     #[serde(default)]
     pub ignore_chown_errors: bool,
+    /// overlay, fuse-overlayfs or vfs; unset: chosen by probing the host.
+    #[serde(default)]
+    pub driver: Option<String>,
 }
 
 impl BurrowConfig {

@@ -64,6 +64,12 @@ pub struct ContainerRecord {
     pub status: Status,
     pub exit_code: Option<i32>,
     pub finished: Option<DateTime<Utc>>,
+    /// How its root is made (its upper or copied directory depends on it).
+    #[serde(default)]
+    pub storage_driver: Option<crate::runtime::rootfs::Driver>,
+    /// `--userns=keep-id`: the (uid, gid) the user is inside.
+    #[serde(default)]
+    pub keep_id: Option<(u32, u32)>,
 }
 
 /// The `containers/` directory of a store.
@@ -199,6 +205,8 @@ mod tests {
 
     fn rec(id: &str, name: &str) -> ContainerRecord {
         ContainerRecord {
+            storage_driver: None,
+            keep_id: None,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

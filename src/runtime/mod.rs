@@ -10,6 +10,7 @@ pub mod init;
 pub mod mounts;
 pub mod plan;
 pub mod process;
+pub mod rootfs;
 pub mod spec;
 pub mod sys;
 pub mod tty;

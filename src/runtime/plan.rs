@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::MsFlags;
 
 use super::mounts::MountKind;
+use super::rootfs::Driver;
 use super::spec::ContainerSpec;
 use super::sys::Sys;
 
@@ -115,6 +116,11 @@ pub enum SetupOp {
     },
     /// After the pivot and the working directory: `--read-only`.
     ReadOnlyRoot,
+    /// The vfs driver's copied root, bound on the root's mount point.
+    BindRoot {
+        src: PathBuf,
+        target: PathBuf,
+    },
 }
 
 /// The ordered setup of one container.
@@ -131,9 +137,9 @@ pub struct Plan {
 pub fn build_plan(spec: &ContainerSpec) -> Plan {
     use SetupOp::*;
     let rootfs = spec.rootfs();
-    let mut ops = vec![
-        MakeRootPrivate,
-        MountOverlay {
+    let mut ops = vec![MakeRootPrivate];
+    match spec.driver {
+        Driver::Overlay => ops.push(MountOverlay {
             // overlayfs needs a lower layer; an image without layers gets
             // an empty one.
             lowers: if spec.lowers.is_empty() {
@@ -144,7 +150,15 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
             upper: spec.upper(),
             work: spec.work(),
             target: rootfs.clone(),
-        },
+        }),
+        // Mounted by the monitor, whose mount namespace this one copies.
+        Driver::FuseOverlayfs => {}
+        Driver::Vfs => ops.push(BindRoot {
+            src: spec.vfs_root(),
+            target: rootfs.clone(),
+        }),
+    }
+    ops.extend([
         MountProc {
             target: "/proc".into(),
         },
@@ -156,7 +170,7 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
             flags: MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
             options: "mode=755,size=65536k".into(),
         },
-    ];
+    ]);
     for d in DEVICES {
         ops.push(BindMount {
             src: Path::new("/dev").join(d),
@@ -302,6 +316,7 @@ fn describe(op: &SetupOp) -> String {
         }
         SetupOp::MountMqueue { target } => format!("mounting mqueue at {target}"),
         SetupOp::ReadOnlyRoot => "making the root read-only".into(),
+        SetupOp::BindRoot { src, .. } => format!("binding the copied root {}", src.display()),
     }
 }
 
@@ -445,6 +460,13 @@ fn apply_one(rootfs: &Path, op: &SetupOp, sys: &mut dyn Sys) -> io::Result<()> {
             sys.ensure_dir(&t)?;
             sys.mount(Some("mqueue"), &t, Some("mqueue"), nodev_etc, None)
         }
+        SetupOp::BindRoot { src, target } => sys.mount(
+            Some(&src.to_string_lossy()),
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        ),
         SetupOp::ReadOnlyRoot => {
             let root = Path::new("/");
             let locked = sys.mount_flags(root)?;
@@ -589,6 +611,9 @@ mod tests {
             init: false,
             mounts: vec![],
             read_only: false,
+            driver: Driver::Overlay,
+            keep_id: None,
+            id_counts: (65537, 65537),
         }
     }
 

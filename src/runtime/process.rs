@@ -28,6 +28,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
 use super::plan::{apply, build_plan};
+use super::rootfs::{Driver, FuseMount, copy_layers, keep_id_fuse_mapping, keep_id_view};
 use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
 use super::sys::{LinuxSys, Sys};
 use super::tty;
@@ -95,6 +96,82 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
         );
         return EXIT_ENGINE;
     }
+    // Before the pid namespace: fuse-overlayfs's daemon must not live in
+    // the container's.
+    let fuse_mounted = match make_root(spec) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return EXIT_ENGINE;
+        }
+    };
+    let code = run_in_pid_namespace(spec, started);
+    if fuse_mounted {
+        // The daemon exits once its file system is gone.
+        let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
+    }
+    code
+}
+
+/// Whatever the driver needs before the container's own mount namespace:
+/// fuse-overlayfs is mounted here (true), the vfs copy made once.
+fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
+    match spec.driver {
+        Driver::Overlay => Ok(false),
+        Driver::Vfs => {
+            let dest = spec.vfs_root();
+            if dest.exists() {
+                return Ok(false);
+            }
+            let tmp = spec.dir.join("vfs.tmp");
+            let _ = fs::remove_dir_all(&tmp);
+            let translate = spec.keep_id.map(|(uid, gid)| {
+                move |u: u32, g: u32| (keep_id_view(u, uid), keep_id_view(g, gid))
+            });
+            let owner = translate
+                .as_ref()
+                .map(|f| f as &dyn Fn(u32, u32) -> (u32, u32));
+            copy_layers(&spec.lowers, &tmp, owner).map_err(|e| e.to_string())?;
+            fs::rename(&tmp, &dest)
+                .map_err(|e| format!("cannot move the copied root into place: {e}"))?;
+            Ok(false)
+        }
+        Driver::FuseOverlayfs => {
+            unshare(CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+            nix::mount::mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|e| format!("cannot make / private: {e}"))?;
+            let mapping = spec.keep_id.map(|(uid, gid)| {
+                (
+                    keep_id_fuse_mapping(uid, spec.id_counts.0),
+                    keep_id_fuse_mapping(gid, spec.id_counts.1),
+                )
+            });
+            FuseMount {
+                lowers: if spec.lowers.is_empty() {
+                    vec![spec.dir.join("empty")]
+                } else {
+                    spec.lowers.clone()
+                },
+                upper: spec.upper(),
+                work: spec.work(),
+                target: spec.rootfs(),
+                mapping,
+            }
+            .mount()
+            .map_err(|e| e.to_string())?;
+            Ok(true)
+        }
+    }
+}
+
+fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
     if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
         eprintln!("Error: cannot create a pid namespace: {e}");
         return EXIT_ENGINE;

@@ -154,6 +154,13 @@ pub struct ContainerSpec {
     pub mounts: Vec<super::mounts::Mount>,
     /// `--read-only`: the root filesystem is mounted read-only.
     pub read_only: bool,
+    /// How the root filesystem is made.
+    pub driver: super::rootfs::Driver,
+    /// `--userns=keep-id`: the user's (uid, gid) inside, which the
+    /// fuse-overlayfs mapping or the vfs copy translates ids for.
+    pub keep_id: Option<(u32, u32)>,
+    /// Number of mapped ids (uids, gids), for the keep-id translation.
+    pub id_counts: (u32, u32),
 }
 
 impl ContainerSpec {
@@ -165,6 +172,10 @@ impl ContainerSpec {
     }
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
+    }
+    /// The copied root of the vfs driver.
+    pub fn vfs_root(&self) -> PathBuf {
+        self.dir.join("vfs")
     }
     /// Where the generated `/etc/<name>` (hostname, hosts, resolv.conf) lives.
     pub fn etc_file(&self, name: &str) -> PathBuf {

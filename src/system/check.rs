@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::netns;
 use crate::paths::Paths;
+use crate::runtime::rootfs::{Driver, choose};
 use crate::userns::{IdMap, UserIdentity, find_program};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,7 +69,11 @@ const USERNS_FIX: &str = "sysctl -w user.max_user_namespaces=15000";
 /// supplied by the caller).
 ///
 /// Forks: call it before any thread is started.
-pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Check> {
+pub fn run_checks(
+    paths: &Paths,
+    requested_driver: Option<&str>,
+    store_check: impl FnOnce() -> Check,
+) -> Vec<Check> {
     let overlay = super::overlay::probe_overlay(paths);
     let mut checks = vec![
         check_user_namespaces(),
@@ -76,6 +81,7 @@ pub fn run_checks(paths: &Paths, store_check: impl FnOnce() -> Check) -> Vec<Che
         check_subids(),
         check_overlay(&overlay),
         check_fuse(),
+        check_storage_driver(requested_driver, &overlay),
         check_network(),
         check_tun(),
         super::cgroup::check(),
@@ -284,6 +290,26 @@ pub fn fuse_status() -> Result<String, String> {
     Ok(format!("{} {version}", path.display()))
 }
 
+/// Which driver `run` would use, and why.
+pub fn check_storage_driver(requested: Option<&str>, overlay: &Result<(), String>) -> Check {
+    const NAME: &str = "storage driver";
+    let requested = match requested.map(Driver::parse).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                e.to_string(),
+                Some("fix --storage-driver or [storage] driver in config.toml".into()),
+            );
+        }
+    };
+    match choose(requested, false, || overlay.clone()) {
+        Ok((d, None)) => Check::ok(NAME, d.name()),
+        Ok((d, Some(why))) => Check::warn(NAME, format!("{}: {why}", d.name()), None),
+        Err(e) => Check::fail(NAME, e.to_string(), None),
+    }
+}
+
 pub fn check_fuse() -> Check {
     const NAME: &str = "fuse-overlayfs";
     match fuse_status() {
@@ -389,7 +415,7 @@ mod tests {
             runroot: t.path().join("run"),
             config_dir: t.path().join("cfg"),
         };
-        let checks = run_checks(&paths, || Check::ok("store", "fine"));
+        let checks = run_checks(&paths, None, || Check::ok("store", "fine"));
         let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -399,12 +425,14 @@ mod tests {
                 "subordinate ids",
                 "overlay in a user namespace",
                 "fuse-overlayfs",
+                "storage driver",
                 "network backend",
                 "/dev/net/tun",
                 "cgroup v2 delegation",
                 "store"
             ]
         );
+        assert_eq!(checks[5].detail, "overlay");
         for c in &checks[..4] {
             assert_eq!(c.status, CheckStatus::Ok, "{}: {}", c.name, c.detail);
         }

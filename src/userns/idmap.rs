@@ -71,6 +71,17 @@ impl IdMap {
         (IdMap { uids, gids }, warning)
     }
 
+    /// Podman's `--userns=keep-id` over the same host ids as this (default)
+    /// map: container `uid`/`gid` is the user, container 0.. are the
+    /// subordinate ids before it and the rest follow. None if the user's ids
+    /// do not fit in the mapped range (or there is no range at all).
+    pub fn keep_id(&self, uid: u32, gid: u32) -> Option<IdMap> {
+        Some(IdMap {
+            uids: keep_id_map(&self.uids, uid)?,
+            gids: keep_id_map(&self.gids, gid)?,
+        })
+    }
+
     /// Number of contiguous container uids mapped from 0.
     pub fn uid_count(&self) -> u32 {
         contiguous_from_zero(&self.uids)
@@ -167,6 +178,41 @@ impl IdMap {
             })
         }
     }
+}
+
+/// The host ids of container ids `from..to` of `maps` (contiguous from 0),
+/// as (host start, length) runs.
+fn host_runs(maps: &[IdMapping], from: u32, to: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for m in maps {
+        let start = m.container_id.max(from);
+        let end = (m.container_id + m.size).min(to);
+        if start < end {
+            out.push((m.host_id + (start - m.container_id), end - start));
+        }
+    }
+    out
+}
+
+/// See [`IdMap::keep_id`]: D(1..=id) at 0, D(0) at `id`, D(id+1..) after.
+fn keep_id_map(default: &[IdMapping], id: u32) -> Option<Vec<IdMapping>> {
+    let total = contiguous_from_zero(default);
+    if id == 0 || id >= total {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut next = 0;
+    for (from, to) in [(1, id + 1), (0, 1), (id + 1, total)] {
+        for (host, len) in host_runs(default, from, to) {
+            out.push(IdMapping {
+                container_id: next,
+                host_id: host,
+                size: len,
+            });
+            next += len;
+        }
+    }
+    Some(out)
 }
 
 fn build(own: u32, ranges: &[IdRange]) -> Vec<IdMapping> {
@@ -302,6 +348,35 @@ mod tests {
 
     fn user(subuid: &str, subgid: &str) -> UserIdentity {
         UserIdentity::from_files(1001, 1002, "bt", subuid, subgid)
+    }
+
+    #[test]
+    fn keep_id_puts_the_user_at_its_own_id() {
+        let (d, _) = for_user_text("bt:100000:65536\n", "bt:100000:65536\n");
+        let k = d.keep_id(1001, 1002).unwrap();
+        let m = |c, h, s| IdMapping {
+            container_id: c,
+            host_id: h,
+            size: s,
+        };
+        assert_eq!(
+            k.uids,
+            [m(0, 100000, 1001), m(1001, 1001, 1), m(1002, 101001, 64535)]
+        );
+        assert_eq!(k.gids[1], m(1002, 1002, 1));
+        // The same host ids as the default map.
+        assert_eq!(k.uid_count(), d.uid_count());
+        let hosts = |map: &IdMap| {
+            let mut v: Vec<u32> = (0..map.uid_count())
+                .map(|c| map.to_host_uid(c).unwrap())
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(hosts(&k), hosts(&d));
+        assert!(d.keep_id(70000, 1002).is_none());
+        let (single, _) = for_user_text("", "");
+        assert!(single.keep_id(1001, 1002).is_none());
     }
 
     #[test]

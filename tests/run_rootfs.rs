@@ -1,0 +1,226 @@
+//! The storage drivers (overlay, fuse-overlayfs, vfs) and `--userns=keep-id`,
+//! end to end as the unprivileged user.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Output;
+
+use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged};
+
+/// busybox, plus a layer with a uid 1000 file, a setuid file and a dir
+/// with content, plus a top layer with a whiteout and an opaque dir.
+fn layered() -> (Registry, Burrow, String) {
+    require_unprivileged();
+    let middle = LayerBuilder::new()
+        .dir("home", 0o755, 0, 0)
+        .dir("home/app", 0o755, 1000, 1000)
+        .file("home/app/data", "owned by 1000\n", 0o644, 1000, 1000)
+        .dir("usr", 0o755, 0, 0)
+        .dir("usr/local", 0o755, 0, 0)
+        .dir("usr/local/bin", 0o755, 0, 0)
+        .file("usr/local/bin/suid", "#!/bin/sh\n", 0o4755, 0, 0)
+        .dir("var", 0o755, 0, 0)
+        .dir("var/lib", 0o755, 0, 0)
+        .dir("var/lib/old", 0o755, 0, 0)
+        .file("etc/gone", "x\n", 0o644, 0, 0)
+        .finish(Compression::Gzip);
+    let top = LayerBuilder::new()
+        .dir("etc", 0o755, 0, 0)
+        .whiteout("etc/gone")
+        .dir("var", 0o755, 0, 0)
+        .dir("var/lib", 0o755, 0, 0)
+        .opaque("var/lib")
+        .dir("var/lib/new", 0o755, 0, 0)
+        .finish(Compression::Gzip);
+    let image = busybox_image(|i| i.layer(middle).layer(top));
+    let reg = Registry::start();
+    reg.push_image("test/rootfs", "latest", &image);
+    let b = Burrow::new();
+    let name = reg.reference("test/rootfs", "latest");
+    b.ok(&["pull", "--tls-verify=false", &name]);
+    (reg, b, name)
+}
+
+fn run(b: &Burrow, global: &[&str], opts: &[&str], img: &str, cmd: &[&str]) -> Output {
+    let mut all = global.to_vec();
+    all.push("run");
+    all.extend_from_slice(opts);
+    all.push(img);
+    all.extend_from_slice(cmd);
+    b.run(&all)
+}
+
+fn ok(b: &Burrow, global: &[&str], opts: &[&str], img: &str, cmd: &[&str]) -> String {
+    let o = run(b, global, opts, img, cmd);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{global:?} {opts:?} {cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const LOOK: &str = "stat -c '%u:%g %a' /home/app/data /usr/local/bin/suid; \
+                    ls /var/lib; ls /etc/gone 2>/dev/null || echo gone; cat /home/app/data";
+const EXPECTED: &str = "1000:1000 644\n0:0 4755\nnew\ngone\nowned by 1000\n";
+
+#[test]
+fn every_driver_shows_the_same_image() {
+    let (_reg, b, img) = layered();
+    for driver in ["overlay", "fuse-overlayfs", "vfs"] {
+        let g = ["--storage-driver", driver];
+        assert_eq!(
+            ok(&b, &g, &["--rm"], &img, &["sh", "-c", LOOK]),
+            EXPECTED,
+            "{driver}"
+        );
+        // Writes land in the container's own directory, never in a layer.
+        let name = format!("keep-{driver}");
+        ok(
+            &b,
+            &g,
+            &["--name", &name],
+            &img,
+            &[
+                "sh",
+                "-c",
+                "echo changed > /home/app/data; rm /usr/local/bin/suid",
+            ],
+        );
+        let o = run(&b, &g, &["--rm"], &img, &["cat", "/home/app/data"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "owned by 1000\n",
+            "{driver}"
+        );
+    }
+    // The record says which driver made each container.
+    let records = std::fs::read_dir(b.root.path().join("containers")).unwrap();
+    let mut drivers: Vec<String> = records
+        .filter_map(|e| {
+            let p = e.unwrap().path().join("config.json");
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+            Some(v["storage_driver"].as_str()?.to_string())
+        })
+        .collect();
+    drivers.sort();
+    assert_eq!(drivers, ["fuse-overlayfs", "overlay", "vfs"]);
+}
+
+#[test]
+fn the_default_driver_is_probed_once_and_reported() {
+    let (_reg, b, img) = layered();
+    assert_eq!(ok(&b, &[], &["--rm"], &img, &["sh", "-c", LOOK]), EXPECTED);
+    // Kernel overlay works in a user namespace on these machines.
+    let probe = std::fs::read_to_string(b.runroot.path().join("overlay.probe")).unwrap();
+    assert!(probe.ends_with("\nok"), "{probe}");
+    let info = b.ok(&["info", "--format", "{{.store.graphDriverName}}"]);
+    assert_eq!(info.trim(), "overlay");
+    let check = b.ok(&["system", "check"]);
+    assert!(
+        check.contains("storage driver") && check.contains("overlay"),
+        "{check}"
+    );
+    // The configuration file, then the flag, choose another one.
+    std::fs::create_dir_all(b.config_dir()).unwrap();
+    std::fs::write(
+        b.config_dir().join("config.toml"),
+        "[storage]\ndriver = \"vfs\"\n",
+    )
+    .unwrap();
+    let info = b.ok(&["info", "--format", "{{.store.graphDriverName}}"]);
+    assert_eq!(info.trim(), "vfs");
+    let info = b.ok(&[
+        "--storage-driver",
+        "fuse-overlayfs",
+        "info",
+        "--format",
+        "{{.store.graphDriverName}}",
+    ]);
+    assert_eq!(info.trim(), "fuse-overlayfs");
+    assert_eq!(ok(&b, &[], &["--rm"], &img, &["sh", "-c", LOOK]), EXPECTED);
+}
+
+#[test]
+fn keep_id_is_the_user_inside_without_copying_the_image() {
+    let (_reg, b, img) = layered();
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let host = tempfile::tempdir().unwrap();
+    let v = format!("{}:/out", host.path().display());
+    for driver in ["fuse-overlayfs", "vfs"] {
+        let g = ["--storage-driver", driver];
+        let out = ok(
+            &b,
+            &g,
+            &["--rm", "--userns=keep-id", "-v", &v],
+            &img,
+            &[
+                "sh",
+                "-c",
+                &format!("id -u; id -g; {LOOK}; touch /out/{driver}"),
+            ],
+        );
+        assert_eq!(out, format!("{uid}\n{gid}\n{EXPECTED}"), "{driver}");
+        let m = std::fs::metadata(host.path().join(driver)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{driver}");
+        // -u still picks another user; root is a subordinate id there.
+        let out = ok(
+            &b,
+            &g,
+            &["--rm", "--userns=keep-id", "-u", "0"],
+            &img,
+            &["sh", "-c", "id -u; cat /proc/self/uid_map | head -1"],
+        );
+        let first: Vec<&str> = out.lines().collect();
+        assert_eq!(first[0], "0");
+        assert!(!first[1].contains(&format!(" {uid} ")), "{out}");
+    }
+    // The default (no --storage-driver) picks fuse-overlayfs for keep-id,
+    // and nothing is copied: no vfs directory appears.
+    let out = ok(
+        &b,
+        &[],
+        &["--name", "kid", "--userns=keep-id"],
+        &img,
+        &["id", "-u"],
+    );
+    assert_eq!(out, format!("{uid}\n"));
+    let dirs: Vec<_> = std::fs::read_dir(b.root.path().join("containers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    assert!(!dirs[0].join("vfs").exists());
+}
+
+#[test]
+fn bad_driver_and_userns_options_fail_early() {
+    let (_reg, b, img) = layered();
+    let cases: [(&[&str], &[&str], &str); 3] = [
+        (
+            &["--storage-driver", "zfs"],
+            &[],
+            "unknown storage driver \"zfs\"",
+        ),
+        (
+            &["--storage-driver", "overlay"],
+            &["--userns=keep-id"],
+            "use --storage-driver fuse-overlayfs or vfs",
+        ),
+        (&[], &["--userns=host"], "--userns=host is not supported"),
+    ];
+    for (global, opts, needle) in cases {
+        let o = run(&b, global, opts, &img, &["true"]);
+        assert_eq!(o.status.code(), Some(125));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(needle), "{e}");
+    }
+    let n = std::fs::read_dir(b.root.path().join("containers"))
+        .map(|d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count())
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
