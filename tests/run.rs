@@ -263,7 +263,7 @@ fn ids_processes_and_isolation() {
                 "echo x > /dev/null && head -c 3 /dev/zero | wc -c && ls /dev"
             ]
         ),
-        "3\nfd\nfull\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n"
+        "3\nfd\nfull\nmqueue\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n"
     );
     // Writes land in the container, not in the image.
     assert_eq!(

@@ -48,7 +48,7 @@ umask 022
 packages=(uidmap passt slirp4netns fuse-overlayfs fuse3 busybox-static
           docker-registry skopeo golang-github-containers-common umoci
           apache2-utils bubblewrap zstd jq tmux)
-[ "$bench_deps" = 1 ] && packages+=(podman runc hyperfine time)
+[ "$bench_deps" = 1 ] && packages+=(podman runc hyperfine time bc)
 
 if [ "$setup" = 1 ]; then
     missing=()
