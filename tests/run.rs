@@ -9,15 +9,8 @@ use common::{
     Burrow, Compression, ImageBuilder, LayerBuilder, Registry, busybox_image, require_unprivileged,
 };
 
-/// A registry, a burrow instance and `image` pulled into it as `name`.
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
-    require_unprivileged();
-    let reg = Registry::start();
-    reg.push_image("test/run", "latest", &image);
-    let b = Burrow::new();
-    let name = reg.reference("test/run", "latest");
-    b.ok(&["pull", "--tls-verify=false", &name]);
-    (reg, b, name)
+    common::pulled("test/run", &image)
 }
 
 fn busybox() -> (Registry, Burrow, String) {

@@ -6,16 +6,10 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::process::Output;
 
-use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged};
+use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image};
 
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
-    require_unprivileged();
-    let reg = Registry::start();
-    reg.push_image("test/mounts", "latest", &image);
-    let b = Burrow::new();
-    let name = reg.reference("test/mounts", "latest");
-    b.ok(&["pull", "--tls-verify=false", &name]);
-    (reg, b, name)
+    common::pulled("test/mounts", &image)
 }
 
 fn busybox() -> (Registry, Burrow, String) {

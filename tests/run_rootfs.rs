@@ -33,13 +33,10 @@ fn layered() -> (Registry, Burrow, String) {
         .opaque("var/lib")
         .dir("var/lib/new", 0o755, 0, 0)
         .finish(Compression::Gzip);
-    let image = busybox_image(|i| i.layer(middle).layer(top));
-    let reg = Registry::start();
-    reg.push_image("test/rootfs", "latest", &image);
-    let b = Burrow::new();
-    let name = reg.reference("test/rootfs", "latest");
-    b.ok(&["pull", "--tls-verify=false", &name]);
-    (reg, b, name)
+    common::pulled(
+        "test/rootfs",
+        &busybox_image(|i| i.layer(middle).layer(top)),
+    )
 }
 
 fn run(b: &Burrow, global: &[&str], opts: &[&str], img: &str, cmd: &[&str]) -> Output {

@@ -11,17 +11,11 @@ use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged};
+use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image};
 use nix::sys::termios::{self, LocalFlags};
 
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
-    require_unprivileged();
-    let reg = Registry::start();
-    reg.push_image("test/tty", "latest", &image);
-    let b = Burrow::new();
-    let name = reg.reference("test/tty", "latest");
-    b.ok(&["pull", "--tls-verify=false", &name]);
-    (reg, b, name)
+    common::pulled("test/tty", &image)
 }
 
 fn stdout(out: &Output) -> String {

@@ -29,6 +29,16 @@ pub struct PullArgs {
     /// Override the variant of --platform
     #[arg(long, value_name = "VARIANT")]
     pub variant: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Print only the image ID
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How to reach a registry: shared by every command that pulls.
+#[derive(Debug, Args)]
+pub struct RegistryFlags {
     /// Require HTTPS and verify certificates (false also allows plain HTTP)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
@@ -39,9 +49,6 @@ pub struct PullArgs {
     /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json]
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
-    /// Print only the image ID
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 /// The pull engine options from the flags, checked before any work starts.
@@ -111,9 +118,9 @@ pub fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<i32> {
         args.os.as_deref(),
         args.arch.as_deref(),
         args.variant.as_deref(),
-        args.tls_verify,
-        args.creds.as_deref(),
-        args.authfile.as_ref(),
+        args.registry.tls_verify,
+        args.registry.creds.as_deref(),
+        args.registry.authfile.as_ref(),
     )?;
     let store = ctx.store()?;
     let quiet = args.quiet;

@@ -84,15 +84,8 @@ pub struct RunArgs {
     /// Platform to pull (OS/ARCH[/VARIANT]) [default: this host]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Require HTTPS and verify certificates when pulling (false also allows plain HTTP)
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub tls_verify: Option<bool>,
-    /// Credentials (USERNAME[:PASSWORD]) for the registry when pulling
-    #[arg(long, value_name = "USER[:PASS]")]
-    pub creds: Option<String>,
-    /// Path of the authentication file used when pulling (see burrow pull --help)
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryFlags,
     /// Bind-mount a host path: HOST:CONTAINER[:OPTIONS] (ro, rw, nosuid, nodev, noexec, bind,
     /// rbind, private, rprivate, z, Z); HOST is absolute or starts with "."
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:OPTS]")]
@@ -373,9 +366,9 @@ fn image_for_run(
         None,
         None,
         None,
-        args.tls_verify,
-        args.creds.as_deref(),
-        args.authfile.as_ref(),
+        args.registry.tls_verify,
+        args.registry.creds.as_deref(),
+        args.registry.authfile.as_ref(),
     )?;
     let quiet = args.quiet;
     let code = ctx.in_userns(|ns| {

@@ -140,13 +140,7 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
     let mut ops = vec![MakeRootPrivate];
     match spec.driver {
         Driver::Overlay => ops.push(MountOverlay {
-            // overlayfs needs a lower layer; an image without layers gets
-            // an empty one.
-            lowers: if spec.lowers.is_empty() {
-                vec![spec.dir.join("empty")]
-            } else {
-                spec.lowers.clone()
-            },
+            lowers: spec.overlay_lowers(),
             upper: spec.upper(),
             work: spec.work(),
             target: rootfs.clone(),

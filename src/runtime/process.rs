@@ -154,11 +154,7 @@ fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
                 )
             });
             FuseMount {
-                lowers: if spec.lowers.is_empty() {
-                    vec![spec.dir.join("empty")]
-                } else {
-                    spec.lowers.clone()
-                },
+                lowers: spec.overlay_lowers(),
                 upper: spec.upper(),
                 work: spec.work(),
                 target: spec.rootfs(),

@@ -173,6 +173,15 @@ impl ContainerSpec {
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
+    /// The lower directories for an overlay (kernel or FUSE): overlayfs
+    /// needs one, so an image without layers gets an empty one.
+    pub fn overlay_lowers(&self) -> Vec<PathBuf> {
+        if self.lowers.is_empty() {
+            vec![self.dir.join("empty")]
+        } else {
+            self.lowers.clone()
+        }
+    }
     /// The copied root of the vfs driver.
     pub fn vfs_root(&self) -> PathBuf {
         self.dir.join("vfs")

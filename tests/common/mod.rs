@@ -31,6 +31,18 @@ pub fn require_unprivileged() {
     }
 }
 
+/// A registry with `image` pushed as `repo:latest`, and a burrow instance
+/// that pulled it; returns the reference to run. Rootless tests only.
+pub fn pulled(repo: &str, image: &Image) -> (Registry, Burrow, String) {
+    require_unprivileged();
+    let reg = Registry::start();
+    reg.push_image(repo, "latest", image);
+    let b = Burrow::new();
+    let name = reg.reference(repo, "latest");
+    b.ok(&["pull", "--tls-verify=false", &name]);
+    (reg, b, name)
+}
+
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
