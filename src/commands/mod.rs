@@ -9,7 +9,9 @@ mod images;
 mod info;
 mod inspect;
 mod progress;
+mod ps;
 mod pull;
+mod rm;
 mod rmi;
 mod run;
 mod system;
@@ -70,6 +72,10 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Remove one or more containers
+    Rm(rm::RmArgs),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),
     /// Add a name to an image
@@ -191,6 +197,8 @@ pub fn main() -> i32 {
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Ps(a) => ps::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),

@@ -6,11 +6,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use burrow::image::{LookupError, PullObserver, find_image};
+use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
-    ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
-    run_container,
+    ContainerError, ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode,
+    RunOptions, Status, run_container,
 };
 use burrow::runtime::{mounts, rootfs, tty};
 use burrow::storage::Store;
@@ -23,8 +24,7 @@ use super::{Ctx, UserNs};
 #[command(
     override_usage = "burrow run [OPTIONS] IMAGE [COMMAND [ARG...]]",
     after_help = "Without --rm the container's record and files stay in the store under \
-                  containers/<id>; there is no `burrow ps` or `burrow rm` yet (remove one by hand with \
-                  `burrow unshare rm -rf <root>/containers/<id>`).\n\n\
+                  containers/<id>: `burrow ps -a` lists them, `burrow rm` removes them.\n\n\
                   Exit status: the command's; 128+N if it was killed by signal N; 125 if burrow \
                   failed; 126 if the command cannot be executed; 127 if it was not found."
 )]
@@ -197,6 +197,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         finished: None,
         storage_driver: Some(driver),
         keep_id,
+        started: None,
+        monitor: None,
     };
     containers.create(&record)?;
     let spec = ContainerSpec {
@@ -232,11 +234,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     };
 
     let rm = args.rm;
-    let running = {
-        let mut r = record.clone();
-        r.status = Status::Running;
-        r
-    };
+    let started_at = Utc::now();
+    let mut running = record.clone();
     // Raw mode belongs to this process, not to the monitor: whatever
     // happens to the monitor, the user's terminal is restored on return.
     let raw = if args.tty && args.interactive {
@@ -250,7 +249,11 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     };
     let result = ctx.in_namespace(ns.userns, |_| {
         let code = run_container(&spec, || {
-            if !rm && let Err(e) = containers.update(&running) {
+            // Here, in the monitor: its pid is what says the container lives.
+            running.status = Status::Running;
+            running.started = Some(started_at);
+            running.monitor = ProcessRef::current();
+            if let Err(e) = containers.update(&running) {
                 eprintln!("WARN: {e}");
             }
         });
@@ -275,8 +278,13 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     if !rm {
         record.status = Status::Exited;
         record.exit_code = Some(code);
+        record.started = Some(started_at);
         record.finished = Some(Utc::now());
-        containers.update(&record)?;
+        match containers.update(&record) {
+            // Removed by `burrow rm -f` while it ran.
+            Err(ContainerError::Gone(_)) => {}
+            other => other?,
+        }
     }
     Ok(code)
 }

@@ -98,7 +98,7 @@ pub fn remove(
                     .join(", "),
             });
         }
-        if let Some(c) = users.iter().find(|c| c.status == Status::Running) {
+        if let Some(c) = users.iter().find(|c| c.current_status() == Status::Running) {
             return Err(RemoveError::InUseRunning {
                 id: image.id.short().to_string(),
                 container: format!("{} ({})", &c.id[..12], c.name),

@@ -36,6 +36,12 @@ pub enum ContainerError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("no such container: {0} (see burrow ps -a)")]
+    NotFound(String),
+    #[error("container {query:?} is ambiguous: it matches {}; give more of the ID or the name", ids.join(", "))]
+    Ambiguous { query: String, ids: Vec<String> },
+    #[error("container {0} was removed meanwhile")]
+    Gone(String),
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError + use<> {
@@ -70,6 +76,70 @@ pub struct ContainerRecord {
     /// `--userns=keep-id`: the (uid, gid) the user is inside.
     #[serde(default)]
     pub keep_id: Option<(u32, u32)>,
+    /// When the container's process started.
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
+    /// The process that owns the running container (its monitor): how a
+    /// later command tells a live container from one whose monitor died.
+    #[serde(default)]
+    pub monitor: Option<ProcessRef>,
+}
+
+/// A process, identified so that a recycled pid or a reboot is noticed:
+/// pid, the kernel's start time of that pid, and the boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub start_time: u64,
+    pub boot_id: String,
+}
+
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Field 22 of /proc/PID/stat (after the parenthesised command name,
+/// which may itself contain spaces and parentheses); None for a process
+/// that is gone or a zombie (dead, not yet reaped).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+impl ProcessRef {
+    /// The calling process.
+    pub fn current() -> Option<ProcessRef> {
+        let pid = std::process::id() as i32;
+        Some(ProcessRef {
+            pid,
+            start_time: start_time(pid)?,
+            boot_id: boot_id(),
+        })
+    }
+
+    /// Whether this very process still exists.
+    pub fn alive(&self) -> bool {
+        self.boot_id == boot_id() && start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+impl ContainerRecord {
+    /// The status as it is now: a record says "running" only while its
+    /// monitor lives; one left behind by a killed monitor, or from before
+    /// a reboot, is exited (with no exit code known).
+    pub fn current_status(&self) -> Status {
+        match (self.status, &self.monitor) {
+            (Status::Running, Some(m)) if m.alive() => Status::Running,
+            (Status::Running, _) => Status::Exited,
+            (s, _) => s,
+        }
+    }
 }
 
 /// The `containers/` directory of a store.
@@ -172,10 +242,34 @@ impl ContainerStore {
         Ok(())
     }
 
-    /// Replace a container's record.
+    /// Replace a container's record; `Gone` if it was removed meanwhile.
     pub fn update(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
         let _lock = self.lock()?;
+        if !self.dir_of(&rec.id).join("config.json").exists() {
+            return Err(ContainerError::Gone(rec.id.clone()));
+        }
         self.write(rec)
+    }
+
+    /// The container named `query`: a full ID, a name, or a unique ID prefix.
+    pub fn find(&self, query: &str) -> Result<ContainerRecord, ContainerError> {
+        let all = self.list()?;
+        if let Some(c) = all.iter().find(|c| c.id == query || c.name == query) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&ContainerRecord> = if query.is_empty() {
+            Vec::new()
+        } else {
+            all.iter().filter(|c| c.id.starts_with(query)).collect()
+        };
+        match matches.as_slice() {
+            [] => Err(ContainerError::NotFound(query.to_string())),
+            [one] => Ok((*one).clone()),
+            many => Err(ContainerError::Ambiguous {
+                query: query.to_string(),
+                ids: many.iter().map(|c| c.id[..12].to_string()).collect(),
+            }),
+        }
     }
 
     /// Remove a container's record and directory. Its upper directory holds
@@ -207,6 +301,8 @@ mod tests {
         ContainerRecord {
             storage_driver: None,
             keep_id: None,
+            started: None,
+            monitor: None,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),
@@ -242,6 +338,52 @@ mod tests {
         assert!(!s.dir_of("aaa").exists());
         assert!(s.list().unwrap().is_empty());
         s.create(&rec("bbb", "web")).unwrap();
+    }
+
+    #[test]
+    fn find_by_name_id_or_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let s = ContainerStore::open(t.path()).unwrap();
+        let a = "abc1".repeat(16);
+        let b = "abc2".repeat(16);
+        s.create(&rec(&a, "web")).unwrap();
+        s.create(&rec(&b, "db")).unwrap();
+        assert_eq!(s.find("web").unwrap().id, a);
+        assert_eq!(s.find(&b).unwrap().name, "db");
+        assert_eq!(s.find("abc2").unwrap().id, b);
+        let err = s.find("abc").unwrap_err();
+        assert!(matches!(err, ContainerError::Ambiguous { ref ids, .. } if ids.len() == 2));
+        assert!(err.to_string().contains("give more of the ID"));
+        assert!(matches!(s.find("zzz"), Err(ContainerError::NotFound(_))));
+        assert!(matches!(s.find(""), Err(ContainerError::NotFound(_))));
+        s.remove(&a).unwrap();
+        let mut gone = rec(&a, "web");
+        gone.status = Status::Exited;
+        assert!(matches!(s.update(&gone), Err(ContainerError::Gone(_))));
+    }
+
+    #[test]
+    fn running_only_while_the_monitor_lives() {
+        let mut r = rec("x", "x");
+        r.status = Status::Running;
+        assert_eq!(r.current_status(), Status::Exited, "no monitor known");
+        let me = ProcessRef::current().unwrap();
+        assert!(me.alive());
+        r.monitor = Some(me.clone());
+        assert_eq!(r.current_status(), Status::Running);
+        // A recycled pid has another start time; another boot another id.
+        r.monitor = Some(ProcessRef {
+            start_time: me.start_time + 1,
+            ..me.clone()
+        });
+        assert_eq!(r.current_status(), Status::Exited);
+        r.monitor = Some(ProcessRef {
+            boot_id: "other".into(),
+            ..me
+        });
+        assert_eq!(r.current_status(), Status::Exited);
+        r.status = Status::Created;
+        assert_eq!(r.current_status(), Status::Created);
     }
 
     #[test]

@@ -1,0 +1,305 @@
+//! `burrow ps`: list containers, with Docker's and Podman's columns.
+
+use burrow::runtime::{ContainerRecord, ContainerStore, Status};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::format::{print_table, render_template, time_ago};
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show only the latest created container (of any status)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Show the last N created containers (of any status)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Do not truncate IDs and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter: status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE,
+    /// exited=CODE (repeatable; different keys must all match)
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Output format: table, json, a Go template such as '{{.ID}} {{.Names}}', or 'table TEMPLATE'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// One `--filter`.
+enum Filter {
+    Status(Status),
+    Name(String),
+    Id(String),
+    Ancestor(String),
+    Exited(i32),
+}
+
+fn parse_filter(f: &str) -> anyhow::Result<Filter> {
+    let Some((key, value)) = f.split_once('=') else {
+        anyhow::bail!("invalid filter {f:?}: use KEY=VALUE, e.g. status=exited");
+    };
+    Ok(match key {
+        "status" => Filter::Status(match value {
+            "created" => Status::Created,
+            "running" => Status::Running,
+            "exited" => Status::Exited,
+            other => {
+                anyhow::bail!("invalid status filter {other:?}: use created, running or exited")
+            }
+        }),
+        "name" => Filter::Name(value.to_string()),
+        "id" => Filter::Id(value.to_string()),
+        "ancestor" => Filter::Ancestor(value.to_string()),
+        "exited" => Filter::Exited(value.parse().map_err(|_| {
+            anyhow::anyhow!("invalid exited filter {value:?}: use an exit code, e.g. exited=0")
+        })?),
+        other => {
+            anyhow::bail!("unknown filter {other:?}: use status, name, id, ancestor or exited")
+        }
+    })
+}
+
+fn matches(c: &ContainerRecord, status: Status, f: &Filter) -> bool {
+    match f {
+        Filter::Status(s) => status == *s,
+        Filter::Name(n) => c.name.contains(n.as_str()),
+        Filter::Id(p) => c.id.starts_with(p.as_str()),
+        Filter::Ancestor(i) => {
+            c.image == *i
+                || c.image_id
+                    .hex()
+                    .starts_with(i.trim_start_matches("sha256:"))
+                || c.image.rsplit_once(':').map(|(n, _)| n) == Some(i.as_str())
+        }
+        Filter::Exited(code) => status == Status::Exited && c.exit_code == Some(*code),
+    }
+}
+
+fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> String {
+    let since = |t: Option<DateTime<Utc>>| {
+        t.map(|t| time_ago(t, now).trim_end_matches(" ago").to_string())
+            .unwrap_or_default()
+    };
+    match status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", since(c.started)),
+        Status::Exited => match (c.exit_code, c.finished) {
+            (Some(code), Some(f)) => format!("Exited ({code}) {}", time_ago(f, now)),
+            // Its monitor died without recording an end.
+            _ => "Exited (unknown)".to_string(),
+        },
+    }
+}
+
+fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
+    let full = c.command.join(" ");
+    if no_trunc || full.chars().count() <= 20 {
+        full
+    } else {
+        format!("{}…", full.chars().take(19).collect::<String>())
+    }
+}
+
+fn header_of(field: &str) -> &str {
+    match field {
+        "ID" => "CONTAINER ID",
+        "Image" => "IMAGE",
+        "Command" => "COMMAND",
+        "RunningFor" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "Status" => "STATUS",
+        "State" => "STATE",
+        "Ports" => "PORTS",
+        "Names" => "NAMES",
+        "ExitCode" => "EXIT CODE",
+        other => other,
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut list: Vec<(ContainerRecord, Status)> = containers
+        .list()?
+        .into_iter()
+        .map(|c| {
+            let s = c.current_status();
+            (c, s)
+        })
+        .collect();
+    // Newest first.
+    list.sort_by(|a, b| b.0.created.cmp(&a.0.created).then(a.0.id.cmp(&b.0.id)));
+    let last = if args.latest { Some(1) } else { args.last };
+    let show_all = args.all || last.is_some() || !filters.is_empty();
+    list.retain(|(c, s)| {
+        (show_all || *s == Status::Running) && filters.iter().all(|f| matches(c, *s, f))
+    });
+    if let Some(n) = last {
+        list.truncate(n);
+    }
+    let id_of = |c: &ContainerRecord| {
+        if args.no_trunc {
+            c.id.clone()
+        } else {
+            c.id[..12].to_string()
+        }
+    };
+    if args.quiet {
+        for (c, _) in &list {
+            println!("{}", id_of(c));
+        }
+        return Ok(0);
+    }
+    let now = Utc::now();
+    match args.format.as_deref() {
+        Some("json") => {
+            let out: Vec<Value> = list
+                .iter()
+                .map(|(c, s)| {
+                    json!({
+                        "Id": c.id,
+                        "Names": [c.name],
+                        "Image": c.image,
+                        "ImageID": c.image_id.hex(),
+                        "Command": c.command,
+                        "Created": c.created.timestamp(),
+                        "CreatedAt": c.created.to_rfc3339(),
+                        "State": state_name(*s),
+                        "Status": status_text(c, *s, now),
+                        "ExitCode": c.exit_code.unwrap_or(0),
+                        "Exited": *s == Status::Exited,
+                        "StartedAt": c.started.map_or(0, |t| t.timestamp()),
+                        "ExitedAt": c.finished.map_or(0, |t| t.timestamp()),
+                        "Pid": c.monitor.as_ref().filter(|_| *s == Status::Running).map_or(0, |m| m.pid),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Some("table") | None => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|(c, s)| {
+                    vec![
+                        id_of(c),
+                        c.image.clone(),
+                        command_text(c, args.no_trunc),
+                        time_ago(c.created, now),
+                        status_text(c, *s, now),
+                        String::new(),
+                        c.name.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "CONTAINER ID",
+                    "IMAGE",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "PORTS",
+                    "NAMES",
+                ],
+                &rows,
+            );
+        }
+        Some(template) => {
+            let (table, template) = match template.strip_prefix("table ") {
+                Some(t) => (true, t),
+                None => (false, template),
+            };
+            let mut lines = Vec::new();
+            for (c, s) in &list {
+                let data = json!({
+                    "ID": id_of(c),
+                    "Image": c.image,
+                    "ImageID": c.image_id.hex(),
+                    "Command": command_text(c, args.no_trunc),
+                    "CreatedAt": c.created.to_rfc3339(),
+                    "RunningFor": time_ago(c.created, now),
+                    "Status": status_text(c, *s, now),
+                    "State": state_name(*s),
+                    "Ports": "",
+                    "Names": c.name,
+                    "ExitCode": c.exit_code.unwrap_or(0),
+                });
+                lines.push(render_template(template, &data)?);
+            }
+            if table {
+                let header: Vec<String> = template
+                    .replace("\\t", "\t")
+                    .split('\t')
+                    .map(|cell| {
+                        let field = cell
+                            .trim()
+                            .trim_start_matches("{{")
+                            .trim_end_matches("}}")
+                            .trim()
+                            .trim_start_matches('.');
+                        header_of(field).to_string()
+                    })
+                    .collect();
+                let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+                let cells: Vec<Vec<String>> = lines
+                    .iter()
+                    .map(|l| l.split('\t').map(str::to_string).collect())
+                    .collect();
+                print_table(&headers, &cells);
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn state_name(s: Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_with_clear_errors() {
+        assert!(matches!(
+            parse_filter("status=exited").unwrap(),
+            Filter::Status(Status::Exited)
+        ));
+        assert!(matches!(
+            parse_filter("exited=3").unwrap(),
+            Filter::Exited(3)
+        ));
+        for (bad, needle) in [
+            ("status", "use KEY=VALUE"),
+            ("status=zombie", "use created, running or exited"),
+            ("exited=x", "use an exit code"),
+            ("label=a", "unknown filter \"label\""),
+        ] {
+            let e = parse_filter(bad).err().unwrap().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Container lifecycle commands (`ps`, `rm`) and truthful states, end to
+//! end as the unprivileged user.
+
+mod common;
+
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use common::{Burrow, Registry, busybox_image};
+
+fn pulled() -> (Registry, Burrow, String) {
+    common::pulled("test/life", &busybox_image(|i| i))
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `burrow run --name NAME IMG sleep 60` in the background, once `ps`
+/// shows it running. The caller waits for the child; a failed assertion
+/// ends the whole test process, child included.
+#[allow(clippy::zombie_processes)]
+fn start_sleeper(b: &Burrow, img: &str, name: &str) -> Child {
+    let mut child = b
+        .cmd(&["run", "--name", name, img, "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let names = b.ok(&["ps", "--format", "{{.Names}}"]);
+        if names.lines().any(|l| l == name) {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} never showed as running");
+        }
+        // (`b.ok` above may panic too, leaving the child to the runner.)
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ps_lists_containers_with_status_filters_and_formats() {
+    let (_reg, b, img) = pulled();
+    b.run(&["run", "--name", "failed", &img, "sh", "-c", "exit 3"]);
+    b.run(&["run", "--name", "done", &img, "true"]);
+    let mut sleeper = start_sleeper(&b, &img, "sleeper");
+
+    // Without -a: running ones only, Podman's columns.
+    let table = b.ok(&["ps"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    for col in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    assert!(
+        lines[1].contains("Up ") && lines[1].ends_with("sleeper"),
+        "{table}"
+    );
+
+    let all = b.ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}} {{.State}} {{.ExitCode}}",
+    ]);
+    assert_eq!(all, "sleeper running 0\ndone exited 0\nfailed exited 3\n");
+    assert_eq!(b.ok(&["ps", "-a", "-q"]).lines().count(), 3);
+    assert!(b.ok(&["ps", "-a", "-q"]).lines().all(|l| l.len() == 12));
+    assert!(
+        b.ok(&["ps", "-a", "-q", "--no-trunc"])
+            .lines()
+            .all(|l| l.len() == 64)
+    );
+    let names = |args: &[&str]| -> String {
+        let mut all = vec!["ps", "--format", "{{.Names}}"];
+        all.extend_from_slice(args);
+        b.ok(&all).lines().collect::<Vec<_>>().join(",")
+    };
+    assert_eq!(names(&["--filter", "status=exited"]), "done,failed");
+    assert_eq!(names(&["--filter", "exited=3"]), "failed");
+    assert_eq!(names(&["--filter", "name=do"]), "done");
+    assert_eq!(
+        names(&["--filter", &format!("ancestor={img}")]),
+        "sleeper,done,failed"
+    );
+    assert_eq!(names(&["-l"]), "sleeper");
+    assert_eq!(names(&["-n", "2"]), "sleeper,done");
+    let json: serde_json::Value =
+        serde_json::from_str(&b.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    assert_eq!(json[0]["Names"][0], "sleeper");
+    assert_eq!(json[0]["State"], "running");
+    assert!(json[0]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(json[2]["ExitCode"], 3);
+    let table = b.ok(&["ps", "-a", "--format", "table {{.Names}}\t{{.Status}}"]);
+    assert!(table.starts_with("NAMES"), "{table}");
+    assert!(table.contains("Exited (3)"), "{table}");
+    let o = b.run(&["ps", "--filter", "label=x"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("unknown filter \"label\""), "{}", err(&o));
+
+    // rm: a running container needs -f; -f kills it (its `run` sees 137).
+    let o = b.run(&["rm", "sleeper"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("it is running; stop it first or use burrow rm -f"));
+    let o = b.run(&["rm", "-f", "sleeper"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim().len(), 64);
+    assert_eq!(sleeper.wait().unwrap().code(), Some(137));
+    assert_eq!(names(&["-a"]), "done,failed");
+    let o = b.run(&["rm", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("no such container: nosuch"), "{}", err(&o));
+    b.ok(&["rm", "--all"]);
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
+    let left = std::fs::read_dir(b.root.path().join("containers"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_killed_run_leaves_a_truthful_record() {
+    let (_reg, b, img) = pulled();
+    let mut run = start_sleeper(&b, &img, "victim");
+    // SIGKILL the CLI: its monitor and the container die with it (parent
+    // death signals), and nobody writes the exit down.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+        if state == "victim exited Exited (unknown)\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still: {state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(b.ok(&["ps", "-q"]), "");
+    // Not running, so rm needs no -f.
+    b.ok(&["rm", "victim"]);
+}
+
+#[test]
+fn prefixes_and_names_find_containers() {
+    let (_reg, b, img) = pulled();
+    for n in 0..17 {
+        b.ok(&["run", "--name", &format!("c{n}"), &img, "true"]);
+    }
+    let ids = b.ok(&["ps", "-a", "-q", "--no-trunc"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    // 17 IDs, 16 hex digits: some pair shares its first digit.
+    let (a, _) = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| ids[i + 1..].iter().map(move |b| (a, b)))
+        .find(|(a, b)| a[..1] == b[..1])
+        .unwrap();
+    let o = b.run(&["rm", &a[..1]]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("is ambiguous"), "{}", err(&o));
+    let o = b.run(&["rm", &a[..20]]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), *a);
+    b.ok(&["rm", "c3", "c4"]);
+    assert_eq!(b.ok(&["ps", "-a", "-q"]).lines().count(), 14);
+}
