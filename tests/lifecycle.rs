@@ -177,3 +177,100 @@ fn prefixes_and_names_find_containers() {
     b.ok(&["rm", "c3", "c4"]);
     assert_eq!(b.ok(&["ps", "-a", "-q"]).lines().count(), 14);
 }
+
+#[test]
+fn detached_containers_log_stop_kill_and_wait() {
+    let (_reg, b, img) = pulled();
+    let script = "echo hello; echo oops >&2; \
+                  trap 'echo got USR1' USR1; trap 'echo got TERM; exit 7' TERM; \
+                  while :; do sleep 0.05; done";
+    // `run -d` returns once the command runs, holding none of our pipes
+    // (output() would otherwise wait for the container to end).
+    let o = b.run(&["run", "-d", "--name", "bg", &img, "sh", "-c", script]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert_eq!(
+        b.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
+        "bg running\n"
+    );
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = b.run(&["logs", "bg"]);
+            if String::from_utf8_lossy(&o.stdout).contains(needle) {
+                return o;
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in the log");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let o = wait_for("hello");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+    assert_eq!(err(&o), "oops\n", "stderr stays stderr");
+    // `logs -f` follows until the container ends.
+    let follower = b
+        .cmd(&["logs", "-f", "bg"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    b.ok(&["kill", "-s", "USR1", "bg"]);
+    wait_for("got USR1");
+    assert_eq!(b.ok(&["stop", "bg"]), "bg\n");
+    let followed = follower.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "hello\ngot USR1\ngot TERM\n"
+    );
+    assert_eq!(b.ok(&["wait", "bg"]), "7\n");
+    assert_eq!(
+        b.ok(&["ps", "-a", "--format", "{{.Status}}"])
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["Exited", "(7)"]
+    );
+    // Timestamps and --tail.
+    let t = b.ok(&["logs", "-t", "--tail", "1", "bg"]);
+    assert!(t.ends_with(" got TERM\n") && t.starts_with("20"), "{t}");
+    // Stopping a stopped container is fine; one that ignores TERM is killed.
+    b.ok(&["stop", "bg"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        &img,
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 0.05; done",
+    ]);
+    b.ok(&["stop", "-t", "1", "stubborn"]);
+    assert_eq!(b.ok(&["wait", "stubborn"]), "137\n");
+    // kill defaults to KILL; a bad signal is one clear line.
+    b.ok(&["run", "-d", "--name", "k", &img, "sleep", "60"]);
+    let o = b.run(&["kill", "-s", "NOPE", "k"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("invalid signal \"NOPE\""), "{}", err(&o));
+    b.ok(&["kill", "k"]);
+    assert_eq!(b.ok(&["wait", "k"]), "137\n");
+    // A command that cannot start fails `run -d` itself.
+    let o = b.run(&["run", "-d", &img, "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(err(&o).contains("executable file not found"), "{}", err(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // --rm -d: gone once it exits.
+    let o = b.run(&["run", "-d", "--rm", "--name", "brief", &img, "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("brief")
+    {
+        assert!(Instant::now() < deadline, "--rm -d container stayed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = b.run(&["run", "-d", "-t", &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("burrow attach"), "{}", err(&o));
+}

@@ -8,12 +8,14 @@ mod image;
 mod images;
 mod info;
 mod inspect;
+mod logs;
 mod progress;
 mod ps;
 mod pull;
 mod rm;
 mod rmi;
 mod run;
+mod stop;
 mod system;
 mod tag;
 mod unshare;
@@ -74,6 +76,14 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// List containers
     Ps(ps::PsArgs),
+    /// Show what a detached container wrote
+    Logs(logs::LogsArgs),
+    /// Stop containers: SIGTERM, then SIGKILL after a timeout
+    Stop(stop::StopArgs),
+    /// Send a signal to containers
+    Kill(stop::KillArgs),
+    /// Wait for containers to exit and print their exit codes
+    Wait(stop::WaitArgs),
     /// Remove one or more containers
     Rm(rm::RmArgs),
     /// Remove one or more images
@@ -198,6 +208,10 @@ pub fn main() -> i32 {
         Command::Images(a) => images::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
+        Command::Logs(a) => logs::run(&ctx, a),
+        Command::Stop(a) => stop::stop(&ctx, a),
+        Command::Kill(a) => stop::kill(&ctx, a),
+        Command::Wait(a) => stop::wait(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),

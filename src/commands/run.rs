@@ -11,7 +11,7 @@ use burrow::runtime::container::new_id;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
     ContainerError, ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode,
-    RunOptions, Status, run_container,
+    RunOptions, Status, run_container, run_detached,
 };
 use burrow::runtime::{mounts, rootfs, tty};
 use burrow::storage::Store;
@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Give the container a terminal (with -i, the user's terminal is relayed to it in raw mode)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Run in the background: print the container's ID once its command runs; its output goes
+    /// to `burrow logs`
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Run burrow as pid 1 of the container: it forwards signals to the command and reaps orphans
     #[arg(long)]
     pub init: bool,
@@ -134,6 +138,11 @@ impl RunArgs {
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     let network = NetworkMode::parse(&args.network)?;
+    if args.detach && (args.tty || args.interactive) {
+        anyhow::bail!(
+            "-d with -t or -i needs `burrow attach`, which is not implemented yet: drop -t/-i, and read the output with `burrow logs`"
+        );
+    }
     // Options are checked before anything is pulled or created.
     let mounts = user_mounts(args)?;
     let ns = user_namespace(args)?;
@@ -201,7 +210,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         monitor: None,
     };
     containers.create(&record)?;
-    let spec = ContainerSpec {
+    let mut spec = ContainerSpec {
         id: id.clone(),
         dir: containers.dir_of(&id),
         lowers: image
@@ -231,7 +240,11 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         driver,
         keep_id,
         id_counts: (ns.default_counts.0, ns.default_counts.1),
+        log: None,
     };
+    if args.detach {
+        spec.log = Some(spec.log_path());
+    }
 
     let rm = args.rm;
     let started_at = Utc::now();
@@ -247,16 +260,55 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
+    let detach = args.detach;
+    let finished_record = record.clone();
     let result = ctx.in_namespace(ns.userns, |_| {
-        let code = run_container(&spec, || {
-            // Here, in the monitor: its pid is what says the container lives.
-            running.status = Status::Running;
-            running.started = Some(started_at);
-            running.monitor = ProcessRef::current();
-            if let Err(e) = containers.update(&running) {
-                eprintln!("WARN: {e}");
-            }
-        });
+        if detach {
+            let started = || {
+                running.status = Status::Running;
+                running.started = Some(started_at);
+                running.monitor = ProcessRef::current();
+                if let Err(e) = containers.update(&running) {
+                    eprintln!("WARN: {e}");
+                }
+            };
+            // In the monitor, once the container is gone.
+            let finished = |code: i32| {
+                if rm {
+                    let _ = containers.remove(&id);
+                    return;
+                }
+                let mut r = finished_record;
+                r.status = Status::Exited;
+                r.exit_code = Some(code);
+                r.started = Some(started_at);
+                r.finished = Some(Utc::now());
+                let _ = containers.update(&r);
+            };
+            return match run_detached(&spec, started, finished) {
+                Ok(()) => {
+                    println!("{id}");
+                    0
+                }
+                Err((code, messages)) => {
+                    eprint!("{messages}");
+                    code
+                }
+            };
+        }
+        let code = run_container(
+            &spec,
+            || {
+                // Here, in the monitor: its pid is what says the container lives.
+                running.status = Status::Running;
+                running.started = Some(started_at);
+                running.monitor = ProcessRef::current();
+                if let Err(e) = containers.update(&running) {
+                    eprintln!("WARN: {e}");
+                }
+            },
+            || {},
+        );
         // The upper directory holds files of container ids: only here, in
         // the user namespace, can they all be removed.
         if rm && let Err(e) = containers.remove(&id) {
@@ -275,7 +327,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
             return Err(e).context("starting the container");
         }
     };
-    if !rm {
+    // A detached container's monitor records its end itself.
+    if !rm && !detach {
         record.status = Status::Exited;
         record.exit_code = Some(code);
         record.started = Some(started_at);

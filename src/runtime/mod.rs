@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod init;
+pub mod logs;
 pub mod mounts;
 pub mod plan;
 pub mod process;
@@ -17,5 +18,5 @@ pub mod tty;
 pub mod user;
 
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
-pub use process::run_container;
+pub use process::{run_container, run_detached};
 pub use spec::{ContainerSpec, ImageConfig, NetworkMode, RunOptions, SpecError};

@@ -608,6 +608,7 @@ mod tests {
             driver: Driver::Overlay,
             keep_id: None,
             id_counts: (65537, 65537),
+            log: None,
         }
     }
 

@@ -88,7 +88,7 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
 /// code (128+N if killed by signal N; 125/126/127 as Docker). Must be
 /// called as root of a user namespace, from a single-threaded process.
 /// `started` runs in the monitor once the container process exists.
-pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
+pub fn run_container(spec: &ContainerSpec, started: impl FnOnce(), running: impl FnOnce()) -> i32 {
     if let Err(e) = prepare(spec) {
         eprintln!(
             "Error: cannot prepare the container directory {}: {e}",
@@ -105,12 +105,87 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
             return EXIT_ENGINE;
         }
     };
-    let code = run_in_pid_namespace(spec, started);
+    let code = run_in_pid_namespace(spec, started, running);
     if fuse_mounted {
         // The daemon exits once its file system is gone.
         let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
     }
     code
+}
+
+/// Start the container under a monitor that outlives the caller (`run
+/// -d`): the monitor is forked, leaves the caller's session and parent-death
+/// signal, and runs the container with its output logged; `finished` runs
+/// in it with the exit code once the container is gone. Returns when the
+/// command runs (`Ok`), or with its exit code and the messages that
+/// explain the failure. Call as root of the user namespace, single-threaded.
+pub fn run_detached(
+    spec: &ContainerSpec,
+    started: impl FnOnce(),
+    finished: impl FnOnce(i32),
+) -> Result<(), (i32, String)> {
+    let engine = |what: &str, e: nix::Error| (EXIT_ENGINE, format!("Error: {what}: {e}"));
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| engine("cannot create a pipe", e))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| engine("cannot create a pipe", e))?;
+    // SAFETY: single-threaded caller.
+    match unsafe { fork() }.map_err(|e| engine("cannot fork the monitor", e))? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(err_r);
+            let _ = nix::unistd::setsid();
+            let _ = nix::sys::prctl::set_pdeathsig(None);
+            // Nothing of the caller's stdio stays open (a `$(burrow run -d)`
+            // must not wait for the container); messages go to the caller
+            // until the command runs.
+            if let Ok(null) =
+                nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+            {
+                // SAFETY: dup2 onto stdio.
+                unsafe {
+                    libc::dup2(null.as_raw_fd(), 0);
+                    libc::dup2(null.as_raw_fd(), 1);
+                    libc::dup2(err_w.as_raw_fd(), 2);
+                }
+            }
+            drop(err_w);
+            let mut ready = Some(ready_w);
+            let code = run_container(spec, started, || {
+                if let Some(w) = ready.take() {
+                    let _ = nix::unistd::write(&w, b"ok");
+                }
+                if let Ok(null) =
+                    nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+                {
+                    // SAFETY: dup2 onto stderr; from now on nobody listens.
+                    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+                }
+            });
+            if let Some(w) = ready.take() {
+                let _ = nix::unistd::write(&w, code.to_string().as_bytes());
+            }
+            finished(code);
+            // SAFETY: leave without the caller's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(err_w);
+            let mut messages = String::new();
+            let _ = File::from(err_r).read_to_string(&mut messages);
+            let mut answer = String::new();
+            let _ = File::from(ready_r).read_to_string(&mut answer);
+            // The monitor is now the init process's (or a subreaper's) child,
+            // unless it already failed and exited.
+            let _ = nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            if answer == "ok" {
+                Ok(())
+            } else {
+                Err((answer.parse().unwrap_or(EXIT_ENGINE), messages))
+            }
+        }
+    }
 }
 
 /// Whatever the driver needs before the container's own mount namespace:
@@ -167,7 +242,11 @@ fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
     }
 }
 
-fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
+fn run_in_pid_namespace(
+    spec: &ContainerSpec,
+    started: impl FnOnce(),
+    running: impl FnOnce(),
+) -> i32 {
     if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
         eprintln!("Error: cannot create a pid namespace: {e}");
         return EXIT_ENGINE;
@@ -203,6 +282,21 @@ fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
             return EXIT_ENGINE;
         }
     };
+    // A logged (detached) container writes into pipes the monitor drains.
+    let log_pipes = match &spec.log {
+        Some(_) => match (
+            nix::unistd::pipe2(OFlag::O_CLOEXEC),
+            nix::unistd::pipe2(OFlag::O_CLOEXEC),
+        ) {
+            (Ok(o), Ok(e)) => Some((o, e)),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("Error: cannot create the log pipes: {e}");
+                return EXIT_ENGINE;
+            }
+        },
+        None => None,
+    };
+    install_control_signals();
     let mut blocked = SigSet::empty();
     for s in FORWARDED {
         blocked.add(s);
@@ -227,7 +321,8 @@ fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
         Ok(ForkResult::Child) => {
             drop(read_end);
             let console = console.map(|(_, theirs)| theirs);
-            container_main(spec, write_end, console, &old_mask)
+            let logs = log_pipes.map(|((_, out), (_, err))| (out, err));
+            container_main(spec, write_end, console, logs, &old_mask)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -257,7 +352,16 @@ fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
                     Err(e) => eprintln!("Error: receiving the container's terminal: {e}"),
                 }
             }
+            let log_ends = log_pipes.map(|((out, _), (err, _))| (out, err));
             let report = read_report(read_end);
+            if report.is_none() {
+                running();
+            }
+            if let (Some((out, err)), Some(path)) = (log_ends, &spec.log)
+                && let Err(e) = super::logs::pump(out, err, path)
+            {
+                eprintln!("Error: writing the log {}: {e}", path.display());
+            }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
             if let Some((kind, msg)) = report {
@@ -270,6 +374,55 @@ fn run_in_pid_namespace(spec: &ContainerSpec, started: impl FnOnce()) -> i32 {
             code
         }
     }
+}
+
+/// The first real-time signal; `SIGRTMIN + N` sent to a monitor asks it to
+/// send signal N to its container (see [`signal_container`]).
+static RTMIN: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn relay_control(sig: libc::c_int) {
+    let pid = CONTAINER_PID.load(Ordering::SeqCst);
+    let wanted = sig - RTMIN.load(Ordering::SeqCst);
+    if pid > 0 && wanted > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, wanted) };
+    }
+}
+
+/// Handlers for the control signals. Installed before the fork: the
+/// container process loses them at execve, and nobody signals it before.
+fn install_control_signals() {
+    let base = libc::SIGRTMIN();
+    RTMIN.store(base, Ordering::SeqCst);
+    for n in 1..=30 {
+        if base + n > libc::SIGRTMAX() {
+            break;
+        }
+        // SAFETY: a handler that reads atomics and calls kill(2).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = relay_control as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(base + n, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Ask the monitor `monitor_pid` to send `signal` (1..=30, e.g. SIGKILL,
+/// which the monitor cannot receive itself) to its container. The monitor
+/// does the sending because it is root in the container's user namespace:
+/// a container process running as a subordinate id is not the caller's to
+/// signal.
+pub fn signal_container(monitor_pid: i32, signal: i32) -> std::io::Result<()> {
+    if !(1..=30).contains(&signal) || libc::SIGRTMIN() + signal > libc::SIGRTMAX() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: kill(2).
+    if unsafe { libc::kill(monitor_pid, libc::SIGRTMIN() + signal) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The child's report, if it failed before exec: (exit code, message).
@@ -309,6 +462,7 @@ fn container_main(
     spec: &ContainerSpec,
     report: OwnedFd,
     console: Option<OwnedFd>,
+    logs: Option<(OwnedFd, OwnedFd)>,
     old_mask: &SigSet,
 ) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
@@ -384,7 +538,7 @@ fn container_main(
         Ok(p) => p,
         Err(msg) => fail(&report, EXIT_ENGINE, &msg),
     };
-    if let Err(e) = setup_stdio(spec, console) {
+    if let Err(e) = setup_stdio(spec, console, logs) {
         fail(&report, EXIT_ENGINE, &e);
     }
     // Every descriptor past stdio closes at exec, so nothing of burrow's
@@ -461,7 +615,11 @@ fn container_main(
 /// stdout and stderr, and stdin with `-i` or /dev/null without, as Docker.
 /// Without a terminal the container gets a session of its own, so signals
 /// from burrow's terminal reach it only through burrow.
-fn setup_stdio(spec: &ContainerSpec, console: Option<OwnedFd>) -> Result<(), String> {
+fn setup_stdio(
+    spec: &ContainerSpec,
+    console: Option<OwnedFd>,
+    logs: Option<(OwnedFd, OwnedFd)>,
+) -> Result<(), String> {
     if spec.tty {
         let sock = console.ok_or("no socket for the terminal")?;
         let master = tty::open_in_container(spec.winsize)
@@ -485,6 +643,14 @@ fn setup_stdio(spec: &ContainerSpec, console: Option<OwnedFd>) -> Result<(), Str
         tty::send_fd(sock.as_fd(), master.as_fd())
             .map_err(|e| format!("cannot pass the terminal to burrow: {e}"))?;
         return Ok(());
+    }
+    if let Some((out, err)) = logs {
+        // SAFETY: dup2 onto stdout and stderr; the pipes stay owned.
+        if unsafe { libc::dup2(out.as_raw_fd(), 1) } < 0
+            || unsafe { libc::dup2(err.as_raw_fd(), 2) } < 0
+        {
+            return Err("cannot connect the container to its log".into());
+        }
     }
     if !spec.stdin {
         let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())

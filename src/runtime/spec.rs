@@ -161,6 +161,8 @@ pub struct ContainerSpec {
     pub keep_id: Option<(u32, u32)>,
     /// Number of mapped ids (uids, gids), for the keep-id translation.
     pub id_counts: (u32, u32),
+    /// Detached: the container's stdout and stderr go to this log.
+    pub log: Option<PathBuf>,
 }
 
 impl ContainerSpec {
@@ -181,6 +183,10 @@ impl ContainerSpec {
         } else {
             self.lowers.clone()
         }
+    }
+    /// The container's log (detached containers).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("ctr.log")
     }
     /// The copied root of the vfs driver.
     pub fn vfs_root(&self) -> PathBuf {

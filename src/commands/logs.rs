@@ -1,0 +1,152 @@
+//! `burrow logs`: what a detached container wrote.
+
+use std::io::Write;
+use std::time::Duration;
+
+use burrow::runtime::logs::{LogLine, Stream, read_log};
+use burrow::runtime::{ContainerStore, Status};
+use chrono::{DateTime, Utc};
+use clap::Args;
+
+use super::Ctx;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new output until the container exits
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Prefix each line with its time (RFC 3339)
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only lines written at or after this time (RFC 3339, or a duration such as 10m, 2h, 30s ago)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before this time (RFC 3339, or a duration ago)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The container: name, ID or unique ID prefix
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// RFC 3339, or `N[smhd]` meaning that long ago, as Docker takes them.
+fn parse_time(s: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: i64 = num.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid time {s:?}: use RFC 3339 (2026-01-02T15:04:05Z) or a duration such as 10m"
+        )
+    })?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("invalid duration unit in {s:?}: use s, m, h or d"),
+    };
+    Ok(now - chrono::Duration::seconds(secs))
+}
+
+pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<i32> {
+    let now = Utc::now();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, now))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_time(s, now))
+        .transpose()?;
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let c = match containers.find(&args.container) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Ok(1);
+        }
+    };
+    let path = containers.dir_of(&c.id).join("ctr.log");
+    let keep = |l: &LogLine| since.is_none_or(|t| l.time >= t) && until.is_none_or(|t| l.time < t);
+    let mut lines: Vec<LogLine> = read_log(&path)?.into_iter().filter(|l| keep(l)).collect();
+    if let Some(n) = args.tail {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    let mut printed = read_log(&path)?.len();
+    print_lines(&lines, args.timestamps)?;
+    if !args.follow {
+        return Ok(0);
+    }
+    loop {
+        // Read the state before the log: output written before the exit
+        // is then never missed.
+        let running = containers
+            .find(&c.id)
+            .map(|r| r.current_status() == Status::Running)
+            .unwrap_or(false);
+        let all = read_log(&path)?;
+        if all.len() > printed {
+            let new: Vec<LogLine> = all[printed..].iter().filter(|l| keep(l)).cloned().collect();
+            print_lines(&new, args.timestamps)?;
+            printed = all.len();
+        }
+        if !running || until.is_some_and(|t| Utc::now() >= t) {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn print_lines(lines: &[LogLine], timestamps: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for l in lines {
+        let w: &mut dyn Write = match l.stream {
+            Stream::Stdout => &mut out,
+            Stream::Stderr => &mut err,
+        };
+        if timestamps {
+            write!(
+                w,
+                "{} ",
+                l.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            )?;
+        }
+        w.write_all(l.text.as_bytes())?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_as_docker_takes_them() {
+        let now = DateTime::parse_from_rfc3339("2026-01-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_time("10m", now).unwrap().to_rfc3339(),
+            "2026-01-02T09:50:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2026-01-01T00:00:00Z", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert!(parse_time("soon", now).is_err());
+        assert!(parse_time("5y", now).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! `burrow stop`, `burrow kill` and `burrow wait`.
+
+use std::time::{Duration, Instant};
+
+use burrow::runtime::process::signal_container;
+use burrow::runtime::{ContainerRecord, ContainerStore, Status};
+use clap::Args;
+
+use super::Ctx;
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub time: u64,
+    /// Containers: names, IDs or unique ID prefixes
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send: a name (KILL, SIGTERM, USR1, ...) or a number
+    #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
+    pub signal: String,
+    /// Containers: names, IDs or unique ID prefixes
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Containers: names, IDs or unique ID prefixes
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// A signal by name (with or without SIG) or number, 1 to 30.
+fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    let n = match s.parse::<i32>() {
+        Ok(n) => n,
+        Err(_) => {
+            let name = s.to_ascii_uppercase();
+            let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
+            nix::sys::signal::Signal::iterator()
+                .find(|sig| sig.as_str().strip_prefix("SIG") == Some(name.as_str()))
+                .map(|sig| sig as i32)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "invalid signal {s:?}: use a name such as TERM, KILL or USR1, or a number"
+                    )
+                })?
+        }
+    };
+    if !(1..=30).contains(&n) {
+        anyhow::bail!("invalid signal {s:?}: use a signal number from 1 to 30");
+    }
+    Ok(n)
+}
+
+fn lookup(containers: &ContainerStore, q: &str, code: &mut i32) -> Option<ContainerRecord> {
+    match containers.find(q) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            *code = (*code).max(125);
+            None
+        }
+    }
+}
+
+fn running_monitor(c: &ContainerRecord) -> Option<i32> {
+    (c.current_status() == Status::Running)
+        .then(|| c.monitor.as_ref().map(|m| m.pid))
+        .flatten()
+}
+
+/// Wait until the container is no longer running; false on timeout.
+fn wait_stopped(containers: &ContainerStore, id: &str, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match containers.find(id) {
+            Ok(c) if c.current_status() == Status::Running => {}
+            _ => return true,
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stop(ctx: &Ctx, args: &StopArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut code = 0;
+    for q in &args.containers {
+        let Some(c) = lookup(&containers, q, &mut code) else {
+            continue;
+        };
+        // Stopping a stopped container is no error, as in Docker.
+        if let Some(pid) = running_monitor(&c) {
+            let _ = signal_container(pid, libc::SIGTERM);
+            if !wait_stopped(&containers, &c.id, Some(Duration::from_secs(args.time))) {
+                let _ = signal_container(pid, libc::SIGKILL);
+                wait_stopped(&containers, &c.id, Some(Duration::from_secs(10)));
+            }
+        }
+        println!("{q}");
+    }
+    Ok(code)
+}
+
+pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<i32> {
+    let signal = parse_signal(&args.signal)?;
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut code = 0;
+    for q in &args.containers {
+        let Some(c) = lookup(&containers, q, &mut code) else {
+            continue;
+        };
+        match running_monitor(&c) {
+            Some(pid) => match signal_container(pid, signal) {
+                Ok(()) => println!("{q}"),
+                Err(e) => {
+                    eprintln!("Error: signalling container {q}: {e}");
+                    code = code.max(125);
+                }
+            },
+            None => {
+                eprintln!("Error: container {q} is not running");
+                code = code.max(125);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn wait(ctx: &Ctx, args: &WaitArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut code = 0;
+    for q in &args.containers {
+        let Some(c) = lookup(&containers, q, &mut code) else {
+            continue;
+        };
+        wait_stopped(&containers, &c.id, None);
+        // -1, as Podman prints, when the end was never recorded.
+        let exit = containers
+            .find(&c.id)
+            .ok()
+            .and_then(|c| c.exit_code)
+            .unwrap_or(-1);
+        println!("{exit}");
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("USR1").unwrap(), libc::SIGUSR1);
+        assert_eq!(parse_signal("2").unwrap(), 2);
+        assert!(
+            parse_signal("NOPE")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid signal")
+        );
+        assert!(parse_signal("64").is_err());
+    }
+}
