@@ -101,7 +101,12 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     assert_eq!(json.as_array().unwrap().len(), 3);
     assert_eq!(json[0]["Names"][0], "sleeper");
     assert_eq!(json[0]["State"], "running");
-    assert!(json[0]["Pid"].as_i64().unwrap() > 0);
+    let pid = json[0]["Pid"].as_i64().unwrap();
+    let monitor = json[0]["MonitorPid"].as_i64().unwrap();
+    assert!(pid > 0 && monitor > 0 && pid != monitor, "{json}");
+    // The container's pid 1 runs `sleep`, a child of the monitor.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(stat.contains("(sleep)"), "{stat}");
     assert_eq!(json[2]["ExitCode"], 3);
     let table = b.ok(&["ps", "-a", "--format", "table {{.Names}}\t{{.Status}}"]);
     assert!(table.starts_with("NAMES"), "{table}");

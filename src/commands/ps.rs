@@ -184,7 +184,9 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "Exited": *s == Status::Exited,
                         "StartedAt": c.started.map_or(0, |t| t.timestamp()),
                         "ExitedAt": c.finished.map_or(0, |t| t.timestamp()),
-                        "Pid": c.monitor.as_ref().filter(|_| *s == Status::Running).map_or(0, |m| m.pid),
+                        "Pid": if *s == Status::Running { c.pid.unwrap_or(0) } else { 0 },
+                        // burrow's own: the container's monitor process.
+                        "MonitorPid": c.monitor.as_ref().filter(|_| *s == Status::Running).map_or(0, |m| m.pid),
                     })
                 })
                 .collect();

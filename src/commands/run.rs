@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
+use burrow::runtime::process::container_pid;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
     ContainerError, ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode,
@@ -208,6 +209,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         keep_id,
         started: None,
         monitor: None,
+        pid: None,
     };
     containers.create(&record)?;
     let mut spec = ContainerSpec {
@@ -268,6 +270,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
                 running.status = Status::Running;
                 running.started = Some(started_at);
                 running.monitor = ProcessRef::current();
+                running.pid = Some(container_pid());
                 if let Err(e) = containers.update(&running) {
                     eprintln!("WARN: {e}");
                 }
@@ -279,6 +282,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
                     return;
                 }
                 let mut r = finished_record;
+                r.monitor = None;
                 r.status = Status::Exited;
                 r.exit_code = Some(code);
                 r.started = Some(started_at);
@@ -303,6 +307,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
                 running.status = Status::Running;
                 running.started = Some(started_at);
                 running.monitor = ProcessRef::current();
+                running.pid = Some(container_pid());
                 if let Err(e) = containers.update(&running) {
                     eprintln!("WARN: {e}");
                 }

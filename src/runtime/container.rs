@@ -83,6 +83,9 @@ pub struct ContainerRecord {
     /// later command tells a live container from one whose monitor died.
     #[serde(default)]
     pub monitor: Option<ProcessRef>,
+    /// The host pid of the container's pid 1 while it runs.
+    #[serde(default)]
+    pub pid: Option<i32>,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -303,6 +306,7 @@ mod tests {
             keep_id: None,
             started: None,
             monitor: None,
+            pid: None,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

@@ -376,6 +376,12 @@ fn run_in_pid_namespace(
     }
 }
 
+/// The host pid of the container's process (its pid 1), while it runs;
+/// 0 outside a monitor.
+pub fn container_pid() -> i32 {
+    CONTAINER_PID.load(Ordering::SeqCst)
+}
+
 /// The first real-time signal; `SIGRTMIN + N` sent to a monitor asks it to
 /// send signal N to its container (see [`signal_container`]).
 static RTMIN: AtomicI32 = AtomicI32::new(0);
