@@ -150,6 +150,10 @@ pub fn run_detached(
                 }
             }
             drop(err_w);
+            // The monitor lives as long as the container: give back the
+            // heap the command line's work left free.
+            // SAFETY: malloc_trim only releases free memory.
+            unsafe { libc::malloc_trim(0) };
             let mut ready = Some(ready_w);
             let code = run_container(spec, started, || {
                 if let Some(w) = ready.take() {
