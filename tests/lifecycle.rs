@@ -279,3 +279,36 @@ fn detached_containers_log_stop_kill_and_wait() {
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("burrow attach"), "{}", err(&o));
 }
+
+#[test]
+fn twenty_parallel_lifecycles_keep_the_store_whole() {
+    let (_reg, b, img) = pulled();
+    let b = std::sync::Arc::new(b);
+    let workers: Vec<_> = (0..20)
+        .map(|n| {
+            let b = b.clone();
+            let img = img.clone();
+            std::thread::spawn(move || {
+                let name = format!("p{n}");
+                // Everyone also races for one shared name: exactly one wins.
+                let shared = b.run(&["run", "-d", "--name", "same", &img, "sleep", "60"]);
+                let o = b.run(&["run", "-d", "--name", &name, &img, "sleep", "60"]);
+                assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+                b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+                b.ok(&["stop", "-t", "0", &name]);
+                b.ok(&["rm", &name]);
+                shared.status.success()
+            })
+        })
+        .collect();
+    let winners = workers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .filter(|won| *won)
+        .count();
+    assert_eq!(winners, 1, "the name \"same\" was given {winners} times");
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "same\n");
+    b.ok(&["rm", "-f", "same"]);
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
+    b.ok(&["system", "check"]);
+}
