@@ -1,5 +1,5 @@
 #!/bin/bash
-# Lifecycle benchmark: `burrow run -d` latency, the detached monitor's
+# Lifecycle benchmark: `burrow run -d` and `burrow exec` latency, the detached monitor's
 # resident memory, and `burrow ps -a` over 1,000 containers, beside Podman
 # when it is installed. Runs everything as the unprivileged test user on a
 # busybox-static image served by a loopback registry; never asserts on time.
@@ -102,6 +102,18 @@ if [ "$podman" = 1 ]; then
     as_user podman $podman_flags rm -f mon >/dev/null
 fi
 
+log "exec ($runs runs each)"
+as_user "$work/burrow" run -d --name ex "$image" sleep 600 >/dev/null
+cmds=("$work/burrow exec ex true")
+if [ "$podman" = 1 ]; then
+    as_user podman $podman_flags run -d --name ex --network none "$image" sleep 600 >/dev/null
+    cmds+=("podman $podman_flags exec ex true")
+fi
+as_user hyperfine -N -w 2 -r "$runs" --export-json "$work/exec.json" "${cmds[@]}" >/dev/null 2>&1 \
+    || as_user hyperfine -w 2 -r "$runs" --export-json "$work/exec.json" "${cmds[@]}" >/dev/null
+as_user "$work/burrow" rm -f ex >/dev/null
+[ "$podman" = 1 ] && as_user podman $podman_flags rm -f -t 0 ex >/dev/null
+
 log "1,000 exited containers"
 as_user sh -c "for i in \$(seq 1000); do $work/burrow run --name c\$i $image true; done"
 as_user hyperfine -N -w 2 -r "$runs" --export-json "$work/ps.json" "$work/burrow ps -a" >/dev/null 2>&1 \
@@ -111,6 +123,8 @@ echo
 echo "lifecycle benchmark: $(nproc) cpus, kernel $(uname -r); medians of $runs"
 printf 'burrow run -d:      %7.1f ms\n' "$(jq '.results[0].median * 1000' "$work/rund.json")"
 [ "$podman" = 1 ] && printf 'podman run -d:      %7.1f ms\n' "$(jq '.results[1].median * 1000' "$work/rund.json")"
+printf 'burrow exec:        %7.1f ms   (target <= 10 ms)\n' "$(jq '.results[0].median * 1000' "$work/exec.json")"
+[ "$podman" = 1 ] && printf 'podman exec:        %7.1f ms\n' "$(jq '.results[1].median * 1000' "$work/exec.json")"
 printf 'burrow monitor RSS: %7.1f MB   (target <= 3 MB)\n' "$(echo "scale=1; $mrss / 1024" | bc)"
 [ "$podman" = 1 ] && printf 'podman conmon RSS:  %7.1f MB\n' "$(echo "scale=1; ${crss:-0} / 1024" | bc)"
 printf 'burrow ps -a (1,000 containers): %5.1f ms   (target <= 50 ms)\n' "$(jq '.results[0].median * 1000' "$work/ps.json")"

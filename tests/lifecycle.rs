@@ -312,3 +312,67 @@ fn twenty_parallel_lifecycles_keep_the_store_whole() {
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
     b.ok(&["system", "check"]);
 }
+
+#[test]
+fn exec_joins_a_running_container() {
+    let (_reg, b, img) = pulled();
+    b.ok(&[
+        "run", "-d", "--name", "box", "-e", "FOO=bar", "-w", "/tmp", &img, "sleep", "60",
+    ]);
+    // The container's processes, environment, working directory and
+    // confinement.
+    let out = b.ok(&[
+        "exec", "box", "sh", "-c",
+        "echo $FOO; pwd; ps -o pid,comm | grep -c sleep; grep -E '^(Seccomp|CapBnd):' /proc/self/status",
+    ]);
+    assert_eq!(
+        out,
+        "bar\n/tmp\n1\nCapBnd:\t00000000800405fb\nSeccomp:\t2\n"
+    );
+    // Files it writes are the container's.
+    b.ok(&["exec", "box", "sh", "-c", "echo made > /tmp/by-exec"]);
+    assert_eq!(b.ok(&["exec", "box", "cat", "/tmp/by-exec"]), "made\n");
+    assert_eq!(
+        b.ok(&[
+            "exec",
+            "-u",
+            "1000",
+            "-w",
+            "/",
+            "-e",
+            "X=1",
+            "box",
+            "sh",
+            "-c",
+            "id -u; pwd; echo $X"
+        ]),
+        "1000\n/\n1\n"
+    );
+    let mut child = b
+        .cmd(&["exec", "-i", "box", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"piped\n").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout),
+        "piped\n"
+    );
+    for (cmd, code) in [("exit 5", 5), ("kill -9 $$", 137)] {
+        let o = b.run(&["exec", "box", "sh", "-c", cmd]);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", err(&o));
+    }
+    assert_eq!(b.run(&["exec", "box", "nosuch"]).status.code(), Some(127));
+    assert_eq!(
+        b.run(&["exec", "box", "/etc/passwd"]).status.code(),
+        Some(126)
+    );
+    b.ok(&["stop", "-t", "0", "box"]);
+    let o = b.run(&["exec", "box", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("is not running"), "{}", err(&o));
+    let o = b.run(&["exec", "nosuch", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("no such container"), "{}", err(&o));
+}

@@ -353,3 +353,17 @@ fn init_is_pid_1_reaps_orphans_and_keeps_exit_codes() {
     t.type_text("exit 4\r");
     assert_eq!(t.wait(), 4, "{}", t.text());
 }
+
+#[test]
+fn exec_it_on_a_real_terminal() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    b.ok(&["run", "-d", "--name", "box", &img, "sleep", "60"]);
+    let mut t = Terminal::start(&b, &["exec", "-it", "box", "sh"], 30, 90);
+    t.expect("# ");
+    t.type_text("tty; stty size; ps -o comm | grep -c sleep\r");
+    t.expect("/dev/pts/");
+    t.expect("30 90");
+    t.type_text("exit 6\r");
+    assert_eq!(t.wait(), 6, "{}", t.text());
+    b.ok(&["rm", "-f", "box"]);
+}

@@ -3,6 +3,7 @@
 //! and prints; no engine logic lives here.
 
 mod completion;
+mod exec;
 mod format;
 mod image;
 mod images;
@@ -76,6 +77,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// List containers
     Ps(ps::PsArgs),
+    /// Run a command in a running container
+    Exec(Box<exec::ExecArgs>),
     /// Show what a detached container wrote
     Logs(logs::LogsArgs),
     /// Stop containers: SIGTERM, then SIGKILL after a timeout
@@ -208,6 +211,7 @@ pub fn main() -> i32 {
         Command::Images(a) => images::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
+        Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),
         Command::Stop(a) => stop::stop(&ctx, a),
         Command::Kill(a) => stop::kill(&ctx, a),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
+use burrow::runtime::exec::ExecContext;
 use burrow::runtime::process::container_pid;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
@@ -189,7 +190,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         hostname: args.hostname.clone(),
     };
     let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())?;
-    let confine = confinement(ctx, args)?;
+    let (confine, seccomp_mode) = confinement(ctx, args)?;
+    // keep-id runs as the user unless -u says otherwise, as in Podman.
+    let run_user = match (&args.user, keep_id) {
+        (Some(u), _) => u.clone(),
+        (None, Some((uid, gid))) => format!("{uid}:{gid}"),
+        (None, None) => config.user.clone(),
+    };
+    let exec = ExecContext {
+        env: process.env.clone(),
+        cwd: process.cwd.clone(),
+        user: run_user.clone(),
+        caps: confine.caps.mask(),
+        seccomp: seccomp_mode,
+        privileged: args.privileged,
+    };
 
     let containers = ContainerStore::open(store.root())?;
     let mut record = ContainerRecord {
@@ -210,6 +225,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         started: None,
         monitor: None,
         pid: None,
+        exec: Some(exec),
     };
     containers.create(&record)?;
     let mut spec = ContainerSpec {
@@ -227,12 +243,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         cwd: process.cwd,
         network,
         confine,
-        // keep-id runs as the user unless -u says otherwise, as in Podman.
-        user: match (&args.user, keep_id) {
-            (Some(u), _) => u.clone(),
-            (None, Some((uid, gid))) => format!("{uid}:{gid}"),
-            (None, None) => config.user.clone(),
-        },
+        user: run_user,
         stdin: args.interactive,
         tty: args.tty,
         winsize: if args.tty { tty::host_winsize() } else { None },
@@ -462,7 +473,7 @@ fn image_for_run(
 
 /// Resolved before any record exists, so a bad name or profile leaves
 /// nothing behind.
-fn confinement(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<Confinement> {
+fn confinement(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<(Confinement, String)> {
     let mut mode = SeccompMode::Default;
     for o in &args.security_opt {
         match parse_security_opt(o)? {
@@ -481,11 +492,19 @@ fn confinement(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<Confinement> {
     } else {
         confine::prepare_cached(&mode, &caps, &ctx.paths.runroot.join("seccomp"))?
     };
-    Ok(Confinement {
-        caps,
-        seccomp,
-        privileged: args.privileged,
-    })
+    let mode_name = match &mode {
+        SeccompMode::Default => "default".to_string(),
+        SeccompMode::Unconfined => "unconfined".to_string(),
+        SeccompMode::Profile(p) => p.display().to_string(),
+    };
+    Ok((
+        Confinement {
+            caps,
+            seccomp,
+            privileged: args.privileged,
+        },
+        mode_name,
+    ))
 }
 
 #[cfg(test)]

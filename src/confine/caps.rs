@@ -41,6 +41,11 @@ impl CapSet {
         CapSet { mask: 0 }
     }
 
+    /// The set whose kernel mask is `mask` (as [`CapSet::mask`] gives it).
+    pub fn from_mask(mask: u64) -> Self {
+        CapSet { mask }
+    }
+
     /// Podman's default set.
     pub fn default_set() -> Self {
         DEFAULT_CAPABILITIES.iter().copied().collect()

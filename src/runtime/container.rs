@@ -86,6 +86,9 @@ pub struct ContainerRecord {
     /// The host pid of the container's pid 1 while it runs.
     #[serde(default)]
     pub pid: Option<i32>,
+    /// What `exec` needs to run like the container's own process.
+    #[serde(default)]
+    pub exec: Option<crate::runtime::exec::ExecContext>,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -307,6 +310,7 @@ mod tests {
             started: None,
             monitor: None,
             pid: None,
+            exec: None,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

@@ -6,6 +6,7 @@
 //! [`crate::userns::run_in_userns`]); the binary only parses options.
 
 pub mod container;
+pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod mounts;

@@ -674,7 +674,7 @@ fn setup_stdio(
     Ok(())
 }
 
-fn switch_user(user: &ExecUser) -> Result<(), String> {
+pub(crate) fn switch_user(user: &ExecUser) -> Result<(), String> {
     let gids: Vec<nix::unistd::Gid> = user
         .groups
         .iter()
