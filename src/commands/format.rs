@@ -137,6 +137,25 @@ pub fn time_ago(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chron
     }
 }
 
+/// Print lines rendered from a template: as they are, or, for a `table`
+/// template, as aligned columns (cells split at tabs) under `headers`.
+pub fn print_rendered(lines: &[String], table: Option<&[&str]>) {
+    match table {
+        Some(headers) => {
+            let cells: Vec<Vec<String>> = lines
+                .iter()
+                .map(|l| l.split('\t').map(str::to_string).collect())
+                .collect();
+            print_table(headers, &cells);
+        }
+        None => {
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    }
+}
+
 /// Print rows as columns separated by at least two spaces, like Podman.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::format::{human_size, print_table, render_template, time_ago};
+use super::format::{human_size, print_rendered, print_table, render_template, time_ago};
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -162,19 +162,9 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
                 });
                 lines.push(render_template(template, &data)?);
             }
-            if table {
-                let header = table_header(template);
-                let headers: Vec<&str> = header.split('\t').collect();
-                let cells: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect();
-                print_table(&headers, &cells);
-            } else {
-                for l in lines {
-                    println!("{l}");
-                }
-            }
+            let header = table_header(template);
+            let headers: Vec<&str> = header.split('\t').collect();
+            print_rendered(&lines, table.then_some(headers.as_slice()));
         }
     }
     Ok(0)

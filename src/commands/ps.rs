@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::format::{print_table, render_template, time_ago};
+use super::format::{print_rendered, print_table, render_template, time_ago};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -242,31 +242,21 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                 });
                 lines.push(render_template(template, &data)?);
             }
-            if table {
-                let header: Vec<String> = template
-                    .replace("\\t", "\t")
-                    .split('\t')
-                    .map(|cell| {
-                        let field = cell
-                            .trim()
-                            .trim_start_matches("{{")
-                            .trim_end_matches("}}")
-                            .trim()
-                            .trim_start_matches('.');
-                        header_of(field).to_string()
-                    })
-                    .collect();
-                let headers: Vec<&str> = header.iter().map(String::as_str).collect();
-                let cells: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect();
-                print_table(&headers, &cells);
-            } else {
-                for l in lines {
-                    println!("{l}");
-                }
-            }
+            let header: Vec<String> = template
+                .replace("\\t", "\t")
+                .split('\t')
+                .map(|cell| {
+                    let field = cell
+                        .trim()
+                        .trim_start_matches("{{")
+                        .trim_end_matches("}}")
+                        .trim()
+                        .trim_start_matches('.');
+                    header_of(field).to_string()
+                })
+                .collect();
+            let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+            print_rendered(&lines, table.then_some(headers.as_slice()));
         }
     }
     Ok(0)

@@ -6,7 +6,6 @@
 
 use std::ffi::CString;
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -14,11 +13,13 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use serde::{Deserialize, Serialize};
 
-use super::process::{EXIT_ENGINE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, find_program};
+use super::process::{
+    EXIT_ENGINE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, fail, find_program, print_report,
+    read_report, reap,
+};
 use super::spec::DEFAULT_PATH;
 use super::tty;
 use super::user::resolve_user;
@@ -99,21 +100,12 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
         eprintln!("Error: cannot become root in the container's user namespace: {e}");
         return EXIT_ENGINE;
     }
-    let console = if req.tty {
-        match nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::SeqPacket,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        ) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("Error: cannot create a socket for the terminal: {e}");
-                return EXIT_ENGINE;
-            }
+    let console = match tty::console_socket(req.tty) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: cannot create a socket for the terminal: {e}");
+            return EXIT_ENGINE;
         }
-    } else {
-        None
     };
     let (read_end, write_end) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
@@ -165,35 +157,12 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
                     eprintln!("Error: relaying the terminal: {e}");
                 }
             }
-            let mut report = Vec::new();
-            let _ = File::from(read_end).read_to_end(&mut report);
-            let code = loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, c)) => break c,
-                    Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
-                    Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(_) => break EXIT_ENGINE,
-                }
-            };
-            if let Some((&kind, msg)) = report.split_first() {
-                let msg = String::from_utf8_lossy(msg);
-                if i32::from(kind) == EXIT_ENGINE {
-                    eprintln!("Error: {msg}");
-                } else {
-                    eprintln!("burrow: {msg}");
-                }
-            }
+            let report = read_report(read_end);
+            let code = reap(child);
+            print_report(report);
             code
         }
     }
-}
-
-fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
-    let mut bytes = vec![code as u8];
-    bytes.extend_from_slice(msg.as_bytes());
-    let _ = nix::unistd::write(report, &bytes);
-    // SAFETY: leave the forked child at once.
-    unsafe { libc::_exit(code) }
 }
 
 fn child(

@@ -263,21 +263,12 @@ fn run_in_pid_namespace(
     }
     TTY_MODE.store(spec.tty, Ordering::SeqCst);
     // The terminal's master comes back over this socket.
-    let console = if spec.tty {
-        match nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::SeqPacket,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        ) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("Error: cannot create a socket for the terminal: {e}");
-                return EXIT_ENGINE;
-            }
+    let console = match tty::console_socket(spec.tty) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: cannot create a socket for the terminal: {e}");
+            return EXIT_ENGINE;
         }
-    } else {
-        None
     };
     let (read_end, write_end) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
@@ -368,13 +359,7 @@ fn run_in_pid_namespace(
             }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
-            if let Some((kind, msg)) = report {
-                if kind == EXIT_ENGINE {
-                    eprintln!("Error: {msg}");
-                } else {
-                    eprintln!("burrow: {msg}");
-                }
-            }
+            print_report(report);
             code
         }
     }
@@ -435,8 +420,20 @@ pub fn signal_container(monitor_pid: i32, signal: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Show a child's report: engine errors as `Error:`, exec failures
+/// (126/127) as burrow's remark about the command.
+pub(crate) fn print_report(report: Option<(i32, String)>) {
+    if let Some((kind, msg)) = report {
+        if kind == EXIT_ENGINE {
+            eprintln!("Error: {msg}");
+        } else {
+            eprintln!("burrow: {msg}");
+        }
+    }
+}
+
 /// The child's report, if it failed before exec: (exit code, message).
-fn read_report(fd: OwnedFd) -> Option<(i32, String)> {
+pub(crate) fn read_report(fd: OwnedFd) -> Option<(i32, String)> {
     let mut buf = Vec::new();
     let mut f = File::from(fd);
     // EINTR is retried by read_to_end; other errors mean no report.
@@ -445,7 +442,7 @@ fn read_report(fd: OwnedFd) -> Option<(i32, String)> {
     Some((i32::from(kind), String::from_utf8_lossy(msg).into_owned()))
 }
 
-fn reap(child: Pid) -> i32 {
+pub(crate) fn reap(child: Pid) -> i32 {
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => return code,
@@ -460,7 +457,7 @@ fn reap(child: Pid) -> i32 {
 }
 
 /// Send `msg` to the monitor and exit with `code`.
-fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
+pub(crate) fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
     let mut bytes = vec![code as u8];
     bytes.extend_from_slice(msg.as_bytes());
     let _ = nix::unistd::write(report, &bytes);

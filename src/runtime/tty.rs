@@ -147,6 +147,21 @@ pub fn pts_number(master: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(n)
 }
 
+/// The socket pair a terminal's master travels over (see [`send_fd`]),
+/// if `wanted`.
+pub fn console_socket(wanted: bool) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let pair = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok(Some(pair))
+}
+
 /// Send `fd` over the unix socket `sock`.
 pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
     let fds = [fd.as_raw_fd()];
