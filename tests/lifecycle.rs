@@ -376,3 +376,42 @@ fn exec_joins_a_running_container() {
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("no such container"), "{}", err(&o));
 }
+
+#[test]
+fn inspect_shows_containers_like_docker() {
+    let (_reg, b, img) = pulled();
+    let host = tempfile::tempdir().unwrap();
+    let v = format!("{}:/data:ro", host.path().display());
+    b.ok(&[
+        "run", "-d", "--name", "web", "-e", "A=1", "-v", &v, &img, "sleep", "60",
+    ]);
+    let f = |fmt: &str| {
+        b.ok(&["inspect", "--format", fmt, "web"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        f("{{.State.Status}} {{.State.Running}} {{.Name}}"),
+        "running true web"
+    );
+    assert!(f("{{.State.Pid}}").parse::<i32>().unwrap() > 0);
+    assert_eq!(f("{{.Path}} {{index .Args 0}}"), "sleep 60");
+    assert!(f("{{json .Config.Env}}").contains("\"A=1\""));
+    let mounts = f("{{json .Mounts}}");
+    assert!(
+        mounts.contains("\"Destination\":\"/data\"") && mounts.contains("\"RW\":false"),
+        "{mounts}"
+    );
+    assert_eq!(f("{{.GraphDriver.Name}}"), "overlay");
+    b.ok(&["stop", "-t", "0", "web"]);
+    assert_eq!(f("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    let all: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "web", &img])).unwrap();
+    assert_eq!(all[0]["Name"], "web");
+    assert!(all[1]["RepoTags"].is_array(), "{all}");
+    // --type narrows; image inspect never finds containers.
+    let o = b.run(&["inspect", "--type", "image", "web"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = b.run(&["image", "inspect", "web"]);
+    assert_eq!(o.status.code(), Some(125));
+    b.ok(&["inspect", "--type", "container", "web"]);
+}

@@ -19,7 +19,7 @@ pub enum ImageCommand {
     /// Add a name to an image
     Tag(tag::TagArgs),
     /// Show low-level information on images
-    Inspect(inspect::InspectArgs),
+    Inspect(inspect::ImageInspectArgs),
     /// Remove unused images
     Prune(PruneArgs),
 }
@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
         ImageCommand::List(a) => images::run(ctx, a),
         ImageCommand::Rm(a) => rmi::run(ctx, a),
         ImageCommand::Tag(a) => tag::run(ctx, a),
-        ImageCommand::Inspect(a) => inspect::run(ctx, a),
+        ImageCommand::Inspect(a) => inspect::run_images(ctx, a),
         ImageCommand::Prune(a) => prune(ctx, a),
     }
 }

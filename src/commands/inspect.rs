@@ -2,6 +2,8 @@
 
 use burrow::image::find_image;
 use burrow::image::inspect::image_json;
+use burrow::runtime::inspect::container_json;
+use burrow::runtime::{ContainerError, ContainerStore};
 use clap::Args;
 
 use super::Ctx;
@@ -9,22 +11,64 @@ use super::format::render_template;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Containers or images to inspect (names, IDs or ID prefixes; containers first)
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Format the output with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// What to look for: container, image or all
+    #[arg(long = "type", value_name = "TYPE", default_value = "all", value_parser = ["container", "image", "all"])]
+    pub kind: String,
+}
+
+/// `burrow image inspect`: images only.
+#[derive(Debug, Args)]
+pub struct ImageInspectArgs {
     /// Images to inspect (names, IDs or ID prefixes)
     #[arg(required = true)]
     pub names: Vec<String>,
     /// Format the output with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// What to inspect; only images exist so far
-    #[arg(long = "type", value_name = "TYPE", default_value = "image", value_parser = ["image", "all"])]
-    pub kind: String,
+}
+
+pub fn run_images(ctx: &Ctx, args: &ImageInspectArgs) -> anyhow::Result<i32> {
+    run(
+        ctx,
+        &InspectArgs {
+            names: args.names.clone(),
+            format: args.format.clone(),
+            kind: "image".into(),
+        },
+    )
 }
 
 pub fn run(ctx: &Ctx, args: &InspectArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
     let mut out = Vec::new();
     let mut code = 0;
     for name in &args.names {
+        if args.kind != "image" {
+            match containers.find(name) {
+                Ok(c) => {
+                    out.push(container_json(&c, &containers.dir_of(&c.id)));
+                    continue;
+                }
+                Err(e @ ContainerError::Ambiguous { .. }) => {
+                    eprintln!("Error: {e}");
+                    code = 125;
+                    continue;
+                }
+                Err(ContainerError::NotFound(_)) if args.kind == "all" => {}
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    code = 125;
+                    continue;
+                }
+            }
+        }
         match find_image(&store, name) {
             Ok(img) => out.push(image_json(&store, &img)?),
             Err(e) => {

@@ -9,6 +9,7 @@ use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::exec::ExecContext;
+use burrow::runtime::inspect::RecordedMount;
 use burrow::runtime::process::container_pid;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
@@ -226,6 +227,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         monitor: None,
         pid: None,
         exec: Some(exec),
+        mounts: mounts
+            .iter()
+            .map(|m| RecordedMount {
+                kind: match m.kind {
+                    mounts::MountKind::Bind { .. } => "bind".into(),
+                    mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
+                },
+                source: match &m.kind {
+                    mounts::MountKind::Bind { source, .. } => source.display().to_string(),
+                    mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
+                },
+                destination: m.destination.clone(),
+                rw: !m.readonly,
+            })
+            .collect(),
     };
     containers.create(&record)?;
     let mut spec = ContainerSpec {

@@ -89,6 +89,9 @@ pub struct ContainerRecord {
     /// What `exec` needs to run like the container's own process.
     #[serde(default)]
     pub exec: Option<crate::runtime::exec::ExecContext>,
+    /// The user's mounts, for `inspect`.
+    #[serde(default)]
+    pub mounts: Vec<crate::runtime::inspect::RecordedMount>,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -311,6 +314,7 @@ mod tests {
             monitor: None,
             pid: None,
             exec: None,
+            mounts: Vec::new(),
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

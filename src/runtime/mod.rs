@@ -8,6 +8,7 @@
 pub mod container;
 pub mod exec;
 pub mod init;
+pub mod inspect;
 pub mod logs;
 pub mod mounts;
 pub mod plan;

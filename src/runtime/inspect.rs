@@ -1,0 +1,79 @@
+//! `inspect` of a container: Docker's JSON shape, from the record.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::container::{ContainerRecord, Status};
+
+/// A mount as `inspect` shows it (kept in the record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedMount {
+    /// "bind" or "tmpfs".
+    pub kind: String,
+    pub source: String,
+    pub destination: String,
+    pub rw: bool,
+}
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    // Docker's zero time for "never".
+    t.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), |t| t.to_rfc3339())
+}
+
+/// The container as `docker inspect` prints it; `dir` is its directory.
+pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
+    let status = c.current_status();
+    let running = status == Status::Running;
+    let state = match status {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    };
+    let exec = c.exec.as_ref();
+    json!({
+        "Id": c.id,
+        "Name": c.name,
+        "Created": c.created.to_rfc3339(),
+        "Path": c.command.first(),
+        "Args": c.command.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": state,
+            "Running": running,
+            "Paused": false,
+            "Dead": false,
+            "Pid": if running { c.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": c.exit_code.unwrap_or(if status == Status::Exited { -1 } else { 0 }),
+            "StartedAt": time(c.started),
+            "FinishedAt": time(c.finished),
+        },
+        "Image": format!("sha256:{}", c.image_id.hex()),
+        "ImageName": c.image,
+        "Config": {
+            "Image": c.image,
+            "Cmd": c.command,
+            "Env": exec.map(|e| e.env.clone()).unwrap_or_default(),
+            "WorkingDir": exec.map(|e| e.cwd.clone()).unwrap_or_default(),
+            "User": exec.map(|e| e.user.clone()).unwrap_or_default(),
+        },
+        "Mounts": c.mounts.iter().map(|m| json!({
+            "Type": m.kind,
+            "Source": m.source,
+            "Destination": m.destination,
+            "RW": m.rw,
+        })).collect::<Vec<_>>(),
+        "HostConfig": {
+            "Privileged": exec.is_some_and(|e| e.privileged),
+            "SecurityOpt": exec.map(|e| vec![format!("seccomp={}", e.seccomp)]).unwrap_or_default(),
+            "UsernsMode": if c.keep_id.is_some() { "keep-id" } else { "" },
+        },
+        "Driver": c.storage_driver.map(|d| d.name()),
+        "GraphDriver": {
+            "Name": c.storage_driver.map(|d| d.name()),
+            "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
+        },
+        "LogPath": dir.join("ctr.log"),
+        "NetworkSettings": { "Ports": {} },
+    })
+}
