@@ -414,4 +414,25 @@ fn inspect_shows_containers_like_docker() {
     let o = b.run(&["image", "inspect", "web"]);
     assert_eq!(o.status.code(), Some(125));
     b.ok(&["inspect", "--type", "container", "web"]);
+    // The same commands grouped under `container`, as Docker and Podman have them.
+    assert_eq!(
+        b.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]),
+        "web\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Status}}",
+            "web"
+        ]),
+        "exited\n"
+    );
+    assert_eq!(
+        b.run(&["container", "inspect", &img]).status.code(),
+        Some(125)
+    );
+    b.ok(&["container", "rm", "web"]);
+    assert_eq!(b.ok(&["container", "list", "-a", "-q"]), "");
 }

@@ -33,6 +33,28 @@ pub struct ImageInspectArgs {
     pub format: Option<String>,
 }
 
+/// `burrow container inspect`: containers only.
+#[derive(Debug, Args)]
+pub struct ContainerInspectArgs {
+    /// Containers to inspect (names, IDs or unique ID prefixes)
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Format the output with a Go template, e.g. '{{.State.Status}}'
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+pub fn run_containers(ctx: &Ctx, args: &ContainerInspectArgs) -> anyhow::Result<i32> {
+    run(
+        ctx,
+        &InspectArgs {
+            names: args.names.clone(),
+            format: args.format.clone(),
+            kind: "container".into(),
+        },
+    )
+}
+
 pub fn run_images(ctx: &Ctx, args: &ImageInspectArgs) -> anyhow::Result<i32> {
     run(
         ctx,

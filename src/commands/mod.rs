@@ -3,6 +3,7 @@
 //! and prints; no engine logic lives here.
 
 mod completion;
+mod container;
 mod exec;
 mod format;
 mod image;
@@ -98,6 +99,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Check the host and the store, show disk usage
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -221,6 +225,7 @@ pub fn main() -> i32 {
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
+        Command::Container(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Info(a) => info::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),

@@ -1,0 +1,43 @@
+//! `burrow container SUBCOMMAND`: the container commands grouped as Docker
+//! and Podman do (`burrow container ls` is `burrow ps`).
+
+use clap::Subcommand;
+
+use super::{Ctx, exec, inspect, logs, ps, rm, run, stop};
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Run a command in a new container
+    Run(Box<run::RunArgs>),
+    /// List containers
+    #[command(visible_alias = "ls", alias = "ps")]
+    List(ps::PsArgs),
+    /// Remove containers
+    Rm(rm::RmArgs),
+    /// Run a command in a running container
+    Exec(Box<exec::ExecArgs>),
+    /// Show what a detached container wrote
+    Logs(logs::LogsArgs),
+    /// Stop containers: SIGTERM, then SIGKILL after a timeout
+    Stop(stop::StopArgs),
+    /// Send a signal to containers
+    Kill(stop::KillArgs),
+    /// Wait for containers to exit and print their exit codes
+    Wait(stop::WaitArgs),
+    /// Show low-level information on containers
+    Inspect(inspect::ContainerInspectArgs),
+}
+
+pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ContainerCommand::Run(a) => run::run(ctx, a),
+        ContainerCommand::List(a) => ps::run(ctx, a),
+        ContainerCommand::Rm(a) => rm::run(ctx, a),
+        ContainerCommand::Exec(a) => exec::run(ctx, a),
+        ContainerCommand::Logs(a) => logs::run(ctx, a),
+        ContainerCommand::Stop(a) => stop::stop(ctx, a),
+        ContainerCommand::Kill(a) => stop::kill(ctx, a),
+        ContainerCommand::Wait(a) => stop::wait(ctx, a),
+        ContainerCommand::Inspect(a) => inspect::run_containers(ctx, a),
+    }
+}
