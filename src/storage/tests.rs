@@ -478,6 +478,25 @@ fn helper_take_temp_and_die() {
 }
 
 #[test]
+fn a_layer_published_before_its_parent_is_consistent_and_collected() {
+    // Layers unpack in parallel: a pull killed after publishing layer 2 but
+    // before layer 1 leaves a child without its parent. That is not damage.
+    let (_t, s) = store();
+    let mut child = info("child");
+    child.parent = Some(d("parent"));
+    s.ensure_layer(&child, |t: &LayerTemp| {
+        fs::write(t.diff_dir().join("file"), "c")?;
+        Ok::<u64, io::Error>(1)
+    })
+    .unwrap();
+    assert_eq!(s.verify().unwrap(), vec![]);
+    // No image uses it, so gc removes it.
+    let stats = s.gc(&[]).unwrap();
+    assert!(!stats.deferred);
+    assert!(s.layer(&d("child")).unwrap().is_none());
+}
+
+#[test]
 fn verify_detects_problems() {
     let (_t, s) = store();
     add_layer(&s, "l1");
