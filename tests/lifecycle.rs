@@ -111,9 +111,9 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     let table = b.ok(&["ps", "-a", "--format", "table {{.Names}}\t{{.Status}}"]);
     assert!(table.starts_with("NAMES"), "{table}");
     assert!(table.contains("Exited (3)"), "{table}");
-    let o = b.run(&["ps", "--filter", "label=x"]);
+    let o = b.run(&["ps", "--filter", "volume=x"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("unknown filter \"label\""), "{}", err(&o));
+    assert!(err(&o).contains("unknown filter \"volume\""), "{}", err(&o));
 
     // rm: a running container needs -f; -f kills it (its `run` sees 137).
     let o = b.run(&["rm", "sleeper"]);

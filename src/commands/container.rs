@@ -3,12 +3,18 @@
 
 use clap::Subcommand;
 
-use super::{Ctx, exec, inspect, logs, ps, rm, run, stop};
+use super::{Ctx, exec, inspect, logs, ps, rm, run, start, stop};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
+    /// Create a container without starting it
+    Create(Box<start::CreateCmdArgs>),
+    /// Start created or stopped containers in the background
+    Start(start::StartArgs),
+    /// Stop and start containers again
+    Restart(start::RestartArgs),
     /// List containers
     #[command(visible_alias = "ls", alias = "ps")]
     List(ps::PsArgs),
@@ -31,6 +37,9 @@ pub enum ContainerCommand {
 pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
     match cmd {
         ContainerCommand::Run(a) => run::run(ctx, a),
+        ContainerCommand::Create(a) => start::create(ctx, a),
+        ContainerCommand::Start(a) => start::start(ctx, a),
+        ContainerCommand::Restart(a) => start::restart(ctx, a),
         ContainerCommand::List(a) => ps::run(ctx, a),
         ContainerCommand::Rm(a) => rm::run(ctx, a),
         ContainerCommand::Exec(a) => exec::run(ctx, a),

@@ -1,7 +1,6 @@
 //! `burrow exec`: run a command in a running container.
 
 use anyhow::Context as _;
-use burrow::confine::{CapSet, SeccompMode};
 use burrow::runtime::exec::{ExecRequest, exec_in};
 use burrow::runtime::{ContainerError, ContainerStore, Status, tty};
 use clap::Args;
@@ -72,20 +71,9 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         );
     };
     // Prepared here, before joining the container: a profile is a host file.
-    let filter = if exec.privileged {
-        None
-    } else {
-        let mode = match exec.seccomp.as_str() {
-            "default" => SeccompMode::Default,
-            "unconfined" => SeccompMode::Unconfined,
-            path => SeccompMode::Profile(path.into()),
-        };
-        burrow::confine::prepare_cached(
-            &mode,
-            &CapSet::from_mask(exec.caps),
-            &ctx.paths.runroot.join("seccomp"),
-        )?
-    };
+    let filter = exec
+        .confinement(&ctx.paths.runroot.join("seccomp"))?
+        .seccomp;
     let req = ExecRequest {
         args: command.to_vec(),
         env,

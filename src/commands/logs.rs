@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use burrow::runtime::ContainerStore;
 use burrow::runtime::logs::{LogLine, Stream, read_log};
-use burrow::runtime::{ContainerStore, Status};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<i32> {
         // is then never missed.
         let running = containers
             .find(&c.id)
-            .map(|r| r.current_status() == Status::Running)
+            .map(|r| r.current_status().is_live())
             .unwrap_or(false);
         let all = read_log(&path)?;
         if all.len() > printed {

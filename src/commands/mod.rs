@@ -17,6 +17,7 @@ mod pull;
 mod rm;
 mod rmi;
 mod run;
+mod start;
 mod stop;
 mod system;
 mod tag;
@@ -76,6 +77,12 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
+    /// Create a container without starting it
+    Create(Box<start::CreateCmdArgs>),
+    /// Start created or stopped containers in the background
+    Start(start::StartArgs),
+    /// Stop and start containers again
+    Restart(start::RestartArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Run a command in a running container
@@ -214,6 +221,9 @@ pub fn main() -> i32 {
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Create(a) => start::create(&ctx, a),
+        Command::Start(a) => start::start(&ctx, a),
+        Command::Restart(a) => start::restart(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

@@ -25,7 +25,8 @@ pub struct PsArgs {
     /// Do not truncate IDs and commands
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter: status=created|running|exited, name=SUBSTRING, id=PREFIX, ancestor=IMAGE,
+    /// Filter: status=created|running|paused|restarting|exited, name=SUBSTRING, id=PREFIX,
+    /// ancestor=IMAGE, label=KEY[=VALUE],
     /// exited=CODE (repeatable; different keys must all match)
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -41,6 +42,8 @@ enum Filter {
     Id(String),
     Ancestor(String),
     Exited(i32),
+    /// `label=KEY` or `label=KEY=VALUE`.
+    Label(String, Option<String>),
 }
 
 fn parse_filter(f: &str) -> anyhow::Result<Filter> {
@@ -51,11 +54,19 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
         "status" => Filter::Status(match value {
             "created" => Status::Created,
             "running" => Status::Running,
+            "paused" => Status::Paused,
+            "restarting" => Status::Restarting,
             "exited" => Status::Exited,
             other => {
-                anyhow::bail!("invalid status filter {other:?}: use created, running or exited")
+                anyhow::bail!(
+                    "invalid status filter {other:?}: use created, running, paused, restarting or exited"
+                )
             }
         }),
+        "label" => match value.split_once('=') {
+            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
+            None => Filter::Label(value.to_string(), None),
+        },
         "name" => Filter::Name(value.to_string()),
         "id" => Filter::Id(value.to_string()),
         "ancestor" => Filter::Ancestor(value.to_string()),
@@ -63,7 +74,9 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
             anyhow::anyhow!("invalid exited filter {value:?}: use an exit code, e.g. exited=0")
         })?),
         other => {
-            anyhow::bail!("unknown filter {other:?}: use status, name, id, ancestor or exited")
+            anyhow::bail!(
+                "unknown filter {other:?}: use status, name, id, ancestor, label or exited"
+            )
         }
     })
 }
@@ -81,6 +94,11 @@ fn matches(c: &ContainerRecord, status: Status, f: &Filter) -> bool {
                 || c.image.rsplit_once(':').map(|(n, _)| n) == Some(i.as_str())
         }
         Filter::Exited(code) => status == Status::Exited && c.exit_code == Some(*code),
+        Filter::Label(k, v) => match (c.labels.get(k), v) {
+            (Some(have), Some(want)) => have == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
     }
 }
 
@@ -92,6 +110,12 @@ fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> Strin
     match status {
         Status::Created => "Created".to_string(),
         Status::Running => format!("Up {}", since(c.started)),
+        Status::Paused => format!("Up {} (Paused)", since(c.started)),
+        Status::Restarting => format!(
+            "Restarting ({}) {}",
+            c.exit_code.unwrap_or(-1),
+            c.finished.map(|f| time_ago(f, now)).unwrap_or_default()
+        ),
         Status::Exited => match (c.exit_code, c.finished) {
             (Some(code), Some(f)) => format!("Exited ({code}) {}", time_ago(f, now)),
             // Its monitor died without recording an end.
@@ -145,9 +169,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
     list.sort_by(|a, b| b.0.created.cmp(&a.0.created).then(a.0.id.cmp(&b.0.id)));
     let last = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || last.is_some() || !filters.is_empty();
-    list.retain(|(c, s)| {
-        (show_all || *s == Status::Running) && filters.iter().all(|f| matches(c, *s, f))
-    });
+    list.retain(|(c, s)| (show_all || s.is_live()) && filters.iter().all(|f| matches(c, *s, f)));
     if let Some(n) = last {
         list.truncate(n);
     }
@@ -174,6 +196,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "Id": c.id,
                         "Names": [c.name],
                         "Image": c.image,
+                        "Labels": c.labels,
                         "ImageID": c.image_id.hex(),
                         "Command": c.command,
                         "Created": c.created.timestamp(),
@@ -263,11 +286,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
 }
 
 fn state_name(s: Status) -> &'static str {
-    match s {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited => "exited",
-    }
+    s.as_str()
 }
 
 #[cfg(test)]
@@ -284,11 +303,19 @@ mod tests {
             parse_filter("exited=3").unwrap(),
             Filter::Exited(3)
         ));
+        assert!(matches!(
+            parse_filter("label=a=b").unwrap(),
+            Filter::Label(k, Some(v)) if k == "a" && v == "b"
+        ));
+        assert!(matches!(
+            parse_filter("label=a").unwrap(),
+            Filter::Label(k, None) if k == "a"
+        ));
         for (bad, needle) in [
             ("status", "use KEY=VALUE"),
-            ("status=zombie", "use created, running or exited"),
+            ("status=zombie", "use created, running, paused, restarting or exited"),
             ("exited=x", "use an exit code"),
-            ("label=a", "unknown filter \"label\""),
+            ("volume=a", "unknown filter \"volume\""),
         ] {
             let e = parse_filter(bad).err().unwrap().to_string();
             assert!(e.contains(needle), "{bad}: {e}");

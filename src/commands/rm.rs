@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use burrow::runtime::{ContainerError, ContainerRecord, ContainerStore, Status};
+use burrow::runtime::{ContainerError, ContainerRecord, ContainerStore};
 use clap::Args;
 
 use super::Ctx;
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<i32> {
     }
     let mut removable = Vec::new();
     for c in targets {
-        if c.current_status() == Status::Running {
+        if c.current_status().is_live() {
             if !args.force {
                 eprintln!(
                     "Error: cannot remove container {} ({}): it is running; stop it first or use burrow rm -f",

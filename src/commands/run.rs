@@ -10,6 +10,7 @@ use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::exec::ExecContext;
 use burrow::runtime::inspect::RecordedMount;
+use burrow::runtime::lifecycle::{RecordKeeper, RestartPolicy, parse_signal};
 use burrow::runtime::process::container_pid;
 use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
 use burrow::runtime::{
@@ -17,9 +18,11 @@ use burrow::runtime::{
     RunOptions, Status, run_container, run_detached,
 };
 use burrow::runtime::{mounts, rootfs, tty};
+use burrow::storage::GcGuard;
 use burrow::storage::Store;
 use chrono::Utc;
 use clap::Args;
+use std::collections::BTreeMap;
 
 use super::{Ctx, UserNs};
 
@@ -27,11 +30,23 @@ use super::{Ctx, UserNs};
 #[command(
     override_usage = "burrow run [OPTIONS] IMAGE [COMMAND [ARG...]]",
     after_help = "Without --rm the container's record and files stay in the store under \
-                  containers/<id>: `burrow ps -a` lists them, `burrow rm` removes them.\n\n\
+                  containers/<id>: `burrow ps -a` lists them, `burrow start` runs them again, \
+                  `burrow rm` removes them.\n\n\
                   Exit status: the command's; 128+N if it was killed by signal N; 125 if burrow \
                   failed; 126 if the command cannot be executed; 127 if it was not found."
 )]
 pub struct RunArgs {
+    /// Run in the background: print the container's ID once its command runs; its output goes
+    /// to `burrow logs`
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    #[command(flatten)]
+    pub c: CreateArgs,
+}
+
+/// The options of `create`, which `run` shares.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -41,10 +56,6 @@ pub struct RunArgs {
     /// Give the container a terminal (with -i, the user's terminal is relayed to it in raw mode)
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Run in the background: print the container's ID once its command runs; its output goes
-    /// to `burrow logs`
-    #[arg(short = 'd', long)]
-    pub detach: bool,
     /// Run burrow as pid 1 of the container: it forwards signals to the command and reaps orphans
     #[arg(long)]
     pub init: bool,
@@ -118,6 +129,20 @@ pub struct RunArgs {
     /// Network mode; only "none" (loopback only) for now
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub network: String,
+    /// Restart policy of a detached container: no, on-failure[:MAX], always or unless-stopped.
+    /// The monitor restarts it while your session lives; after a reboot or logout nothing
+    /// restarts it (that is the job of a systemd user unit)
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+    /// Signal `burrow stop` sends first [default: the image's StopSignal, else SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds `burrow stop` waits before SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u32>,
+    /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
     /// The image to run (name, ID or ID prefix), then the command and its
     /// arguments [default: the image's entrypoint and command]. Everything
     /// after the image belongs to the command, as with Docker.
@@ -130,7 +155,7 @@ pub struct RunArgs {
     pub argv: Vec<String>,
 }
 
-impl RunArgs {
+impl CreateArgs {
     pub fn image(&self) -> &str {
         self.argv.first().map_or("", String::as_str)
     }
@@ -139,13 +164,49 @@ impl RunArgs {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
+/// A container made from the options, recorded with its spec in the store,
+/// not yet started.
+pub struct Created {
+    pub record: ContainerRecord,
+    /// With the log set: as `start` runs it.
+    pub spec: ContainerSpec,
+    pub userns: UserNs,
+    pub containers: ContainerStore,
+    /// Held while the container is made and run: garbage collection must
+    /// not delete the layers its root is made of.
+    _gc: GcGuard,
+}
+
+impl Created {
+    pub fn new(
+        record: ContainerRecord,
+        spec: ContainerSpec,
+        userns: UserNs,
+        containers: ContainerStore,
+        gc: GcGuard,
+    ) -> Created {
+        Created {
+            record,
+            spec,
+            userns,
+            containers,
+            _gc: gc,
+        }
+    }
+}
+
+/// Check the options, pull the image if needed, and record the container.
+/// `Err(code)` inside when a pull failed (its error is already printed).
+pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<Created, i32>> {
     let network = NetworkMode::parse(&args.network)?;
-    if args.detach && (args.tty || args.interactive) {
+    let restart: RestartPolicy = args.restart.parse()?;
+    if args.rm && restart != RestartPolicy::No {
         anyhow::bail!(
-            "-d with -t or -i needs `burrow attach`, which is not implemented yet: drop -t/-i, and read the output with `burrow logs`"
+            "--rm and --restart={restart} conflict: a container removed at exit cannot be restarted; drop one of them"
         );
     }
+    let stop_signal = args.stop_signal.as_deref().map(parse_signal).transpose()?;
+    let labels = parse_labels(&args.label)?;
     // Options are checked before anything is pulled or created.
     let mounts = user_mounts(args)?;
     let ns = user_namespace(args)?;
@@ -164,15 +225,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("WARN: {why}");
     }
     let store = ctx.store()?;
-    // Held for the whole run: garbage collection must not delete the
-    // layers the container's root is made of.
-    let _gc = store.gc_shared()?;
+    let gc = store.gc_shared()?;
     let image = match image_for_run(ctx, &store, args)? {
         Ok(i) => i,
-        // The pull failed and said why.
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)?;
+    // The image's StopSignal is checked as the user's would be: a bad one
+    // is named, with the fix.
+    let stop_signal = match (stop_signal, config.stop_signal.as_str()) {
+        (Some(s), _) => Some(s),
+        (None, "") => None,
+        (None, s) => Some(parse_signal(s).with_context(|| {
+            format!("the image's StopSignal {s:?}: give one with --stop-signal")
+        })?),
+    };
     let id = new_id()?;
     let mut env = Vec::new();
     for file in &args.env_file {
@@ -206,9 +273,11 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         seccomp: seccomp_mode,
         privileged: args.privileged,
     };
+    let mut all_labels = config.labels.clone();
+    all_labels.extend(labels);
 
     let containers = ContainerStore::open(store.root())?;
-    let mut record = ContainerRecord {
+    let record = ContainerRecord {
         id: id.clone(),
         name: args
             .name
@@ -227,26 +296,20 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         monitor: None,
         pid: None,
         exec: Some(exec),
-        mounts: mounts
-            .iter()
-            .map(|m| RecordedMount {
-                kind: match m.kind {
-                    mounts::MountKind::Bind { .. } => "bind".into(),
-                    mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
-                },
-                source: match &m.kind {
-                    mounts::MountKind::Bind { source, .. } => source.display().to_string(),
-                    mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
-                },
-                destination: m.destination.clone(),
-                rw: !m.readonly,
-            })
-            .collect(),
+        mounts: mounts.iter().map(recorded_mount).collect(),
+        restart,
+        restart_count: 0,
+        stopped_by_user: false,
+        stop_signal,
+        stop_timeout: args.stop_timeout,
+        labels: all_labels,
+        auto_remove: args.rm,
     };
-    containers.create(&record)?;
+    let dir = containers.dir_of(&id);
     let mut spec = ContainerSpec {
         id: id.clone(),
-        dir: containers.dir_of(&id),
+        log: None,
+        dir,
         lowers: image
             .layers
             .iter()
@@ -262,19 +325,84 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
         user: run_user,
         stdin: args.interactive,
         tty: args.tty,
-        winsize: if args.tty { tty::host_winsize() } else { None },
+        winsize: None,
         init: args.init,
         mounts,
         read_only: args.read_only,
         driver,
         keep_id,
         id_counts: (ns.default_counts.0, ns.default_counts.1),
-        log: None,
     };
-    if args.detach {
-        spec.log = Some(spec.log_path());
+    spec.log = Some(spec.log_path());
+    containers.create(&record)?;
+    if let Err(e) = containers.save_spec(&spec) {
+        let _ = containers.remove(&id);
+        return Err(e.into());
     }
+    Ok(Ok(Created {
+        record,
+        spec,
+        userns: ns.userns,
+        containers,
+        _gc: gc,
+    }))
+}
 
+fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
+    RecordedMount {
+        kind: match m.kind {
+            mounts::MountKind::Bind { .. } => "bind".into(),
+            mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
+        },
+        source: match &m.kind {
+            mounts::MountKind::Bind { source, .. } => source.display().to_string(),
+            mounts::MountKind::Tmpfs { .. } => "tmpfs".into(),
+        },
+        destination: m.destination.clone(),
+        rw: !m.readonly,
+    }
+}
+
+/// `--label KEY=VALUE` (or `KEY`, an empty value).
+fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for l in labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        if k.is_empty() {
+            anyhow::bail!("invalid label {l:?}: use KEY=VALUE");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
+    let args = &run_args.c;
+    if run_args.detach && (args.tty || args.interactive) {
+        anyhow::bail!(
+            "-d with -t or -i needs `burrow attach`, which is not implemented yet: drop -t/-i, and read the output with `burrow logs`"
+        );
+    }
+    let created = match create_container(ctx, args)? {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if run_args.detach {
+        return start_detached(ctx, created, true);
+    }
+    let Created {
+        mut record,
+        spec,
+        userns,
+        containers,
+        _gc,
+    } = created;
+    let id = record.id.clone();
+    let mut spec = spec;
+    // In the foreground the container writes to burrow's own stdout and
+    // stderr; only a detached one has a log.
+    spec.log = None;
+    spec.winsize = if args.tty { tty::host_winsize() } else { None };
     let rm = args.rm;
     let started_at = Utc::now();
     let mut running = record.clone();
@@ -289,44 +417,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let detach = args.detach;
-    let finished_record = record.clone();
-    let result = ctx.in_namespace(ns.userns, |_| {
-        if detach {
-            let started = || {
-                running.status = Status::Running;
-                running.started = Some(started_at);
-                running.monitor = ProcessRef::current();
-                running.pid = Some(container_pid());
-                if let Err(e) = containers.update(&running) {
-                    eprintln!("WARN: {e}");
-                }
-            };
-            // In the monitor, once the container is gone.
-            let finished = |code: i32| {
-                if rm {
-                    let _ = containers.remove(&id);
-                    return;
-                }
-                let mut r = finished_record;
-                r.monitor = None;
-                r.status = Status::Exited;
-                r.exit_code = Some(code);
-                r.started = Some(started_at);
-                r.finished = Some(Utc::now());
-                let _ = containers.update(&r);
-            };
-            return match run_detached(&spec, started, finished) {
-                Ok(()) => {
-                    println!("{id}");
-                    0
-                }
-                Err((code, messages)) => {
-                    eprint!("{messages}");
-                    code
-                }
-            };
-        }
+    let result = ctx.in_namespace(userns, |_| {
         let code = run_container(
             &spec,
             || {
@@ -359,19 +450,69 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<i32> {
             return Err(e).context("starting the container");
         }
     };
-    // A detached container's monitor records its end itself.
-    if !rm && !detach {
+    if !rm {
         record.status = Status::Exited;
         record.exit_code = Some(code);
         record.started = Some(started_at);
         record.finished = Some(Utc::now());
-        match containers.update(&record) {
+        match containers.modify(&id, |r| {
+            r.status = Status::Exited;
+            r.exit_code = Some(code);
+            r.started = Some(started_at);
+            r.finished = record.finished;
+            r.monitor = None;
+            r.pid = None;
+        }) {
             // Removed by `burrow rm -f` while it ran.
             Err(ContainerError::Gone(_)) => {}
-            other => other?,
+            other => {
+                other?;
+            }
         }
     }
     Ok(code)
+}
+
+/// Start a created container under a monitor of its own and return once
+/// its command runs, printing its ID (`print_id`, as `run -d`) .
+pub fn start_detached(ctx: &Ctx, created: Created, print_id: bool) -> anyhow::Result<i32> {
+    let Created {
+        record,
+        spec,
+        userns,
+        containers,
+        _gc,
+    } = created;
+    let id = record.id.clone();
+    let remove = record.auto_remove;
+    let result = ctx.in_namespace(userns, |_| {
+        let mut keeper = RecordKeeper {
+            containers: &containers,
+            id: id.clone(),
+            remove,
+        };
+        match run_detached(&spec, &mut keeper) {
+            Ok(()) => {
+                if print_id {
+                    println!("{id}");
+                }
+                0
+            }
+            Err((code, messages)) => {
+                eprint!("{messages}");
+                code
+            }
+        }
+    });
+    match result {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            if remove {
+                let _ = containers.remove(&id);
+            }
+            Err(e).context("starting the container")
+        }
+    }
 }
 
 /// The user namespace a run uses, and the size of the default map.
@@ -381,28 +522,20 @@ struct RunNamespace {
     default_counts: (u32, u32),
 }
 
-fn user_namespace(args: &RunArgs) -> anyhow::Result<RunNamespace> {
+fn user_namespace(args: &CreateArgs) -> anyhow::Result<RunNamespace> {
+    if !matches!(args.userns.as_str(), "" | "keep-id") {
+        anyhow::bail!(
+            "--userns={} is not supported: use --userns=keep-id or leave it out",
+            args.userns
+        );
+    }
     let default = UserNs::for_current_user()?;
     let identity = default.identity.clone();
     let default_counts = (default.map.uid_count(), default.map.gid_count());
-    let userns = match args.userns.as_str() {
-        "" => default,
-        "keep-id" => {
-            let map = default.map.keep_id(identity.uid, identity.gid).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--userns=keep-id needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
-                    identity.uid.max(identity.gid) + 1,
-                    name = identity.name
-                )
-            })?;
-            UserNs {
-                identity: identity.clone(),
-                map,
-            }
-        }
-        other => {
-            anyhow::bail!("--userns={other} is not supported: use --userns=keep-id or leave it out")
-        }
+    let userns = if args.userns == "keep-id" {
+        keep_id_namespace(default)?
+    } else {
+        default
     };
     Ok(RunNamespace {
         userns,
@@ -411,8 +544,30 @@ fn user_namespace(args: &RunArgs) -> anyhow::Result<RunNamespace> {
     })
 }
 
+/// The namespace a container was created for: the user's default map, or
+/// the keep-id map over the same ids when it was made with keep-id.
+pub fn namespace_for(keep_id: Option<(u32, u32)>) -> anyhow::Result<UserNs> {
+    let default = UserNs::for_current_user()?;
+    match keep_id {
+        Some(_) => keep_id_namespace(default),
+        None => Ok(default),
+    }
+}
+
+fn keep_id_namespace(default: UserNs) -> anyhow::Result<UserNs> {
+    let identity = default.identity;
+    let map = default.map.keep_id(identity.uid, identity.gid).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--userns=keep-id needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
+            identity.uid.max(identity.gid) + 1,
+            name = identity.name
+        )
+    })?;
+    Ok(UserNs { identity, map })
+}
+
 /// `-v`, `--mount`, `--tmpfs` and `--read-only`'s tmpfs, checked.
-fn user_mounts(args: &RunArgs) -> anyhow::Result<Vec<mounts::Mount>> {
+fn user_mounts(args: &CreateArgs) -> anyhow::Result<Vec<mounts::Mount>> {
     let cwd = std::env::current_dir().context("finding the current directory for -v")?;
     let mut all = Vec::new();
     for v in &args.volume {
@@ -436,7 +591,7 @@ fn user_mounts(args: &RunArgs) -> anyhow::Result<Vec<mounts::Mount>> {
 fn image_for_run(
     ctx: &Ctx,
     store: &Store,
-    args: &RunArgs,
+    args: &CreateArgs,
 ) -> anyhow::Result<Result<burrow::storage::ImageRecord, i32>> {
     let name = args.image();
     let local = match find_image(store, name) {
@@ -489,7 +644,7 @@ fn image_for_run(
 
 /// Resolved before any record exists, so a bad name or profile leaves
 /// nothing behind.
-fn confinement(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<(Confinement, String)> {
+fn confinement(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<(Confinement, String)> {
     let mut mode = SeccompMode::Default;
     for o in &args.security_opt {
         match parse_security_opt(o)? {
@@ -537,26 +692,26 @@ mod tests {
         let Command::Run(a) = cli.command else {
             panic!("not run")
         };
-        assert!(a.rm);
-        assert_eq!(a.env, ["A=1"]);
-        assert_eq!(a.image(), "img");
-        assert_eq!(a.command(), ["sh", "-c", "exit 3", "--rm"]);
-        assert_eq!(a.network, "none");
+        assert!(a.c.rm);
+        assert_eq!(a.c.env, ["A=1"]);
+        assert_eq!(a.c.image(), "img");
+        assert_eq!(a.c.command(), ["sh", "-c", "exit 3", "--rm"]);
+        assert_eq!(a.c.network, "none");
         // Burrow's own options after the image are the command's, too.
         let cli =
             Cli::try_parse_from(["burrow", "run", "img", "-u", "1000", "--rm", "id"]).unwrap();
         let Command::Run(a) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(a.user, None);
-        assert!(!a.rm);
-        assert_eq!(a.command(), ["-u", "1000", "--rm", "id"]);
+        assert_eq!(a.c.user, None);
+        assert!(!a.c.rm);
+        assert_eq!(a.c.command(), ["-u", "1000", "--rm", "id"]);
         let cli = Cli::try_parse_from(["burrow", "run", "-u", "app", "img"]).unwrap();
         let Command::Run(a) = cli.command else {
             panic!("not run")
         };
-        assert_eq!((a.user.as_deref(), a.image()), (Some("app"), "img"));
-        assert!(a.command().is_empty());
+        assert_eq!((a.c.user.as_deref(), a.c.image()), (Some("app"), "img"));
+        assert!(a.c.command().is_empty());
         assert!(Cli::try_parse_from(["burrow", "run", "--rm"]).is_err());
     }
 }

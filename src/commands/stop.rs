@@ -3,21 +3,17 @@
 use std::time::{Duration, Instant};
 
 use burrow::runtime::process::signal_container;
-use burrow::runtime::{ContainerRecord, ContainerStore, Status};
+use burrow::runtime::{ContainerRecord, ContainerStore};
 use clap::Args;
 
 use super::Ctx;
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(
-        short = 't',
-        long = "time",
-        value_name = "SECONDS",
-        default_value_t = 10
-    )]
-    pub time: u64,
+    /// Seconds to wait after the stop signal before SIGKILL [default: the container's
+    /// --stop-timeout, else 10]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     /// Containers: names, IDs or unique ID prefixes
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -40,27 +36,8 @@ pub struct WaitArgs {
     pub containers: Vec<String>,
 }
 
-/// A signal by name (with or without SIG) or number, 1 to 30.
 fn parse_signal(s: &str) -> anyhow::Result<i32> {
-    let n = match s.parse::<i32>() {
-        Ok(n) => n,
-        Err(_) => {
-            let name = s.to_ascii_uppercase();
-            let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
-            nix::sys::signal::Signal::iterator()
-                .find(|sig| sig.as_str().strip_prefix("SIG") == Some(name.as_str()))
-                .map(|sig| sig as i32)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "invalid signal {s:?}: use a name such as TERM, KILL or USR1, or a number"
-                    )
-                })?
-        }
-    };
-    if !(1..=30).contains(&n) {
-        anyhow::bail!("invalid signal {s:?}: use a signal number from 1 to 30");
-    }
-    Ok(n)
+    Ok(burrow::runtime::lifecycle::parse_signal(s)?)
 }
 
 fn lookup(containers: &ContainerStore, q: &str, code: &mut i32) -> Option<ContainerRecord> {
@@ -75,7 +52,8 @@ fn lookup(containers: &ContainerStore, q: &str, code: &mut i32) -> Option<Contai
 }
 
 fn running_monitor(c: &ContainerRecord) -> Option<i32> {
-    (c.current_status() == Status::Running)
+    c.current_status()
+        .is_live()
         .then(|| c.monitor.as_ref().map(|m| m.pid))
         .flatten()
 }
@@ -85,7 +63,7 @@ fn wait_stopped(containers: &ContainerStore, id: &str, timeout: Option<Duration>
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         match containers.find(id) {
-            Ok(c) if c.current_status() == Status::Running => {}
+            Ok(c) if c.current_status().is_live() => {}
             _ => return true,
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -103,17 +81,26 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> anyhow::Result<i32> {
         let Some(c) = lookup(&containers, q, &mut code) else {
             continue;
         };
-        // Stopping a stopped container is no error, as in Docker.
-        if let Some(pid) = running_monitor(&c) {
-            let _ = signal_container(pid, libc::SIGTERM);
-            if !wait_stopped(&containers, &c.id, Some(Duration::from_secs(args.time))) {
-                let _ = signal_container(pid, libc::SIGKILL);
-                wait_stopped(&containers, &c.id, Some(Duration::from_secs(10)));
-            }
-        }
+        stop_container(&containers, &c, args.time);
         println!("{q}");
     }
     Ok(code)
+}
+
+/// Stop a container: its stop signal (the image's StopSignal, else
+/// SIGTERM), then SIGKILL after `time` seconds (else its --stop-timeout,
+/// else 10). Stopping a stopped container is no error, as in Docker; no
+/// restart policy brings it back.
+pub fn stop_container(containers: &ContainerStore, c: &ContainerRecord, time: Option<u64>) {
+    let _ = containers.modify(&c.id, |r| r.stopped_by_user = true);
+    if let Some(pid) = running_monitor(c) {
+        let time = time.unwrap_or_else(|| u64::from(c.stop_timeout.unwrap_or(10)));
+        let _ = signal_container(pid, c.stop_signal.unwrap_or(libc::SIGTERM));
+        if !wait_stopped(containers, &c.id, Some(Duration::from_secs(time))) {
+            let _ = signal_container(pid, libc::SIGKILL);
+            wait_stopped(containers, &c.id, Some(Duration::from_secs(10)));
+        }
+    }
 }
 
 pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<i32> {
@@ -125,6 +112,7 @@ pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<i32> {
         let Some(c) = lookup(&containers, q, &mut code) else {
             continue;
         };
+        // Unlike stop, kill leaves the restart policy in force (as Podman).
         match running_monitor(&c) {
             Some(pid) => match signal_container(pid, signal) {
                 Ok(()) => println!("{q}"),

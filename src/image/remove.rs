@@ -3,7 +3,7 @@
 
 use crate::digest::Digest;
 use crate::image::lookup::{LookupError, Match, find_image_match};
-use crate::runtime::{ContainerError, ContainerStore, Status};
+use crate::runtime::{ContainerError, ContainerStore};
 use crate::storage::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ pub fn remove(
                     .join(", "),
             });
         }
-        if let Some(c) = users.iter().find(|c| c.current_status() == Status::Running) {
+        if let Some(c) = users.iter().find(|c| c.current_status().is_live()) {
             return Err(RemoveError::InUseRunning {
                 id: image.id.short().to_string(),
                 container: format!("{} ({})", &c.id[..12], c.name),

@@ -42,6 +42,10 @@ pub enum ContainerError {
     Ambiguous { query: String, ids: Vec<String> },
     #[error("container {0} was removed meanwhile")]
     Gone(String),
+    #[error(
+        "container {0} was made by an older burrow that did not save how to start it: remove it with `burrow rm {0}` and run it again"
+    )]
+    NoSpec(String),
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError + use<> {
@@ -54,7 +58,30 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerE
 pub enum Status {
     Created,
     Running,
+    /// Frozen by `pause`.
+    Paused,
+    /// Exited; its monitor waits to start it again (`--restart`).
+    Restarting,
     Exited,
+}
+
+impl Status {
+    /// Whether a monitor owns the container (running, paused, or between
+    /// two runs of a restart policy).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+
+    /// Docker's word for it (`State.Status`, `ps --filter status=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+        }
+    }
 }
 
 /// What is kept about one container.
@@ -92,6 +119,29 @@ pub struct ContainerRecord {
     /// The user's mounts, for `inspect`.
     #[serde(default)]
     pub mounts: Vec<crate::runtime::inspect::RecordedMount>,
+    /// `--restart`: what the monitor does when the command exits.
+    #[serde(default)]
+    pub restart: crate::runtime::lifecycle::RestartPolicy,
+    /// How often the monitor restarted it since it was last started.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Set by `stop`: no restart policy applies to an exit the user asked
+    /// for (`kill` leaves the policy in force, as in Podman).
+    #[serde(default)]
+    pub stopped_by_user: bool,
+    /// The signal `stop` sends first (the image's StopSignal or
+    /// `--stop-signal`); None for SIGTERM.
+    #[serde(default)]
+    pub stop_signal: Option<i32>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`); None for 10.
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+    /// The image's labels with `--label`s over them.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--rm`: removed when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -144,8 +194,8 @@ impl ContainerRecord {
     /// a reboot, is exited (with no exit code known).
     pub fn current_status(&self) -> Status {
         match (self.status, &self.monitor) {
-            (Status::Running, Some(m)) if m.alive() => Status::Running,
-            (Status::Running, _) => Status::Exited,
+            (s, Some(m)) if s.is_live() && m.alive() => s,
+            (s, _) if s.is_live() => Status::Exited,
             (s, _) => s,
         }
     }
@@ -260,6 +310,77 @@ impl ContainerStore {
         self.write(rec)
     }
 
+    /// Change a container's record under the store's lock, starting from
+    /// what is on disk now, so that concurrent changes (the monitor
+    /// recording an exit while `rename` runs) are not lost. `Gone` if it
+    /// was removed.
+    pub fn modify(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let path = self.dir_of(id).join("config.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ContainerError::Gone(id.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        let mut rec: ContainerRecord =
+            serde_json::from_slice(&bytes).map_err(|err| ContainerError::Corrupt { path, err })?;
+        change(&mut rec);
+        self.write(&rec)?;
+        Ok(rec)
+    }
+
+    /// Rename a container, under the lock that keeps names unique.
+    pub fn rename(&self, id: &str, name: &str) -> Result<ContainerRecord, ContainerError> {
+        if !valid_name(name) {
+            return Err(ContainerError::BadName(name.to_string()));
+        }
+        let _lock = self.lock()?;
+        let all = self.list()?;
+        if let Some(other) = all.iter().find(|c| c.name == name && c.id != id) {
+            return Err(ContainerError::NameInUse {
+                name: name.to_string(),
+                id: other.id.clone(),
+            });
+        }
+        let mut rec = all
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| ContainerError::Gone(id.to_string()))?;
+        rec.name = name.to_string();
+        self.write(&rec)?;
+        Ok(rec)
+    }
+
+    /// Save what `start` needs to run the container again.
+    pub fn save_spec(&self, spec: &crate::runtime::ContainerSpec) -> Result<(), ContainerError> {
+        let path = self.dir_of(&spec.id).join("spec.json");
+        let json = serde_json::to_vec_pretty(spec).map_err(|err| ContainerError::Corrupt {
+            path: path.clone(),
+            err,
+        })?;
+        atomic::write_file(&path, &json, 0o600)?;
+        Ok(())
+    }
+
+    /// The saved spec of container `id`.
+    pub fn load_spec(&self, id: &str) -> Result<crate::runtime::ContainerSpec, ContainerError> {
+        let path = self.dir_of(id).join("spec.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ContainerError::NoSpec(id.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|err| ContainerError::Corrupt { path, err })
+    }
+
     /// The container named `query`: a full ID, a name, or a unique ID prefix.
     pub fn find(&self, query: &str) -> Result<ContainerRecord, ContainerError> {
         let all = self.list()?;
@@ -315,6 +436,13 @@ mod tests {
             pid: None,
             exec: None,
             mounts: Vec::new(),
+            restart: Default::default(),
+            restart_count: 0,
+            stopped_by_user: false,
+            stop_signal: None,
+            stop_timeout: None,
+            labels: Default::default(),
+            auto_remove: false,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

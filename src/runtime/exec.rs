@@ -40,6 +40,33 @@ pub struct ExecContext {
     pub privileged: bool,
 }
 
+impl ExecContext {
+    /// The container's confinement, rebuilt: the filter compiled again (or
+    /// found in the cache under `seccomp_cache`) from the recorded mode, a
+    /// profile read from its host path.
+    pub fn confinement(
+        &self,
+        seccomp_cache: &std::path::Path,
+    ) -> Result<super::spec::Confinement, crate::confine::ConfineError> {
+        let caps = CapSet::from_mask(self.caps);
+        let seccomp = if self.privileged {
+            None
+        } else {
+            let mode = match self.seccomp.as_str() {
+                "default" => crate::confine::SeccompMode::Default,
+                "unconfined" => crate::confine::SeccompMode::Unconfined,
+                path => crate::confine::SeccompMode::Profile(path.into()),
+            };
+            crate::confine::prepare_cached(&mode, &caps, seccomp_cache)?
+        };
+        Ok(super::spec::Confinement {
+            caps,
+            seccomp,
+            privileged: self.privileged,
+        })
+    }
+}
+
 /// What the user asked `exec` for.
 #[derive(Debug, Clone, Default)]
 pub struct ExecRequest {

@@ -25,12 +25,8 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 /// The container as `docker inspect` prints it; `dir` is its directory.
 pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
     let status = c.current_status();
-    let running = status == Status::Running;
-    let state = match status {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited => "exited",
-    };
+    let running = matches!(status, Status::Running | Status::Paused);
+    let state = status.as_str();
     let exec = c.exec.as_ref();
     json!({
         "Id": c.id,
@@ -41,7 +37,8 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
         "State": {
             "Status": state,
             "Running": running,
-            "Paused": false,
+            "Paused": status == Status::Paused,
+            "Restarting": status == Status::Restarting,
             "Dead": false,
             "Pid": if running { c.pid.unwrap_or(0) } else { 0 },
             "ExitCode": c.exit_code.unwrap_or(if status == Status::Exited { -1 } else { 0 }),
@@ -56,7 +53,15 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "Env": exec.map(|e| e.env.clone()).unwrap_or_default(),
             "WorkingDir": exec.map(|e| e.cwd.clone()).unwrap_or_default(),
             "User": exec.map(|e| e.user.clone()).unwrap_or_default(),
+            "Labels": c.labels,
+            "StopSignal": c.stop_signal.map_or_else(
+                || "SIGTERM".to_string(),
+                |n| nix::sys::signal::Signal::try_from(n)
+                    .map_or_else(|_| n.to_string(), |s| s.as_str().to_string()),
+            ),
+            "StopTimeout": c.stop_timeout.unwrap_or(10),
         },
+        "RestartCount": c.restart_count,
         "Mounts": c.mounts.iter().map(|m| json!({
             "Type": m.kind,
             "Source": m.source,
@@ -67,6 +72,11 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "Privileged": exec.is_some_and(|e| e.privileged),
             "SecurityOpt": exec.map(|e| vec![format!("seccomp={}", e.seccomp)]).unwrap_or_default(),
             "UsernsMode": if c.keep_id.is_some() { "keep-id" } else { "" },
+            "RestartPolicy": {
+                "Name": c.restart.name(),
+                "MaximumRetryCount": c.restart.max_retries(),
+            },
+            "AutoRemove": c.auto_remove,
         },
         "Driver": c.storage_driver.map(|d| d.name()),
         "GraphDriver": {

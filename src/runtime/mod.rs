@@ -9,6 +9,7 @@ pub mod container;
 pub mod exec;
 pub mod init;
 pub mod inspect;
+pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod plan;
@@ -20,5 +21,5 @@ pub mod tty;
 pub mod user;
 
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
-pub use process::{run_container, run_detached};
+pub use process::{MonitorHooks, run_container, run_detached};
 pub use spec::{ContainerSpec, ImageConfig, NetworkMode, RunOptions, SpecError};

@@ -58,7 +58,7 @@ pub enum MountError {
 }
 
 /// What is mounted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MountKind {
     /// A host file or directory.
     Bind {
@@ -73,13 +73,28 @@ pub enum MountKind {
 }
 
 /// One mount of the user's, in container terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mount {
     pub destination: String,
     pub kind: MountKind,
     pub readonly: bool,
     /// nosuid, nodev, noexec asked for.
+    #[serde(with = "flag_bits")]
     pub flags: MsFlags,
+}
+
+/// Mount flags kept as the kernel's bits in a container's saved spec.
+mod flag_bits {
+    use nix::mount::MsFlags;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(flags: &MsFlags, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(flags.bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MsFlags, D::Error> {
+        Ok(MsFlags::from_bits_truncate(u64::deserialize(d)?))
+    }
 }
 
 const VOLUME_OPTIONS: &str = "known options: ro, rw, z, Z, bind, rbind, private, rprivate, suid, nosuid, dev, nodev, exec, noexec";

@@ -113,16 +113,29 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce(), running: impl
     code
 }
 
+/// What a detached container's monitor tells the rest of burrow: the
+/// record updates and the restart decision (see [`super::lifecycle`]).
+pub trait MonitorHooks {
+    /// The container's process exists (each start, restarts included).
+    fn started(&mut self, container_pid: i32);
+    /// The container is gone with `code`; `ran` says whether its command
+    /// was executed at all. Returns the delay before starting it again,
+    /// None to end the monitor.
+    fn exited(&mut self, code: i32, ran: bool) -> Option<std::time::Duration>;
+    /// Asked after the delay: whether the restart is still wanted (the user
+    /// may have stopped or removed the container meanwhile).
+    fn restart_wanted(&mut self) -> bool;
+}
+
 /// Start the container under a monitor that outlives the caller (`run
-/// -d`): the monitor is forked, leaves the caller's session and parent-death
-/// signal, and runs the container with its output logged; `finished` runs
-/// in it with the exit code once the container is gone. Returns when the
-/// command runs (`Ok`), or with its exit code and the messages that
-/// explain the failure. Call as root of the user namespace, single-threaded.
+/// -d`, `start`): the monitor is forked, leaves the caller's session and
+/// parent-death signal, runs the container with its output logged and
+/// restarts it as `hooks` decide. Returns when the command runs (`Ok`), or
+/// with its exit code and the messages that explain the failure. Call as
+/// root of the user namespace, single-threaded.
 pub fn run_detached(
     spec: &ContainerSpec,
-    started: impl FnOnce(),
-    finished: impl FnOnce(i32),
+    hooks: &mut dyn MonitorHooks,
 ) -> Result<(), (i32, String)> {
     let engine = |what: &str, e: nix::Error| (EXIT_ENGINE, format!("Error: {what}: {e}"));
     let (ready_r, ready_w) =
@@ -155,21 +168,43 @@ pub fn run_detached(
             // SAFETY: malloc_trim only releases free memory.
             unsafe { libc::malloc_trim(0) };
             let mut ready = Some(ready_w);
-            let code = run_container(spec, started, || {
+            loop {
+                let mut ran = false;
+                let code = run_container(
+                    spec,
+                    || hooks.started(container_pid()),
+                    || {
+                        ran = true;
+                        if let Some(w) = ready.take() {
+                            let _ = nix::unistd::write(&w, b"ok");
+                        }
+                        if let Ok(null) = nix::fcntl::open(
+                            "/dev/null",
+                            OFlag::O_RDWR,
+                            nix::sys::stat::Mode::empty(),
+                        ) {
+                            // SAFETY: dup2 onto stderr; from now on nobody listens.
+                            unsafe { libc::dup2(null.as_raw_fd(), 2) };
+                        }
+                    },
+                );
                 if let Some(w) = ready.take() {
-                    let _ = nix::unistd::write(&w, b"ok");
+                    // The first start failed: the caller reports it, and
+                    // no policy restarts a container that never ran.
+                    let _ = nix::unistd::write(&w, code.to_string().as_bytes());
+                    hooks.exited(code, false);
+                    break;
                 }
-                if let Ok(null) =
-                    nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty())
-                {
-                    // SAFETY: dup2 onto stderr; from now on nobody listens.
-                    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+                match hooks.exited(code, ran) {
+                    Some(delay) => {
+                        std::thread::sleep(delay);
+                        if !hooks.restart_wanted() {
+                            break;
+                        }
+                    }
+                    None => break,
                 }
-            });
-            if let Some(w) = ready.take() {
-                let _ = nix::unistd::write(&w, code.to_string().as_bytes());
             }
-            finished(code);
             // SAFETY: leave without the caller's destructors.
             unsafe { libc::_exit(0) }
         }
@@ -251,10 +286,6 @@ fn run_in_pid_namespace(
     started: impl FnOnce(),
     running: impl FnOnce(),
 ) -> i32 {
-    if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
-        eprintln!("Error: cannot create a pid namespace: {e}");
-        return EXIT_ENGINE;
-    }
     // Unless it relays the user's terminal, the monitor leaves the
     // terminal's foreground group: a ^C then reaches the container once,
     // forwarded by burrow, instead of once per process.
@@ -306,11 +337,11 @@ fn run_in_pid_namespace(
         return EXIT_ENGINE;
     }
     // SAFETY: the caller guarantees a single thread.
-    match unsafe { fork() } {
+    match unsafe { fork_into_new_pid_namespace() } {
         Err(e) => {
             let _ =
                 nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
-            eprintln!("Error: cannot fork the container process: {e}");
+            eprintln!("Error: cannot create the container's process and pid namespace: {e}");
             EXIT_ENGINE
         }
         Ok(ForkResult::Child) => {
@@ -362,6 +393,38 @@ fn run_in_pid_namespace(
             print_report(report);
             code
         }
+    }
+}
+
+/// fork(2), with the child as pid 1 of a new pid namespace: clone(2) with
+/// CLONE_NEWPID and no stack of its own, as fork itself is made. Unlike
+/// unshare(CLONE_NEWPID) then fork, a process can do it again: a monitor
+/// restarts its container in a fresh pid namespace (a second unshare of
+/// the pid namespace fails with EINVAL).
+///
+/// # Safety
+/// As fork: the caller is single-threaded. glibc's fork handlers do not
+/// run; nothing in burrow registers any, and glibc (2.34 and later) asks
+/// the kernel for the thread id where it matters (raise, abort).
+unsafe fn fork_into_new_pid_namespace() -> nix::Result<ForkResult> {
+    let flags = libc::CLONE_NEWPID as libc::c_long | libc::SIGCHLD as libc::c_long;
+    // SAFETY: clone without CLONE_VM and with a null stack behaves as fork.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_long,
+        )
+    };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct ImageConfig {
     pub working_dir: String,
     /// `user[:group]` the command runs as ("" for root).
     pub user: String,
+    /// The signal `stop` sends first ("" for SIGTERM).
+    pub stop_signal: String,
+    /// The image's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ImageConfig {
@@ -71,12 +75,27 @@ impl ImageConfig {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
+            stop_signal: cfg
+                .get("StopSignal")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            labels: cfg
+                .get("Labels")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
 
 /// The only network mode of this slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A network namespace with only the loopback interface.
     None,
@@ -126,8 +145,12 @@ impl Default for Confinement {
     }
 }
 
-/// Everything needed to set up and start one container.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything needed to set up and start one container. Saved with the
+/// container (`spec.json`) so that `start` runs it again as it was
+/// created; the confinement is not saved but rebuilt from the record's
+/// [`super::exec::ExecContext`] (a compiled filter is machine code for
+/// this kernel and burrow build).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerSpec {
     pub id: String,
     /// The container's directory in the store (upper, work, rootfs, etc files).
@@ -139,6 +162,7 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub cwd: String,
     pub network: NetworkMode,
+    #[serde(skip)]
     pub confine: Confinement,
     /// `user[:group]`, resolved in the container's /etc/passwd and /etc/group.
     pub user: String,
@@ -147,6 +171,7 @@ pub struct ContainerSpec {
     /// `-t`: the container gets a terminal of its own, relayed by burrow.
     pub tty: bool,
     /// The terminal's initial size (the user's terminal's).
+    #[serde(skip)]
     pub winsize: Option<super::tty::WinSize>,
     /// `--init`: burrow stays pid 1, forwarding signals and reaping.
     pub init: bool,
@@ -365,7 +390,7 @@ mod tests {
             cmd: vec!["a".into(), "b".into()],
             env: vec!["PATH=/bin".into(), "X=1".into()],
             working_dir: "/srv".into(),
-            user: String::new(),
+            ..ImageConfig::default()
         }
     }
 

@@ -17,7 +17,7 @@ use nix::sys::stat::Mode;
 use nix::sys::termios::{self, SetArg, SpecialCharacterIndices, Termios};
 
 /// A terminal's size in character cells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WinSize {
     pub rows: u16,
     pub cols: u16,

@@ -32,6 +32,7 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        give_to_directory_owner(&f, dir);
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -41,6 +42,21 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError
         return Err(StoreError::io("write", path, e));
     }
     fsync_dir(dir)
+}
+
+/// A file written by root of a user namespace whose root is not the
+/// store's owner (a `--userns=keep-id` container's monitor, root there as
+/// a subordinate id) would belong to that id, unreadable for the user
+/// outside: such files are given to the owner of their directory. Best
+/// effort: without CAP_CHOWN over that owner nothing changes.
+fn give_to_directory_owner(f: &File, dir: &Path) {
+    let Ok(md) = fs::metadata(dir) else { return };
+    if md.uid() == rustix::process::geteuid().as_raw() {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::fchown(f, Some(md.uid()), Some(md.gid())) {
+        log::debug!("cannot give a file in {} to its owner: {e}", dir.display());
+    }
 }
 
 /// Flush a directory so that renames and creations inside it are durable.

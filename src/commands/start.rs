@@ -1,0 +1,127 @@
+//! `burrow create`, `burrow start` and `burrow restart`.
+
+use anyhow::Context as _;
+use burrow::runtime::{ContainerError, ContainerStore};
+use clap::Args;
+
+use super::Ctx;
+use super::run::{CreateArgs, Created, create_container, namespace_for, start_detached};
+
+#[derive(Debug, Args)]
+#[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND [ARG...]]")]
+pub struct CreateCmdArgs {
+    #[command(flatten)]
+    pub c: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A started container runs in the background under a monitor of its own, \
+                  as with `run -d`; `burrow logs` shows its output."
+)]
+pub struct StartArgs {
+    /// Containers: names, IDs or unique ID prefixes
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait after the stop signal before SIGKILL [default: the container's
+    /// --stop-timeout, else 10]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
+    /// Containers: names, IDs or unique ID prefixes
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn create(ctx: &Ctx, args: &CreateCmdArgs) -> anyhow::Result<i32> {
+    match create_container(ctx, &args.c)? {
+        Ok(created) => {
+            println!("{}", created.record.id);
+            Ok(0)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+pub fn start(ctx: &Ctx, args: &StartArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut code = 0;
+    for q in &args.containers {
+        match start_one(ctx, &store, &containers, q) {
+            Ok(0) => println!("{q}"),
+            Ok(c) => code = code.max(c),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                code = code.max(super::EXIT_ENGINE);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn restart(ctx: &Ctx, args: &RestartArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let mut code = 0;
+    for q in &args.containers {
+        let result = containers
+            .find(q)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                super::stop::stop_container(&containers, &c, args.time);
+                start_one(ctx, &store, &containers, &c.id)
+            });
+        match result {
+            Ok(0) => println!("{q}"),
+            Ok(c) => code = code.max(c),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                code = code.max(super::EXIT_ENGINE);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Start one container unless it runs already (no error, as Docker).
+fn start_one(
+    ctx: &Ctx,
+    store: &burrow::storage::Store,
+    containers: &ContainerStore,
+    query: &str,
+) -> anyhow::Result<i32> {
+    let gc = store.gc_shared()?;
+    let record = containers.find(query)?;
+    if record.current_status().is_live() {
+        return Ok(0);
+    }
+    let mut spec = containers.load_spec(&record.id)?;
+    if spec.tty || spec.stdin {
+        anyhow::bail!(
+            "container {} was created with -t or -i: starting it needs `burrow attach`, which is not implemented yet; create it without -t/-i",
+            record.name
+        );
+    }
+    let exec = record
+        .exec
+        .clone()
+        .ok_or_else(|| ContainerError::NoSpec(record.id.clone()))?;
+    spec.confine = exec
+        .confinement(&ctx.paths.runroot.join("seccomp"))
+        .with_context(|| format!("container {}", record.name))?;
+    let userns = namespace_for(record.keep_id)?;
+    // A fresh start: the policy counts again, and `stop` no longer holds.
+    let record = containers.modify(&record.id, |r| {
+        r.stopped_by_user = false;
+        r.restart_count = 0;
+    })?;
+    start_detached(
+        ctx,
+        Created::new(record, spec, userns, containers.clone(), gc),
+        false,
+    )
+}

@@ -1,0 +1,240 @@
+//! A container's life after `create`: restart policies, and the monitor's
+//! record keeping for detached containers (`run -d`, `start`).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::container::{ContainerStore, ProcessRef, Status};
+use super::process::MonitorHooks;
+
+/// `--restart`: what the monitor does when the container's command exits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restart after a non-zero exit, at most `max` times (0: no limit).
+    OnFailure {
+        max: u32,
+    },
+    Always,
+    UnlessStopped,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid restart policy {0:?}: use no, on-failure[:MAX], always or unless-stopped")]
+pub struct BadRestartPolicy(String);
+
+impl FromStr for RestartPolicy {
+    type Err = BadRestartPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadRestartPolicy(s.to_string());
+        let (name, max) = match s.split_once(':') {
+            Some((n, m)) => (n, Some(m)),
+            None => (s, None),
+        };
+        match (name, max) {
+            ("no" | "", None) => Ok(RestartPolicy::No),
+            ("on-failure", None) => Ok(RestartPolicy::OnFailure { max: 0 }),
+            ("on-failure", Some(m)) => m
+                .parse()
+                .map(|max| RestartPolicy::OnFailure { max })
+                .map_err(|_| bad()),
+            ("always", None) => Ok(RestartPolicy::Always),
+            ("unless-stopped", None) => Ok(RestartPolicy::UnlessStopped),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::OnFailure { max: 0 } => f.write_str("on-failure"),
+            RestartPolicy::OnFailure { max } => write!(f, "on-failure:{max}"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Docker's name for inspect's `HostConfig.RestartPolicy.Name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+
+    pub fn max_retries(&self) -> u32 {
+        match self {
+            RestartPolicy::OnFailure { max } => *max,
+            _ => 0,
+        }
+    }
+
+    /// Whether an exit with `code` after `restarts` restarts is followed by
+    /// another start. An exit the user asked for (`stop`, `kill`) never is.
+    pub fn restarts(&self, code: i32, restarts: u32, stopped_by_user: bool) -> bool {
+        if stopped_by_user {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure { max } => code != 0 && (*max == 0 || restarts < *max),
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadSignal {
+    #[error("invalid signal {0:?}: use a name such as TERM, KILL or USR1, or a number")]
+    Name(String),
+    #[error("invalid signal {0:?}: use a signal number from 1 to 30")]
+    Number(String),
+}
+
+/// A signal by name (with or without SIG, any case) or number, 1 to 30.
+pub fn parse_signal(s: &str) -> Result<i32, BadSignal> {
+    let n = match s.parse::<i32>() {
+        Ok(n) => n,
+        Err(_) => {
+            let name = s.to_ascii_uppercase();
+            let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
+            nix::sys::signal::Signal::iterator()
+                .find(|sig| sig.as_str().strip_prefix("SIG") == Some(name.as_str()))
+                .map(|sig| sig as i32)
+                .ok_or_else(|| BadSignal::Name(s.to_string()))?
+        }
+    };
+    if !(1..=30).contains(&n) {
+        return Err(BadSignal::Number(s.to_string()));
+    }
+    Ok(n)
+}
+
+/// The wait before restart number `n` (0-based): 100 ms, doubling, at most
+/// 10 s, so that a command that fails at once does not spin.
+pub fn restart_delay(n: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << n.min(7))).min(Duration::from_secs(10))
+}
+
+/// The monitor's side of a detached container's record: running with its
+/// pids on start, exited with its code at the end, restarted as its policy
+/// says, removed at the end with `--rm`.
+pub struct RecordKeeper<'a> {
+    pub containers: &'a ContainerStore,
+    pub id: String,
+    /// `--rm`: remove the container when it exits for good.
+    pub remove: bool,
+}
+
+impl MonitorHooks for RecordKeeper<'_> {
+    fn started(&mut self, container_pid: i32) {
+        let monitor = ProcessRef::current();
+        let r = self.containers.modify(&self.id, |r| {
+            r.status = Status::Running;
+            r.started = Some(Utc::now());
+            r.finished = None;
+            r.exit_code = None;
+            r.monitor = monitor;
+            r.pid = Some(container_pid);
+        });
+        if let Err(e) = r {
+            eprintln!("WARN: {e}");
+        }
+    }
+
+    fn exited(&mut self, code: i32, ran: bool) -> Option<Duration> {
+        let mut again = None;
+        let result = self.containers.modify(&self.id, |r| {
+            r.status = Status::Exited;
+            r.exit_code = Some(code);
+            r.finished = Some(Utc::now());
+            r.pid = None;
+            if ran && r.restart.restarts(code, r.restart_count, r.stopped_by_user) {
+                again = Some(restart_delay(r.restart_count));
+                r.restart_count += 1;
+                r.status = Status::Restarting;
+                // The monitor stays, waiting to start it again.
+            } else {
+                r.monitor = None;
+            }
+        });
+        if result.is_err() {
+            // Removed meanwhile (`rm -f`): nothing left to restart.
+            return None;
+        }
+        if again.is_none() && self.remove {
+            let _ = self.containers.remove(&self.id);
+        }
+        again
+    }
+
+    fn restart_wanted(&mut self) -> bool {
+        match self.containers.modify(&self.id, |_| {}) {
+            Ok(r) if !r.stopped_by_user => true,
+            Ok(_) => {
+                let _ = self.containers.modify(&self.id, |r| r.monitor = None);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_and_print_as_docker() {
+        for (s, p) in [
+            ("no", RestartPolicy::No),
+            ("on-failure", RestartPolicy::OnFailure { max: 0 }),
+            ("on-failure:3", RestartPolicy::OnFailure { max: 3 }),
+            ("always", RestartPolicy::Always),
+            ("unless-stopped", RestartPolicy::UnlessStopped),
+        ] {
+            assert_eq!(s.parse::<RestartPolicy>().unwrap(), p);
+            assert_eq!(p.to_string(), s);
+        }
+        for bad in ["sometimes", "always:2", "on-failure:x", "on-failure:-1"] {
+            let e = bad.parse::<RestartPolicy>().unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("unless-stopped"), "{e}");
+        }
+    }
+
+    #[test]
+    fn restart_decisions() {
+        let f2 = RestartPolicy::OnFailure { max: 2 };
+        assert!(f2.restarts(1, 0, false));
+        assert!(f2.restarts(1, 1, false));
+        assert!(!f2.restarts(1, 2, false));
+        assert!(!f2.restarts(0, 0, false));
+        assert!(RestartPolicy::OnFailure { max: 0 }.restarts(1, 1000, false));
+        assert!(RestartPolicy::Always.restarts(0, 5, false));
+        assert!(!RestartPolicy::Always.restarts(0, 5, true));
+        assert!(!RestartPolicy::UnlessStopped.restarts(137, 0, true));
+        assert!(!RestartPolicy::No.restarts(1, 0, false));
+    }
+
+    #[test]
+    fn delays_grow_and_stop_growing() {
+        assert_eq!(restart_delay(0), Duration::from_millis(100));
+        assert_eq!(restart_delay(1), Duration::from_millis(200));
+        assert_eq!(restart_delay(6), Duration::from_millis(6400));
+        assert_eq!(restart_delay(7), Duration::from_secs(10));
+        assert_eq!(restart_delay(1000), Duration::from_secs(10));
+    }
+}
