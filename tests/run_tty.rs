@@ -367,3 +367,164 @@ fn exec_it_on_a_real_terminal() {
     assert_eq!(t.wait(), 6, "{}", t.text());
     b.ok(&["rm", "-f", "box"]);
 }
+
+fn wait_for_state(b: &Burrow, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.State}}",
+        ]);
+        if state.trim() == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} is {state:?}, not {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn detach_keys_leave_the_container_running_and_attach_comes_back() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let mut t = Terminal::start(&b, &["run", "-it", "--name", "att", &img, "sh"], 24, 80);
+    t.expect("# ");
+    t.type_text("echo one-$((1+1))\r");
+    t.expect("one-2");
+    // ctrl-p ctrl-q: burrow returns 0, the shell lives on.
+    t.type_text("\x10\x11");
+    assert_eq!(t.wait(), 0, "{}", t.text());
+    wait_for_state(&b, "att", "running");
+    // What the shell printed is in its log, terminal output included.
+    assert!(b.ok(&["logs", "att"]).contains("one-2"));
+
+    // attach: the same shell, with a new window size; a ctrl-p that is
+    // not followed by ctrl-q reaches the container.
+    let mut t = Terminal::start(&b, &["attach", "att"], 30, 100);
+    t.type_text("stty size\r");
+    t.expect("30 100");
+    t.type_text("echo two-$((2+2))\r");
+    t.expect("two-4");
+    t.type_text("exit 3\r");
+    assert_eq!(t.wait(), 3, "{}", t.text());
+    wait_for_state(&b, "att", "exited");
+    let o = b.run(&["attach", "att"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("you can only attach to running containers"),
+        "{}",
+        stderr(&o)
+    );
+
+    // run -dit, then attach with keys of one's own; "" disables them.
+    b.ok(&["run", "-dit", "--name", "bg", &img, "sh"]);
+    wait_for_state(&b, "bg", "running");
+    let mut t = Terminal::start(&b, &["attach", "--detach-keys", "ctrl-x", "bg"], 24, 80);
+    t.type_text("echo three-$((1+2))\r");
+    t.expect("three-3");
+    t.type_text("\x10\x11echo still-here\r");
+    t.expect("still-here");
+    t.type_text("\x18");
+    assert_eq!(t.wait(), 0, "{}", t.text());
+    wait_for_state(&b, "bg", "running");
+    let o = b.run(&["attach", "--detach-keys", "ctrl-", "bg"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("invalid detach keys"), "{}", stderr(&o));
+    b.ok(&["rm", "-f", "bg"]);
+}
+
+#[test]
+fn attach_without_a_terminal_and_start_attached() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    // run -di: the monitor holds cat's stdin until someone attaches.
+    b.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "cat",
+        &img,
+        "sh",
+        "-c",
+        "cat; echo done >&2; exit 4",
+    ]);
+    wait_for_state(&b, "cat", "running");
+    let mut child = b
+        .cmd(&["attach", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped through\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "piped through\n");
+    assert_eq!(stderr(&out), "done\n");
+
+    // start -a: output and exit code of a created container, streams apart.
+    let id = b.ok(&["create", &img, "sh", "-c", "echo out; echo err >&2; exit 5"]);
+    let o = b.run(&["start", "-a", id.trim()]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+    // ...and again: a stopped container starts again.
+    let o = b.run(&["start", "-a", id.trim()]);
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(b.ok(&["logs", id.trim()]), "out\nout\n");
+    // start -ai feeds stdin to a container created with -i.
+    let id = b.ok(&["create", "-i", &img, "cat"]);
+    let mut child = b
+        .cmd(&["start", "-ai", id.trim()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"fed\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "fed\n");
+    let o = b.run(&["start", "-a", id.trim(), "other"]);
+    assert_eq!(o.status.code(), Some(125));
+}
+
+#[test]
+fn logs_rotate_at_max_size() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        &img,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line $i; done",
+    ]);
+    assert_eq!(b.ok(&["wait", "chatty"]), "0\n");
+    let logs = b.ok(&["logs", "chatty"]);
+    assert!(logs.ends_with("line 299\nline 300\n"), "{logs}");
+    assert!(!logs.contains("line 1\n"), "old lines rotated away");
+    let lines: Vec<&str> = logs.lines().collect();
+    // Whatever is kept is a contiguous tail.
+    let first: usize = lines[0].trim_start_matches("line ").parse().unwrap();
+    assert_eq!(lines.len(), 300 - first + 1);
+    let o = b.run(&["run", "--log-opt", "max-file=3", &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("unsupported --log-opt"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["run", "--log-opt", "max-size=lots", &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+}

@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::{Ctx, exec, inspect, logs, ps, rm, run, start, stop};
+use super::{Ctx, attach, exec, inspect, logs, ps, rm, run, start, stop};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -15,6 +15,8 @@ pub enum ContainerCommand {
     Start(start::StartArgs),
     /// Stop and start containers again
     Restart(start::RestartArgs),
+    /// Attach to a running container's input and output
+    Attach(attach::AttachArgs),
     /// List containers
     #[command(visible_alias = "ls", alias = "ps")]
     List(ps::PsArgs),
@@ -40,6 +42,7 @@ pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Create(a) => start::create(ctx, a),
         ContainerCommand::Start(a) => start::start(ctx, a),
         ContainerCommand::Restart(a) => start::restart(ctx, a),
+        ContainerCommand::Attach(a) => attach::run(ctx, a),
         ContainerCommand::List(a) => ps::run(ctx, a),
         ContainerCommand::Rm(a) => rm::run(ctx, a),
         ContainerCommand::Exec(a) => exec::run(ctx, a),

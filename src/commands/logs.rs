@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use burrow::runtime::ContainerStore;
-use burrow::runtime::logs::{LogLine, Stream, read_log};
+use burrow::runtime::logs::{LogFollower, LogLine, Stream};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
@@ -76,12 +76,15 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<i32> {
     };
     let path = containers.dir_of(&c.id).join("ctr.log");
     let keep = |l: &LogLine| since.is_none_or(|t| l.time >= t) && until.is_none_or(|t| l.time < t);
-    let mut lines: Vec<LogLine> = read_log(&path)?.into_iter().filter(|l| keep(l)).collect();
+    // The follower reads the current log to its end (the rotated one
+    // first) and then whatever is appended, across rotations.
+    let (mut follower, mut all) = LogFollower::from_start(&path)?;
+    all.extend(follower.read_new()?);
+    let mut lines: Vec<LogLine> = all.into_iter().filter(|l| keep(l)).collect();
     if let Some(n) = args.tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
-    let mut printed = read_log(&path)?.len();
     print_lines(&lines, args.timestamps)?;
     if !args.follow {
         return Ok(0);
@@ -93,12 +96,12 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<i32> {
             .find(&c.id)
             .map(|r| r.current_status().is_live())
             .unwrap_or(false);
-        let all = read_log(&path)?;
-        if all.len() > printed {
-            let new: Vec<LogLine> = all[printed..].iter().filter(|l| keep(l)).cloned().collect();
-            print_lines(&new, args.timestamps)?;
-            printed = all.len();
-        }
+        let new: Vec<LogLine> = follower
+            .read_new()?
+            .into_iter()
+            .filter(|l| keep(l))
+            .collect();
+        print_lines(&new, args.timestamps)?;
         if !running || until.is_some_and(|t| Utc::now() >= t) {
             return Ok(0);
         }

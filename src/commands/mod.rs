@@ -2,6 +2,7 @@
 //! with a clap argument struct and a `run` function that calls the engine
 //! and prints; no engine logic lives here.
 
+mod attach;
 mod completion;
 mod container;
 mod exec;
@@ -83,6 +84,8 @@ pub enum Command {
     Start(start::StartArgs),
     /// Stop and start containers again
     Restart(start::RestartArgs),
+    /// Attach to a running container's input and output
+    Attach(attach::AttachArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Run a command in a running container
@@ -224,6 +227,7 @@ pub fn main() -> i32 {
         Command::Create(a) => start::create(&ctx, a),
         Command::Start(a) => start::start(&ctx, a),
         Command::Restart(a) => start::restart(&ctx, a),
+        Command::Attach(a) => attach::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

@@ -313,7 +313,10 @@ mod tests {
         ));
         for (bad, needle) in [
             ("status", "use KEY=VALUE"),
-            ("status=zombie", "use created, running, paused, restarting or exited"),
+            (
+                "status=zombie",
+                "use created, running, paused, restarting or exited",
+            ),
             ("exited=x", "use an exit code"),
             ("volume=a", "unknown filter \"volume\""),
         ] {

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use burrow::image::{LookupError, PullObserver, find_image};
+use burrow::runtime::attach::{AttachEnd, ClientOptions, parse_detach_keys};
 use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::exec::ExecContext;
@@ -40,6 +41,13 @@ pub struct RunArgs {
     /// to `burrow logs`
     #[arg(short = 'd', long = "detach")]
     pub detach: bool,
+    /// Keys that detach from a container with a terminal and leave it running
+    /// (ctrl-<letter>, comma-separated; "" for none)
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Pass signals burrow receives on to the container (with -t; without -t they always are)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sig_proxy: bool,
     #[command(flatten)]
     pub c: CreateArgs,
 }
@@ -140,6 +148,10 @@ pub struct CreateArgs {
     /// Seconds `burrow stop` waits before SIGKILL [default: 10]
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u32>,
+    /// Log option: max-size=SIZE rotates the log past SIZE (10m, 512k, ...), keeping one old
+    /// log
+    #[arg(long = "log-opt", value_name = "OPT")]
+    pub log_opt: Vec<String>,
     /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -207,6 +219,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
     }
     let stop_signal = args.stop_signal.as_deref().map(parse_signal).transpose()?;
     let labels = parse_labels(&args.label)?;
+    let log_max_size = parse_log_opts(&args.log_opt)?;
     // Options are checked before anything is pulled or created.
     let mounts = user_mounts(args)?;
     let ns = user_namespace(args)?;
@@ -332,6 +345,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         driver,
         keep_id,
         id_counts: (ns.default_counts.0, ns.default_counts.1),
+        log_max_size,
     };
     spec.log = Some(spec.log_path());
     containers.create(&record)?;
@@ -363,6 +377,24 @@ fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
     }
 }
 
+/// `--log-opt max-size=SIZE`: the one log option of the k8s-file log.
+fn parse_log_opts(opts: &[String]) -> anyhow::Result<Option<u64>> {
+    let mut max = None;
+    for o in opts {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                max = Some(burrow::runtime::logs::parse_size(v).ok_or_else(|| {
+                    anyhow::anyhow!("invalid --log-opt {o:?}: give a size such as 10m, 512k or 1g")
+                })?)
+            }
+            _ => anyhow::bail!(
+                "unsupported --log-opt {o:?}: the container log (k8s-file) takes max-size=SIZE"
+            ),
+        }
+    }
+    Ok(max)
+}
+
 /// `--label KEY=VALUE` (or `KEY`, an empty value).
 fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -378,17 +410,23 @@ fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 
 pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     let args = &run_args.c;
-    if run_args.detach && (args.tty || args.interactive) {
-        anyhow::bail!(
-            "-d with -t or -i needs `burrow attach`, which is not implemented yet: drop -t/-i, and read the output with `burrow logs`"
-        );
-    }
+    let detach_keys = parse_detach_keys(&run_args.detach_keys)?;
     let created = match create_container(ctx, args)? {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
     if run_args.detach {
-        return start_detached(ctx, created, true);
+        return start_detached(ctx, created, true, None);
+    }
+    // With a terminal the container belongs to a monitor from the start
+    // and this command attaches to it: the detach keys leave it running.
+    if args.tty {
+        let attach = AttachRequest {
+            stdin: args.interactive,
+            detach_keys,
+            sig_proxy: run_args.sig_proxy,
+        };
+        return start_detached(ctx, created, false, Some(attach));
     }
     let Created {
         mut record,
@@ -402,24 +440,13 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     // In the foreground the container writes to burrow's own stdout and
     // stderr; only a detached one has a log.
     spec.log = None;
-    spec.winsize = if args.tty { tty::host_winsize() } else { None };
     let rm = args.rm;
     let started_at = Utc::now();
     let mut running = record.clone();
-    // Raw mode belongs to this process, not to the monitor: whatever
-    // happens to the monitor, the user's terminal is restored on return.
-    let raw = if args.tty && args.interactive {
-        let raw = tty::RawMode::enter().context("putting the terminal in raw mode")?;
-        if raw.is_none() {
-            eprintln!("WARN: the input device is not a TTY: -t and -i might not work properly");
-        }
-        raw
-    } else {
-        None
-    };
     let result = ctx.in_namespace(userns, |_| {
         let code = run_container(
             &spec,
+            None,
             || {
                 // Here, in the monitor: its pid is what says the container lives.
                 running.status = Status::Running;
@@ -440,7 +467,6 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
         }
         code
     });
-    drop(raw);
     let code = match result {
         Ok(c) => c,
         Err(e) => {
@@ -473,25 +499,64 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// Start a created container under a monitor of its own and return once
-/// its command runs, printing its ID (`print_id`, as `run -d`) .
-pub fn start_detached(ctx: &Ctx, created: Created, print_id: bool) -> anyhow::Result<i32> {
+/// How the command that starts a container attaches to it.
+pub struct AttachRequest {
+    /// Forward our stdin.
+    pub stdin: bool,
+    pub detach_keys: Vec<u8>,
+    /// Pass the signals we receive on to the container.
+    pub sig_proxy: bool,
+}
+
+/// Start a created container under a monitor of its own. Without `attach`
+/// return once its command runs (printing its ID with `print_id`, as `run
+/// -d`); with it, relay between our stdio and the container until it
+/// exits (its exit code) or the user detaches (0).
+pub fn start_detached(
+    ctx: &Ctx,
+    created: Created,
+    print_id: bool,
+    attach: Option<AttachRequest>,
+) -> anyhow::Result<i32> {
     let Created {
         record,
-        spec,
+        mut spec,
         userns,
         containers,
         _gc,
     } = created;
     let id = record.id.clone();
     let remove = record.auto_remove;
+    let (client, monitor_end) = match &attach {
+        Some(_) => {
+            let (a, b) =
+                burrow::runtime::attach::socket_pair().context("creating the attach socket")?;
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
+    // Raw mode belongs to this process, not to the monitor: whatever
+    // happens to the monitor, the user's terminal is restored on return.
+    let raw = match &attach {
+        Some(a) if a.stdin && spec.tty => {
+            let raw = tty::RawMode::enter().context("putting the terminal in raw mode")?;
+            if raw.is_none() {
+                eprintln!("WARN: the input device is not a TTY: -t and -i might not work properly");
+            }
+            raw
+        }
+        _ => None,
+    };
+    if spec.tty {
+        spec.winsize = tty::host_winsize();
+    }
     let result = ctx.in_namespace(userns, |_| {
         let mut keeper = RecordKeeper {
             containers: &containers,
             id: id.clone(),
             remove,
         };
-        match run_detached(&spec, &mut keeper) {
+        match run_detached(&spec, monitor_end, &mut keeper) {
             Ok(()) => {
                 if print_id {
                     println!("{id}");
@@ -504,13 +569,55 @@ pub fn start_detached(ctx: &Ctx, created: Created, print_id: bool) -> anyhow::Re
             }
         }
     });
-    match result {
-        Ok(code) => Ok(code),
+    let code = match result {
+        Ok(code) => code,
         Err(e) => {
             if remove {
                 let _ = containers.remove(&id);
             }
-            Err(e).context("starting the container")
+            return Err(e).context("starting the container");
+        }
+    };
+    let (Some(client), Some(req), 0) = (client, attach, code) else {
+        return Ok(code);
+    };
+    let monitor = containers.find(&id).ok().and_then(|r| r.monitor);
+    if req.sig_proxy
+        && let Some(m) = &monitor
+    {
+        burrow::runtime::attach::proxy_signals_to(m.pid);
+    }
+    let end = burrow::runtime::attach::run_client(
+        &client,
+        &ClientOptions {
+            stdin: req.stdin,
+            tty: spec.tty,
+            detach_keys: req.detach_keys,
+        },
+    );
+    drop(raw);
+    Ok(
+        match end.context("relaying the container's input and output")? {
+            AttachEnd::Exited(code) => code,
+            AttachEnd::Detached => 0,
+            AttachEnd::Lost => lost_monitor(&containers, &id),
+        },
+    )
+}
+
+/// The exit code to report when the monitor went away mid-attachment: the
+/// recorded one, if it got that far, else an engine error.
+pub fn lost_monitor(containers: &ContainerStore, id: &str) -> i32 {
+    match containers.find(id) {
+        Ok(r) if r.current_status() == Status::Exited && r.exit_code.is_some() => {
+            r.exit_code.unwrap_or(super::EXIT_ENGINE)
+        }
+        _ => {
+            eprintln!(
+                "Error: the monitor of container {} ended unexpectedly",
+                &id[..12]
+            );
+            super::EXIT_ENGINE
         }
     }
 }

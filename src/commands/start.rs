@@ -5,7 +5,10 @@ use burrow::runtime::{ContainerError, ContainerStore};
 use clap::Args;
 
 use super::Ctx;
-use super::run::{CreateArgs, Created, create_container, namespace_for, start_detached};
+use super::run::{
+    AttachRequest, CreateArgs, Created, create_container, namespace_for, start_detached,
+};
+use burrow::runtime::attach::parse_detach_keys;
 
 #[derive(Debug, Args)]
 #[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND [ARG...]]")]
@@ -20,6 +23,19 @@ pub struct CreateCmdArgs {
                   as with `run -d`; `burrow logs` shows its output."
 )]
 pub struct StartArgs {
+    /// Attach to the container's output (and its exit code) until it exits
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's stdin too (implies --attach)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Keys that detach from a container with a terminal and leave it running
+    /// (ctrl-<letter>, comma-separated; "" for none)
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Pass signals burrow receives on to the attached container
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sig_proxy: bool,
     /// Containers: names, IDs or unique ID prefixes
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -47,11 +63,23 @@ pub fn create(ctx: &Ctx, args: &CreateCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub fn start(ctx: &Ctx, args: &StartArgs) -> anyhow::Result<i32> {
+    let detach_keys = parse_detach_keys(&args.detach_keys)?;
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
+    if args.attach || args.interactive {
+        let [q] = args.containers.as_slice() else {
+            anyhow::bail!("--attach and --interactive take one container: start the others apart");
+        };
+        let attach = AttachRequest {
+            stdin: args.interactive,
+            detach_keys,
+            sig_proxy: args.sig_proxy,
+        };
+        return start_one(ctx, &store, &containers, q, Some(attach));
+    }
     let mut code = 0;
     for q in &args.containers {
-        match start_one(ctx, &store, &containers, q) {
+        match start_one(ctx, &store, &containers, q, None) {
             Ok(0) => println!("{q}"),
             Ok(c) => code = code.max(c),
             Err(e) => {
@@ -73,7 +101,7 @@ pub fn restart(ctx: &Ctx, args: &RestartArgs) -> anyhow::Result<i32> {
             .map_err(anyhow::Error::from)
             .and_then(|c| {
                 super::stop::stop_container(&containers, &c, args.time);
-                start_one(ctx, &store, &containers, &c.id)
+                start_one(ctx, &store, &containers, &c.id, None)
             });
         match result {
             Ok(0) => println!("{q}"),
@@ -93,19 +121,22 @@ fn start_one(
     store: &burrow::storage::Store,
     containers: &ContainerStore,
     query: &str,
+    attach: Option<AttachRequest>,
 ) -> anyhow::Result<i32> {
     let gc = store.gc_shared()?;
     let record = containers.find(query)?;
     if record.current_status().is_live() {
+        if attach.is_some() {
+            return super::attach::attach_to(containers, &record, attach);
+        }
         return Ok(0);
     }
     let mut spec = containers.load_spec(&record.id)?;
-    if spec.tty || spec.stdin {
-        anyhow::bail!(
-            "container {} was created with -t or -i: starting it needs `burrow attach`, which is not implemented yet; create it without -t/-i",
-            record.name
-        );
-    }
+    // Input is attached only where the container was made to read it.
+    let attach = attach.map(|a| AttachRequest {
+        stdin: a.stdin && spec.stdin,
+        ..a
+    });
     let exec = record
         .exec
         .clone()
@@ -123,5 +154,6 @@ fn start_one(
         ctx,
         Created::new(record, spec, userns, containers.clone(), gc),
         false,
+        attach,
     )
 }

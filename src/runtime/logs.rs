@@ -3,14 +3,12 @@
 //! `TIMESTAMP STREAM F|P TEXT`, where `P` marks a partial line (a line cut
 //! by a full buffer or by the end of output without a newline).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +18,7 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
@@ -66,8 +64,15 @@ pub fn parse_line(line: &str) -> Option<LogLine> {
     })
 }
 
-/// Every record of the log at `path` (none if there is no log yet).
+/// Every record of the log at `path` (none if there is no log yet),
+/// after those of its rotated predecessor (`path.1`, see [`LogSink`]).
 pub fn read_log(path: &Path) -> io::Result<Vec<LogLine>> {
+    let mut out = read_one(&rotated(path))?;
+    out.extend(read_one(path)?);
+    Ok(out)
+}
+
+fn read_one(path: &Path) -> io::Result<Vec<LogLine>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -82,23 +87,96 @@ pub fn read_log(path: &Path) -> io::Result<Vec<LogLine>> {
     Ok(out)
 }
 
-/// Appends records; one write(2) per record, so a reader never sees half.
-struct Writer {
-    file: File,
+/// Where a full log goes when it is rotated.
+pub fn rotated(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
 }
 
-impl Writer {
-    fn record(&mut self, stream: Stream, text: &[u8], partial: bool) -> io::Result<()> {
-        let mut rec = format!(
-            "{} {} {} ",
-            Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
-            stream.name(),
-            if partial { "P" } else { "F" }
-        )
-        .into_bytes();
-        rec.extend_from_slice(text);
-        rec.push(b'\n');
-        self.file.write_all(&rec)
+/// Reads records as they are appended to a log (`logs -f`), across
+/// rotations: when the file at the path is a new one, the rest of the old
+/// one is read first, then the new one from its start.
+pub struct LogFollower {
+    path: PathBuf,
+    file: Option<File>,
+    partial: Vec<u8>,
+}
+
+impl LogFollower {
+    /// Follow the log at `path` from its current end.
+    pub fn from_end(path: &Path) -> io::Result<LogFollower> {
+        let mut f = LogFollower {
+            path: path.to_path_buf(),
+            file: None,
+            partial: Vec::new(),
+        };
+        if let Some(mut file) = open_if_present(path)? {
+            file.seek(SeekFrom::End(0))?;
+            f.file = Some(file);
+        }
+        Ok(f)
+    }
+
+    /// Follow the log at `path` from its start: the first
+    /// [`LogFollower::read_new`] gives what the rotated log
+    /// (`path.1`) and the log hold, then what is appended.
+    pub fn from_start(path: &Path) -> io::Result<(LogFollower, Vec<LogLine>)> {
+        let old = read_one(&rotated(path))?;
+        let f = LogFollower {
+            path: path.to_path_buf(),
+            file: open_if_present(path)?,
+            partial: Vec::new(),
+        };
+        Ok((f, old))
+    }
+
+    /// The records appended since the last call.
+    pub fn read_new(&mut self) -> io::Result<Vec<LogLine>> {
+        let mut out = Vec::new();
+        loop {
+            if let Some(file) = self.file.as_mut() {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)?;
+                self.take_lines(&bytes, &mut out);
+            }
+            // Rotated (or created) since we opened it?
+            let current = match fs::metadata(&self.path) {
+                Ok(m) => Some((m.dev(), m.ino())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let ours = match &self.file {
+                Some(f) => {
+                    let m = f.metadata()?;
+                    Some((m.dev(), m.ino()))
+                }
+                None => None,
+            };
+            if current.is_none() || current == ours {
+                return Ok(out);
+            }
+            self.file = open_if_present(&self.path)?;
+            self.partial.clear();
+        }
+    }
+
+    fn take_lines(&mut self, bytes: &[u8], out: &mut Vec<LogLine>) {
+        self.partial.extend_from_slice(bytes);
+        while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=nl).collect();
+            if let Some(l) = parse_line(&String::from_utf8_lossy(&line[..line.len() - 1])) {
+                out.push(l);
+            }
+        }
+    }
+}
+
+fn open_if_present(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -111,94 +189,105 @@ struct Pending {
 /// Longest line kept whole; longer ones are cut into partial records.
 const MAX_LINE: usize = 16 * 1024;
 
-impl Pending {
-    fn feed(&mut self, data: &[u8], w: &mut Writer) -> io::Result<()> {
-        self.buf.extend_from_slice(data);
-        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=nl).collect();
-            w.record(self.stream, &line[..line.len() - 1], false)?;
+/// The writing end of a container's log: records appended with one
+/// write(2) each (a reader never sees half of one), lines assembled per
+/// stream. With a maximum size (`--log-opt max-size`), a log that grows
+/// past it is renamed to `PATH.1` (replacing the previous one) and a new
+/// one is started: at most about twice the size is kept.
+pub struct LogSink {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: Option<u64>,
+    pending: [Pending; 2],
+}
+
+impl LogSink {
+    pub fn open(path: &Path, max_size: Option<u64>) -> io::Result<LogSink> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(LogSink {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            pending: [
+                Pending {
+                    stream: Stream::Stdout,
+                    buf: Vec::new(),
+                },
+                Pending {
+                    stream: Stream::Stderr,
+                    buf: Vec::new(),
+                },
+            ],
+        })
+    }
+
+    /// Output of the container on `stream`.
+    pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        let i = stream as usize;
+        self.pending[i].buf.extend_from_slice(data);
+        while let Some(nl) = self.pending[i].buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending[i].buf.drain(..=nl).collect();
+            self.record(stream, &line[..line.len() - 1], false)?;
         }
-        while self.buf.len() >= MAX_LINE {
-            let chunk: Vec<u8> = self.buf.drain(..MAX_LINE).collect();
-            w.record(self.stream, &chunk, true)?;
+        while self.pending[i].buf.len() >= MAX_LINE {
+            let chunk: Vec<u8> = self.pending[i].buf.drain(..MAX_LINE).collect();
+            self.record(stream, &chunk, true)?;
         }
         Ok(())
     }
 
-    fn finish(&mut self, w: &mut Writer) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let rest = std::mem::take(&mut self.buf);
-            w.record(self.stream, &rest, true)?;
+    /// The end of output: what is left of a line becomes a partial record.
+    pub fn finish(&mut self) -> io::Result<()> {
+        for i in 0..2 {
+            if !self.pending[i].buf.is_empty() {
+                let rest = std::mem::take(&mut self.pending[i].buf);
+                let stream = self.pending[i].stream;
+                self.record(stream, &rest, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, stream: Stream, text: &[u8], partial: bool) -> io::Result<()> {
+        let mut rec = format!(
+            "{} {} {} ",
+            Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+            stream.name(),
+            if partial { "P" } else { "F" }
+        )
+        .into_bytes();
+        rec.extend_from_slice(text);
+        rec.push(b'\n');
+        self.file.write_all(&rec)?;
+        self.size += rec.len() as u64;
+        if self.max_size.is_some_and(|max| self.size >= max) {
+            fs::rename(&self.path, rotated(&self.path))?;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.size = 0;
         }
         Ok(())
     }
 }
 
-/// Copy the container's stdout and stderr pipes into the log at `path`
-/// until both are closed (every process in the container has exited or
-/// closed them).
-pub fn pump(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> io::Result<()> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut w = Writer { file };
-    let mut streams = [
-        (
-            Some(stdout),
-            Pending {
-                stream: Stream::Stdout,
-                buf: Vec::new(),
-            },
-        ),
-        (
-            Some(stderr),
-            Pending {
-                stream: Stream::Stderr,
-                buf: Vec::new(),
-            },
-        ),
-    ];
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let open: Vec<usize> = (0..2).filter(|i| streams[*i].0.is_some()).collect();
-        if open.is_empty() {
-            return Ok(());
-        }
-        let ready: Vec<bool> = {
-            let mut fds: Vec<PollFd> = open
-                .iter()
-                .map(|i| {
-                    PollFd::new(
-                        streams[*i].0.as_ref().map(|f| f.as_fd()).expect("open"),
-                        PollFlags::POLLIN,
-                    )
-                })
-                .collect();
-            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            fds.iter()
-                .map(|f| !f.revents().unwrap_or(PollFlags::empty()).is_empty())
-                .collect()
-        };
-        for (k, i) in open.iter().enumerate() {
-            if !ready[k] {
-                continue;
-            }
-            let (fd, pending) = &mut streams[*i];
-            let n = match fd.as_ref().map(|f| nix::unistd::read(f, &mut buf)) {
-                Some(Ok(n)) => n,
-                Some(Err(Errno::EINTR | Errno::EAGAIN)) => continue,
-                Some(Err(_)) | None => 0,
-            };
-            if n == 0 {
-                pending.finish(&mut w)?;
-                *fd = None;
-            } else {
-                pending.feed(&buf[..n], &mut w)?;
-            }
-        }
-    }
+/// Parse a log size as Docker's `--log-opt max-size` takes it: bytes, or a
+/// number with k, m or g (powers of 1024; also kb, mb, gb, any case).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (num, mult) = match lower.chars().last()? {
+        'k' => (&lower[..lower.len() - 1], 1u64 << 10),
+        'm' => (&lower[..lower.len() - 1], 1 << 20),
+        'g' => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n.is_finite() && n > 0.0).then_some((n * mult as f64) as u64)
 }
 
 #[cfg(test)]
@@ -206,22 +295,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pumps_lines_partial_lines_and_both_streams() {
+    fn sinks_lines_partial_lines_and_both_streams() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ctr.log");
-        let (out_r, out_w) = std::io::pipe().unwrap();
-        let (err_r, err_w) = std::io::pipe().unwrap();
-        let writer = std::thread::spawn(move || {
-            let (mut o, mut e) = (out_w, err_w);
-            o.write_all(b"one\ntw").unwrap();
-            e.write_all(b"oops\n").unwrap();
-            o.write_all(b"o\nno newline").unwrap();
-        });
-        let p = path.clone();
-        let pump_thread =
-            std::thread::spawn(move || pump(OwnedFd::from(out_r), OwnedFd::from(err_r), &p));
-        writer.join().unwrap();
-        pump_thread.join().unwrap().unwrap();
+        let mut sink = LogSink::open(&path, None).unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        sink.write(Stream::Stdout, b"one\ntw").unwrap();
+        sink.write(Stream::Stderr, b"oops\n").unwrap();
+        sink.write(Stream::Stdout, b"o\nno newline").unwrap();
+        sink.finish().unwrap();
         let lines = read_log(&path).unwrap();
         let out: String = lines
             .iter()
@@ -237,6 +319,53 @@ mod tests {
         assert_eq!(err[0].text, "oops\n");
         assert!(lines.last().unwrap().partial);
         assert!(lines.windows(2).all(|w| w[0].time <= w[1].time));
+        assert_eq!(follower.read_new().unwrap(), lines);
+        assert_eq!(follower.read_new().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn rotation_keeps_one_old_log_and_followers_cross_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctr.log");
+        // Each record is about 45 bytes: the log rotates every ~3 lines.
+        let mut sink = LogSink::open(&path, Some(120)).unwrap();
+        let mut follower = LogFollower::from_end(&path).unwrap();
+        let mut seen = Vec::new();
+        for n in 0..10 {
+            sink.write(Stream::Stdout, format!("line {n}\n").as_bytes())
+                .unwrap();
+            if n % 2 == 0 {
+                seen.extend(follower.read_new().unwrap());
+            }
+        }
+        seen.extend(follower.read_new().unwrap());
+        let texts: Vec<String> = seen.iter().map(|l| l.text.clone()).collect();
+        let want: Vec<String> = (0..10).map(|n| format!("line {n}\n")).collect();
+        assert_eq!(texts, want, "the follower saw every line once");
+        assert!(fs::metadata(&path).unwrap().len() < 120);
+        assert!(fs::metadata(rotated(&path)).unwrap().len() >= 120);
+        // read_log gives the old file's lines, then the current ones.
+        let kept: Vec<String> = read_log(&path)
+            .unwrap()
+            .iter()
+            .map(|l| l.text.clone())
+            .collect();
+        assert!(
+            kept.len() < 10 && kept.ends_with(&want[10 - kept.len()..]),
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn sizes_as_docker_takes_them() {
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("10k"), Some(10240));
+        assert_eq!(parse_size("1.5m"), Some(1572864));
+        assert_eq!(parse_size("2GB"), Some(2 << 30));
+        assert_eq!(parse_size("10mb"), Some(10 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("0"), None);
     }
 
     #[test]
@@ -246,18 +375,10 @@ mod tests {
         let l = parse_line("2026-01-01T00:00:00.5Z stderr F a b").unwrap();
         assert_eq!((l.stream, l.text.as_str()), (Stream::Stderr, "a b\n"));
         let dir = tempfile::tempdir().unwrap();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path().join("l"))
+        let mut sink = LogSink::open(&dir.path().join("l"), None).unwrap();
+        sink.write(Stream::Stdout, &vec![b'x'; MAX_LINE + 10])
             .unwrap();
-        let mut w = Writer { file };
-        let mut p = Pending {
-            stream: Stream::Stdout,
-            buf: Vec::new(),
-        };
-        p.feed(&vec![b'x'; MAX_LINE + 10], &mut w).unwrap();
-        p.feed(b"y\n", &mut w).unwrap();
+        sink.write(Stream::Stdout, b"y\n").unwrap();
         let lines = read_log(&dir.path().join("l")).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].partial);

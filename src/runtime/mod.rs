@@ -5,8 +5,10 @@
 //! Everything here runs inside burrow's user namespace (see
 //! [`crate::userns::run_in_userns`]); the binary only parses options.
 
+pub mod attach;
 pub mod container;
 pub mod exec;
+pub mod hub;
 pub mod init;
 pub mod inspect;
 pub mod lifecycle;

@@ -609,6 +609,7 @@ mod tests {
             keep_id: None,
             id_counts: (65537, 65537),
             log: None,
+            log_max_size: None,
         }
     }
 

@@ -27,6 +27,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signa
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
+use super::hub::{Hub, Streams};
 use super::plan::{apply, build_plan};
 use super::rootfs::{Driver, FuseMount, copy_layers, keep_id_fuse_mapping, keep_id_view};
 use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
@@ -88,7 +89,16 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
 /// code (128+N if killed by signal N; 125/126/127 as Docker). Must be
 /// called as root of a user namespace, from a single-threaded process.
 /// `started` runs in the monitor once the container process exists.
-pub fn run_container(spec: &ContainerSpec, started: impl FnOnce(), running: impl FnOnce()) -> i32 {
+///
+/// With a `hub` (a detached container's monitor), the container's output
+/// goes to the hub's log and attached clients, and its input comes from
+/// them; without, the container shares burrow's stdio.
+pub fn run_container(
+    spec: &ContainerSpec,
+    hub: Option<&mut Hub>,
+    started: impl FnOnce(),
+    running: impl FnOnce(),
+) -> i32 {
     if let Err(e) = prepare(spec) {
         eprintln!(
             "Error: cannot prepare the container directory {}: {e}",
@@ -105,7 +115,7 @@ pub fn run_container(spec: &ContainerSpec, started: impl FnOnce(), running: impl
             return EXIT_ENGINE;
         }
     };
-    let code = run_in_pid_namespace(spec, started, running);
+    let code = run_in_pid_namespace(spec, hub, started, running);
     if fuse_mounted {
         // The daemon exits once its file system is gone.
         let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
@@ -133,8 +143,13 @@ pub trait MonitorHooks {
 /// restarts it as `hooks` decide. Returns when the command runs (`Ok`), or
 /// with its exit code and the messages that explain the failure. Call as
 /// root of the user namespace, single-threaded.
+///
+/// `first_client` is the monitor's end of an attach socket pair, for the
+/// command that starts the container and attaches to it (`run -t`, `start
+/// -a`): it then misses none of the output.
 pub fn run_detached(
     spec: &ContainerSpec,
+    first_client: Option<OwnedFd>,
     hooks: &mut dyn MonitorHooks,
 ) -> Result<(), (i32, String)> {
     let engine = |what: &str, e: nix::Error| (EXIT_ENGINE, format!("Error: {what}: {e}"));
@@ -168,10 +183,27 @@ pub fn run_detached(
             // SAFETY: malloc_trim only releases free memory.
             unsafe { libc::malloc_trim(0) };
             let mut ready = Some(ready_w);
+            let log = spec.log.clone().unwrap_or_else(|| spec.log_path());
+            let mut hub = match Hub::new(&spec.dir, &log, spec.log_max_size, first_client) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!(
+                        "Error: cannot set up the container's log and attach socket in {}: {e}",
+                        spec.dir.display()
+                    );
+                    if let Some(w) = ready.take() {
+                        let _ = nix::unistd::write(&w, EXIT_ENGINE.to_string().as_bytes());
+                    }
+                    hooks.exited(EXIT_ENGINE, false);
+                    // SAFETY: leave without the caller's destructors.
+                    unsafe { libc::_exit(0) }
+                }
+            };
             loop {
                 let mut ran = false;
                 let code = run_container(
                     spec,
+                    Some(&mut hub),
                     || hooks.started(container_pid()),
                     || {
                         ran = true;
@@ -193,9 +225,13 @@ pub fn run_detached(
                     // no policy restarts a container that never ran.
                     let _ = nix::unistd::write(&w, code.to_string().as_bytes());
                     hooks.exited(code, false);
+                    hub.exited(code);
                     break;
                 }
-                match hooks.exited(code, ran) {
+                let again = hooks.exited(code, ran);
+                // Attached clients hear of the exit once it is recorded.
+                hub.exited(code);
+                match again {
                     Some(delay) => {
                         std::thread::sleep(delay);
                         if !hooks.restart_wanted() {
@@ -205,6 +241,7 @@ pub fn run_detached(
                     None => break,
                 }
             }
+            drop(hub);
             // SAFETY: leave without the caller's destructors.
             unsafe { libc::_exit(0) }
         }
@@ -283,6 +320,7 @@ fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
 
 fn run_in_pid_namespace(
     spec: &ContainerSpec,
+    hub: Option<&mut Hub>,
     started: impl FnOnce(),
     running: impl FnOnce(),
 ) -> i32 {
@@ -308,19 +346,33 @@ fn run_in_pid_namespace(
             return EXIT_ENGINE;
         }
     };
-    // A logged (detached) container writes into pipes the monitor drains.
-    let log_pipes = match &spec.log {
-        Some(_) => match (
+    // Without a terminal, a detached container writes into pipes the
+    // monitor drains, and with -i reads a pipe the monitor fills.
+    let piped = hub.is_some() && !spec.tty;
+    let log_pipes = if piped {
+        match (
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
         ) {
             (Ok(o), Ok(e)) => Some((o, e)),
             (Err(e), _) | (_, Err(e)) => {
-                eprintln!("Error: cannot create the log pipes: {e}");
+                eprintln!("Error: cannot create the output pipes: {e}");
                 return EXIT_ENGINE;
             }
-        },
-        None => None,
+        }
+    } else {
+        None
+    };
+    let stdin_pipe = if piped && spec.stdin {
+        match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("Error: cannot create the input pipe: {e}");
+                return EXIT_ENGINE;
+            }
+        }
+    } else {
+        None
     };
     install_control_signals();
     let mut blocked = SigSet::empty();
@@ -348,7 +400,8 @@ fn run_in_pid_namespace(
             drop(read_end);
             let console = console.map(|(_, theirs)| theirs);
             let logs = log_pipes.map(|((_, out), (_, err))| (out, err));
-            container_main(spec, write_end, console, logs, &old_mask)
+            let stdin = stdin_pipe.map(|(r, _)| r);
+            container_main(spec, write_end, console, logs, stdin, &old_mask)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -365,28 +418,49 @@ fn run_in_pid_namespace(
             let _ =
                 nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
             started();
+            let log_ends = log_pipes.map(|((out, _), (err, _))| (out, err));
+            let stdin_end = stdin_pipe.map(|(_, w)| w);
+            let mut master = None;
             if let Some((ours, theirs)) = console {
                 drop(theirs);
                 match tty::recv_fd(ours.as_fd()) {
-                    Ok(Some(master)) => {
-                        if let Err(e) = tty::relay(&master, spec.stdin) {
-                            eprintln!("Error: relaying the terminal: {e}");
-                        }
-                    }
+                    Ok(Some(m)) => master = Some(m),
                     // The container failed first; its report says why.
                     Ok(None) => {}
                     Err(e) => eprintln!("Error: receiving the container's terminal: {e}"),
                 }
             }
-            let log_ends = log_pipes.map(|((out, _), (err, _))| (out, err));
+            // End of file on the report pipe: the command was executed.
+            // Nothing is written to the terminal or pipes before, so the
+            // wait cannot block the container.
             let report = read_report(read_end);
             if report.is_none() {
                 running();
             }
-            if let (Some((out, err)), Some(path)) = (log_ends, &spec.log)
-                && let Err(e) = super::logs::pump(out, err, path)
-            {
-                eprintln!("Error: writing the log {}: {e}", path.display());
+            match hub {
+                Some(hub) => {
+                    let streams = match (master, log_ends) {
+                        (Some(m), _) => Some(Streams::Tty(m)),
+                        (None, Some((stdout, stderr))) => Some(Streams::Pipes {
+                            stdout,
+                            stderr,
+                            stdin: stdin_end,
+                        }),
+                        (None, None) => None,
+                    };
+                    if let Some(streams) = streams
+                        && let Err(e) = hub.serve(streams)
+                    {
+                        eprintln!("Error: passing the container's input and output on: {e}");
+                    }
+                }
+                None => {
+                    if let Some(m) = master
+                        && let Err(e) = tty::relay(&m, spec.stdin)
+                    {
+                        eprintln!("Error: relaying the terminal: {e}");
+                    }
+                }
             }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
@@ -533,6 +607,7 @@ fn container_main(
     report: OwnedFd,
     console: Option<OwnedFd>,
     logs: Option<(OwnedFd, OwnedFd)>,
+    stdin: Option<OwnedFd>,
     old_mask: &SigSet,
 ) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
@@ -608,7 +683,7 @@ fn container_main(
         Ok(p) => p,
         Err(msg) => fail(&report, EXIT_ENGINE, &msg),
     };
-    if let Err(e) = setup_stdio(spec, console, logs) {
+    if let Err(e) = setup_stdio(spec, console, logs, stdin) {
         fail(&report, EXIT_ENGINE, &e);
     }
     // Every descriptor past stdio closes at exec, so nothing of burrow's
@@ -689,6 +764,7 @@ fn setup_stdio(
     spec: &ContainerSpec,
     console: Option<OwnedFd>,
     logs: Option<(OwnedFd, OwnedFd)>,
+    stdin: Option<OwnedFd>,
 ) -> Result<(), String> {
     if spec.tty {
         let sock = console.ok_or("no socket for the terminal")?;
@@ -722,7 +798,12 @@ fn setup_stdio(
             return Err("cannot connect the container to its log".into());
         }
     }
-    if !spec.stdin {
+    if let Some(input) = stdin {
+        // SAFETY: dup2 onto stdin; the pipe stays owned.
+        if unsafe { libc::dup2(input.as_raw_fd(), 0) } < 0 {
+            return Err("cannot connect the container's stdin".into());
+        }
+    } else if !spec.stdin {
         let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
             .map_err(|e| format!("cannot open /dev/null in the container: {e}"))?;
         // SAFETY: dup2 onto stdin; `null` stays owned and closes on drop.

@@ -188,6 +188,9 @@ pub struct ContainerSpec {
     pub id_counts: (u32, u32),
     /// Detached: the container's stdout and stderr go to this log.
     pub log: Option<PathBuf>,
+    /// `--log-opt max-size`: the log is rotated past this size.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
 }
 
 impl ContainerSpec {

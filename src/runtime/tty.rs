@@ -33,7 +33,7 @@ fn get_winsize(fd: RawFd) -> Option<WinSize> {
     })
 }
 
-fn set_winsize(fd: RawFd, size: WinSize) -> io::Result<()> {
+pub(crate) fn set_winsize(fd: RawFd, size: WinSize) -> io::Result<()> {
     let ws = libc::winsize {
         ws_row: size.rows,
         ws_col: size.cols,
