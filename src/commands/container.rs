@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::{Ctx, attach, exec, inspect, logs, ps, rm, run, start, stop};
+use super::{Ctx, attach, exec, inspect, logs, prune, ps, rename, rm, run, start, stop, top};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -17,6 +17,16 @@ pub enum ContainerCommand {
     Restart(start::RestartArgs),
     /// Attach to a running container's input and output
     Attach(attach::AttachArgs),
+    /// Show the processes of a running container
+    Top(top::TopArgs),
+    /// Pause every process of containers
+    Pause(top::PauseArgs),
+    /// Continue paused containers
+    Unpause(top::PauseArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Remove every stopped container
+    Prune(prune::PruneArgs),
     /// List containers
     #[command(visible_alias = "ls", alias = "ps")]
     List(ps::PsArgs),
@@ -43,6 +53,11 @@ pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Start(a) => start::start(ctx, a),
         ContainerCommand::Restart(a) => start::restart(ctx, a),
         ContainerCommand::Attach(a) => attach::run(ctx, a),
+        ContainerCommand::Top(a) => top::top(ctx, a),
+        ContainerCommand::Pause(a) => top::pause(ctx, a),
+        ContainerCommand::Unpause(a) => top::unpause(ctx, a),
+        ContainerCommand::Rename(a) => rename::run(ctx, a),
+        ContainerCommand::Prune(a) => prune::run(ctx, a),
         ContainerCommand::List(a) => ps::run(ctx, a),
         ContainerCommand::Rm(a) => rm::run(ctx, a),
         ContainerCommand::Exec(a) => exec::run(ctx, a),

@@ -16,6 +16,9 @@ pub struct ExecArgs {
     /// Give the command a terminal (with -i, the user's terminal is relayed in raw mode)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Run the command in the background: return once it runs; its output is discarded
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Set an environment variable (K=V), or copy K from burrow's environment
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -54,6 +57,9 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
     {
         anyhow::bail!("working directory {w:?} is not absolute; give an absolute path to -w");
     }
+    if args.detach && (args.tty || args.interactive) {
+        anyhow::bail!("exec -d runs the command without input or terminal: drop -t and -i, or -d");
+    }
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let c = match containers.find(query) {
@@ -63,6 +69,13 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
+    if c.current_status() == Status::Paused {
+        anyhow::bail!(
+            "container {} is paused: continue it with burrow unpause {}, then exec",
+            c.name,
+            c.name
+        );
+    }
     let (Status::Running, Some(pid), Some(exec)) = (c.current_status(), c.pid, c.exec.clone())
     else {
         anyhow::bail!(
@@ -82,6 +95,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         stdin: args.interactive,
         tty: args.tty,
         winsize: if args.tty { tty::host_winsize() } else { None },
+        detach: args.detach,
     };
     let raw = if args.tty && args.interactive {
         tty::RawMode::enter().context("putting the terminal in raw mode")?

@@ -13,8 +13,10 @@ mod info;
 mod inspect;
 mod logs;
 mod progress;
+mod prune;
 mod ps;
 mod pull;
+mod rename;
 mod rm;
 mod rmi;
 mod run;
@@ -22,6 +24,7 @@ mod start;
 mod stop;
 mod system;
 mod tag;
+mod top;
 mod unshare;
 
 use std::path::PathBuf;
@@ -86,6 +89,14 @@ pub enum Command {
     Restart(start::RestartArgs),
     /// Attach to a running container's input and output
     Attach(attach::AttachArgs),
+    /// Show the processes of a running container
+    Top(top::TopArgs),
+    /// Pause every process of containers
+    Pause(top::PauseArgs),
+    /// Continue paused containers
+    Unpause(top::PauseArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Run a command in a running container
@@ -228,6 +239,10 @@ pub fn main() -> i32 {
         Command::Start(a) => start::start(&ctx, a),
         Command::Restart(a) => start::restart(&ctx, a),
         Command::Attach(a) => attach::run(&ctx, a),
+        Command::Top(a) => top::top(&ctx, a),
+        Command::Pause(a) => top::pause(&ctx, a),
+        Command::Unpause(a) => top::unpause(&ctx, a),
+        Command::Rename(a) => rename::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use burrow::runtime::process::signal_container;
-use burrow::runtime::{ContainerRecord, ContainerStore};
+use burrow::runtime::{ContainerRecord, ContainerStore, Status};
 use clap::Args;
 
 use super::Ctx;
@@ -93,6 +93,11 @@ pub fn stop(ctx: &Ctx, args: &StopArgs) -> anyhow::Result<i32> {
 /// restart policy brings it back.
 pub fn stop_container(containers: &ContainerStore, c: &ContainerRecord, time: Option<u64>) {
     let _ = containers.modify(&c.id, |r| r.stopped_by_user = true);
+    // A paused container's processes would not see the signal until
+    // continued: continue them first, as Docker does.
+    if let (Status::Paused, Some(pid1)) = (c.current_status(), c.pid) {
+        let _ = burrow::runtime::lifecycle::set_paused(containers, &c.id, pid1, false);
+    }
     if let Some(pid) = running_monitor(c) {
         let time = time.unwrap_or_else(|| u64::from(c.stop_timeout.unwrap_or(10)));
         let _ = signal_container(pid, c.stop_signal.unwrap_or(libc::SIGTERM));

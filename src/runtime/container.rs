@@ -405,20 +405,69 @@ impl ContainerStore {
     /// Remove a container's record and directory. Its upper directory holds
     /// files of container ids, so this must run inside the user namespace.
     pub fn remove(&self, id: &str) -> Result<(), ContainerError> {
-        let _lock = self.lock()?;
+        self.remove_if(id, |_| true).map(|_| ())
+    }
+
+    /// Remove container `id` if `wanted` says so of its record as it is
+    /// under the lock (prune: only if it is still stopped). Returns whether
+    /// it was removed. The directory is renamed away under the lock and
+    /// deleted after it, so a big upper directory does not hold up every
+    /// other command; leftovers of a removal killed midway are deleted by
+    /// the next removal.
+    pub fn remove_if(
+        &self,
+        id: &str,
+        wanted: impl FnOnce(&ContainerRecord) -> bool,
+    ) -> Result<bool, ContainerError> {
         let dir = self.dir_of(id);
-        // The record goes first: a crash midway leaves a directory without
-        // a record, not a record of a half-removed container.
-        let record = dir.join("config.json");
-        match fs::remove_file(&record) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &record)(e)),
+        let trash = self.dir.join(format!(".removing-{id}"));
+        {
+            let _lock = self.lock()?;
+            let record = dir.join("config.json");
+            match fs::read(&record) {
+                Ok(bytes) => {
+                    if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes)
+                        && !wanted(&rec)
+                    {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("read", &record)(e)),
+            }
+            // The record goes first: a crash midway leaves a directory
+            // without a record, not a record of a half-removed container.
+            match fs::remove_file(&record) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &record)(e)),
+            }
+            match fs::rename(&dir, &trash) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &dir)(e)),
+            }
         }
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &dir)(e)),
+        // Another removal may be deleting leftovers at the same time: an
+        // error only counts if something is left.
+        if let Err(e) = fs::remove_dir_all(&trash)
+            && fs::symlink_metadata(&trash).is_ok()
+        {
+            return Err(io_err("remove", &trash)(e));
+        }
+        self.remove_leftovers();
+        Ok(true)
+    }
+
+    /// Directories of removals that were killed midway.
+    fn remove_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                let _ = fs::remove_dir_all(e.path());
+            }
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct ExecRequest {
     pub stdin: bool,
     pub tty: bool,
     pub winsize: Option<tty::WinSize>,
+    /// `-d`: return once the command runs; it lives on in the container
+    /// (adopted by the container's pid 1), its output discarded.
+    pub detach: bool,
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -185,6 +188,9 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
                 }
             }
             let report = read_report(read_end);
+            if req.detach && report.is_none() {
+                return 0;
+            }
             let code = reap(child);
             print_report(report);
             code
@@ -200,7 +206,18 @@ fn child(
     console: Option<OwnedFd>,
     old_mask: &SigSet,
 ) -> ! {
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+    if req.detach {
+        // Nothing of the caller's stays: it returns once we exec.
+        match nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
+            // SAFETY: dup2 onto stdio.
+            Ok(null) => unsafe {
+                libc::dup2(null.as_raw_fd(), 0);
+                libc::dup2(null.as_raw_fd(), 1);
+                libc::dup2(null.as_raw_fd(), 2);
+            },
+            Err(e) => fail(&report, EXIT_ENGINE, &format!("cannot open /dev/null: {e}")),
+        }
+    } else if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
         fail(&report, EXIT_ENGINE, "cannot set the parent-death signal");
     }
     if req.tty {

@@ -123,6 +123,43 @@ pub fn parse_signal(s: &str) -> Result<i32, BadSignal> {
     Ok(n)
 }
 
+/// Pause (SIGSTOP) or continue (SIGCONT) every process of the running
+/// container `id` whose pid 1 is `pid1` on the host, and record it. There
+/// is no delegated cgroup to freeze yet, so signals do it; the monitor is
+/// outside the container and keeps running.
+pub fn set_paused(
+    containers: &ContainerStore,
+    id: &str,
+    pid1: i32,
+    pause: bool,
+) -> Result<(), PauseError> {
+    use nix::sys::signal::Signal;
+    let signal = if pause {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGCONT
+    };
+    super::procs::signal_all(pid1, signal).map_err(PauseError::Signal)?;
+    containers.modify(id, |r| {
+        if r.status.is_live() {
+            r.status = if pause {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+        }
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    #[error("cannot signal the container's processes: {0}")]
+    Signal(std::io::Error),
+    #[error(transparent)]
+    Record(#[from] super::container::ContainerError),
+}
+
 /// The wait before restart number `n` (0-based): 100 ms, doubling, at most
 /// 10 s, so that a command that fails at once does not spin.
 pub fn restart_delay(n: u32) -> Duration {

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod mounts;
 pub mod plan;
 pub mod process;
+pub mod procs;
 pub mod rootfs;
 pub mod spec;
 pub mod sys;

@@ -1,0 +1,24 @@
+//! `burrow rename`.
+
+use burrow::runtime::ContainerStore;
+use clap::Args;
+
+use super::Ctx;
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The container: name, ID or unique ID prefix
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Its new name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+pub fn run(ctx: &Ctx, args: &RenameArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let c = containers.find(&args.container)?;
+    containers.rename(&c.id, &args.name)?;
+    Ok(0)
+}
