@@ -215,3 +215,147 @@ fn pause_unpause_rename_and_prune() {
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("exec -d"), "{}", err(&o));
 }
+
+#[test]
+fn cp_both_ways_running_and_stopped() {
+    let (_reg, b, img) = common::pulled("test/cp", &busybox_image(|i| i));
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::create_dir_all(h.join("src/d/sub")).unwrap();
+    std::fs::write(h.join("src/d/a.txt"), "alpha").unwrap();
+    std::fs::write(h.join("src/d/sub/run.sh"), "#!/bin/sh\necho ran\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        h.join("src/d/sub/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(h.join("src/f"), "file").unwrap();
+    let p = |rel: &str| h.join(rel).display().to_string();
+    b.ok(&[
+        "run", "-d", "--name", "c", &img, "sh", "-c",
+        "ln -s / /escape; mkdir /data; echo mine > /data/owned; chown 1000:1000 /data/owned; sleep 300",
+    ]);
+    until("the container's setup", || {
+        b.run(&["exec", "c", "test", "-f", "/data/owned"])
+            .status
+            .success()
+            && b.run(&["exec", "c", "test", "-L", "/escape"])
+                .status
+                .success()
+    });
+
+    // Into a running container: files belong to its root.
+    b.ok(&["cp", &p("src/f"), "c:/tmp/"]);
+    b.ok(&["cp", &p("src/d"), "c:/srv"]);
+    assert_eq!(b.ok(&["exec", "c", "cat", "/tmp/f"]), "file");
+    assert_eq!(b.ok(&["exec", "c", "/srv/sub/run.sh"]), "ran\n");
+    let ls = b.ok(&["exec", "c", "ls", "-ln", "/srv/a.txt"]);
+    assert!(ls.contains(" 0        0 "), "{ls}");
+    // "/." copies contents.
+    b.ok(&["exec", "c", "mkdir", "/merge"]);
+    b.ok(&["cp", &format!("{}/.", p("src/d")), "c:/merge"]);
+    assert_eq!(b.ok(&["exec", "c", "cat", "/merge/a.txt"]), "alpha");
+
+    // Out of it: files belong to the user; with -a, to the container's ids.
+    b.ok(&["cp", "c:/srv", &p("out")]);
+    assert_eq!(
+        std::fs::read_to_string(h.join("out/a.txt")).unwrap(),
+        "alpha"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::getuid().as_raw();
+    assert_eq!(std::fs::metadata(h.join("out/a.txt")).unwrap().uid(), me);
+    assert_eq!(
+        std::fs::metadata(h.join("out/sub/run.sh")).unwrap().mode() & 0o777,
+        0o755
+    );
+    b.ok(&["cp", "c:/data/owned", &p("plain")]);
+    assert_eq!(std::fs::metadata(h.join("plain")).unwrap().uid(), me);
+    b.ok(&["cp", "-a", "c:/data/owned", &p("kept")]);
+    let kept = std::fs::metadata(h.join("kept")).unwrap().uid();
+    assert_eq!(kept, common::host_subuid_start() + 999, "uid 1000 inside");
+
+    // Symlinks in the container resolve inside it, both ways.
+    b.ok(&["cp", "c:/escape/etc/passwd", &p("passwd")]);
+    let passwd = std::fs::read_to_string(h.join("passwd")).unwrap();
+    assert!(
+        passwd.contains("app:x:1000"),
+        "the container's passwd: {passwd}"
+    );
+    b.ok(&["cp", &p("src/f"), "c:/escape/tmp/via-link"]);
+    assert_eq!(b.ok(&["exec", "c", "cat", "/tmp/via-link"]), "file");
+    assert!(!std::path::Path::new("/tmp/via-link").exists());
+
+    // Tar streams.
+    let o = b.run(&["cp", "c:/srv", "-"]);
+    assert_eq!(o.status.code(), Some(0));
+    let mut names: Vec<String> = tar::Archive::new(&o.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["srv", "srv/a.txt", "srv/sub", "srv/sub/run.sh"]);
+    let mut child = b
+        .cmd(&["cp", "-", "c:/tmp"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &o.stdout).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(b.ok(&["exec", "c", "cat", "/tmp/srv/a.txt"]), "alpha");
+
+    // Stopped: the same, through the container's own root.
+    b.ok(&["stop", "-t", "0", "c"]);
+    b.ok(&["cp", &p("src/f"), "c:/data/while-stopped"]);
+    b.ok(&["cp", "c:/data/while-stopped", &p("back")]);
+    assert_eq!(std::fs::read_to_string(h.join("back")).unwrap(), "file");
+    b.ok(&["start", "c"]);
+    assert_eq!(b.ok(&["exec", "c", "cat", "/data/while-stopped"]), "file");
+
+    // Bad input: one line, exit 125.
+    for (args, needle) in [
+        (vec!["cp", "c:/nosuch", &p("x")], "in container c: /nosuch"),
+        (vec!["cp", &p("src/f"), &p("y")], "must be CONTAINER:PATH"),
+        (vec!["cp", "c:/srv", "c:/x"], "between containers"),
+        (vec!["cp", &p("src/d"), "c:/tmp/f"], "onto the file"),
+        (vec!["cp", &p("nosuch"), "c:/tmp"], "no such file"),
+        (
+            vec!["cp", &p("src/f"), "nosuchctr:/tmp"],
+            "no such container",
+        ),
+    ] {
+        let o = b.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+        assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+    }
+    b.ok(&["rm", "-f", "c"]);
+}
+
+#[test]
+fn diff_lists_what_the_container_changed() {
+    let (_reg, b, img) = common::pulled("test/diff", &busybox_image(|i| i));
+    let script = "echo x > /tmp/new; rm /etc/group; mkdir -p /a/b; touch /a/b/c; echo y >> /etc/passwd";
+    for driver in ["overlay", "fuse-overlayfs"] {
+        let name = format!("d-{driver}");
+        b.ok(&["--storage-driver", driver, "run", "--name", &name, &img, "sh", "-c", script]);
+        let diff = b.ok(&["diff", &name]);
+        assert_eq!(
+            diff,
+            "A /a\nA /a/b\nA /a/b/c\nC /etc\nD /etc/group\nC /etc/passwd\nC /tmp\nA /tmp/new\n",
+            "{driver}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&b.ok(&["diff", "--format", "json", &name])).unwrap();
+        assert_eq!(json["deleted"], serde_json::json!(["/etc/group"]));
+    }
+    b.ok(&["--storage-driver", "vfs", "run", "--name", "d-vfs", &img, "true"]);
+    let o = b.run(&["diff", "d-vfs"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("vfs driver"), "{}", err(&o));
+    let o = b.run(&["diff", "nosuch"]);
+    assert_eq!(o.status.code(), Some(125));
+}

@@ -3,7 +3,9 @@
 
 use clap::Subcommand;
 
-use super::{Ctx, attach, exec, inspect, logs, prune, ps, rename, rm, run, start, stop, top};
+use super::{
+    Ctx, attach, cp, diff, exec, inspect, logs, prune, ps, rename, rm, run, start, stop, top,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -25,6 +27,10 @@ pub enum ContainerCommand {
     Unpause(top::PauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Show the files a container added, changed or deleted
+    Diff(diff::DiffArgs),
     /// Remove every stopped container
     Prune(prune::PruneArgs),
     /// List containers
@@ -57,6 +63,8 @@ pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Pause(a) => top::pause(ctx, a),
         ContainerCommand::Unpause(a) => top::unpause(ctx, a),
         ContainerCommand::Rename(a) => rename::run(ctx, a),
+        ContainerCommand::Cp(a) => cp::run(ctx, a),
+        ContainerCommand::Diff(a) => diff::run(ctx, a),
         ContainerCommand::Prune(a) => prune::run(ctx, a),
         ContainerCommand::List(a) => ps::run(ctx, a),
         ContainerCommand::Rm(a) => rm::run(ctx, a),

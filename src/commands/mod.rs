@@ -5,6 +5,8 @@
 mod attach;
 mod completion;
 mod container;
+mod cp;
+mod diff;
 mod exec;
 mod format;
 mod image;
@@ -97,6 +99,10 @@ pub enum Command {
     Unpause(top::PauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Show the files a container added, changed or deleted
+    Diff(diff::DiffArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Run a command in a running container
@@ -243,6 +249,8 @@ pub fn main() -> i32 {
         Command::Pause(a) => top::pause(&ctx, a),
         Command::Unpause(a) => top::unpause(&ctx, a),
         Command::Rename(a) => rename::run(&ctx, a),
+        Command::Cp(a) => cp::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

@@ -7,6 +7,8 @@
 
 pub mod attach;
 pub mod container;
+pub mod copy;
+pub mod diff;
 pub mod exec;
 pub mod hub;
 pub mod init;

@@ -264,6 +264,49 @@ pub fn run_detached(
     }
 }
 
+/// The root of a container that is not running, mounted in a mount
+/// namespace of the caller's own (for `cp` and `diff`): the overlay (kernel
+/// or FUSE) as the container would have it, or the vfs copy. Call as root
+/// of a user namespace with the container's id map, single-threaded.
+pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
+    prepare(spec).map_err(|e| {
+        format!(
+            "cannot prepare the container directory {}: {e}",
+            spec.dir.display()
+        )
+    })?;
+    if spec.driver != Driver::FuseOverlayfs {
+        unshare(CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot make / private: {e}"))?;
+    }
+    make_root(spec)?;
+    match spec.driver {
+        Driver::Vfs => Ok(spec.vfs_root()),
+        Driver::FuseOverlayfs => Ok(spec.rootfs()),
+        Driver::Overlay => {
+            let data =
+                super::plan::overlay_options(&spec.overlay_lowers(), &spec.upper(), &spec.work());
+            nix::mount::mount(
+                Some("overlay"),
+                &spec.rootfs(),
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .map_err(|e| format!("cannot mount the container's root: {e}"))?;
+            Ok(spec.rootfs())
+        }
+    }
+}
+
 /// Whatever the driver needs before the container's own mount namespace:
 /// fuse-overlayfs is mounted here (true), the vfs copy made once.
 fn make_root(spec: &ContainerSpec) -> Result<bool, String> {

@@ -103,6 +103,15 @@ impl IdMap {
     }
 
     /// The uid_map lines, as /proc shows them.
+    /// The id inside for a host uid, if the map covers it.
+    pub fn to_container_uid(&self, h: u32) -> Option<u32> {
+        to_container(&self.uids, h)
+    }
+
+    pub fn to_container_gid(&self, h: u32) -> Option<u32> {
+        to_container(&self.gids, h)
+    }
+
     pub fn uid_lines(&self) -> Vec<String> {
         self.uids.iter().map(|m| m.to_string()).collect()
     }
@@ -265,6 +274,15 @@ fn contiguous_from_zero(maps: &[IdMapping]) -> u32 {
         next += u64::from(m.size);
     }
     u32::try_from(next).unwrap_or(u32::MAX)
+}
+
+fn to_container(maps: &[IdMapping], h: u32) -> Option<u32> {
+    maps.iter().find_map(|m| {
+        let off = h.checked_sub(m.host_id)?;
+        (off < m.size)
+            .then(|| m.container_id.checked_add(off))
+            .flatten()
+    })
 }
 
 fn to_host(maps: &[IdMapping], c: u32) -> Option<u32> {
