@@ -338,10 +338,21 @@ fn cp_both_ways_running_and_stopped() {
 #[test]
 fn diff_lists_what_the_container_changed() {
     let (_reg, b, img) = common::pulled("test/diff", &busybox_image(|i| i));
-    let script = "echo x > /tmp/new; rm /etc/group; mkdir -p /a/b; touch /a/b/c; echo y >> /etc/passwd";
+    let script =
+        "echo x > /tmp/new; rm /etc/group; mkdir -p /a/b; touch /a/b/c; echo y >> /etc/passwd";
     for driver in ["overlay", "fuse-overlayfs"] {
         let name = format!("d-{driver}");
-        b.ok(&["--storage-driver", driver, "run", "--name", &name, &img, "sh", "-c", script]);
+        b.ok(&[
+            "--storage-driver",
+            driver,
+            "run",
+            "--name",
+            &name,
+            &img,
+            "sh",
+            "-c",
+            script,
+        ]);
         let diff = b.ok(&["diff", &name]);
         assert_eq!(
             diff,
@@ -352,7 +363,15 @@ fn diff_lists_what_the_container_changed() {
             serde_json::from_str(&b.ok(&["diff", "--format", "json", &name])).unwrap();
         assert_eq!(json["deleted"], serde_json::json!(["/etc/group"]));
     }
-    b.ok(&["--storage-driver", "vfs", "run", "--name", "d-vfs", &img, "true"]);
+    b.ok(&[
+        "--storage-driver",
+        "vfs",
+        "run",
+        "--name",
+        "d-vfs",
+        &img,
+        "true",
+    ]);
     let o = b.run(&["diff", "d-vfs"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("vfs driver"), "{}", err(&o));

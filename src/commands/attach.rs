@@ -71,25 +71,47 @@ pub fn attach_to(
     } else {
         None
     };
-    if req.sig_proxy
-        && let Some(m) = &record.monitor
-    {
-        burrow::runtime::attach::proxy_signals_to(m.pid);
-    }
-    let end = burrow::runtime::attach::run_client(
+    let code = relay(
+        containers,
+        &record.id,
         &sock,
-        &ClientOptions {
-            stdin,
-            tty: spec.tty,
-            detach_keys: req.detach_keys,
-        },
+        &req,
+        stdin,
+        spec.tty,
+        record.monitor.as_ref().map(|m| m.pid),
     );
     drop(raw);
-    Ok(
-        match end.context("relaying the container's input and output")? {
-            AttachEnd::Exited(code) => code,
-            AttachEnd::Detached => 0,
-            AttachEnd::Lost => lost_monitor(containers, &record.id),
+    code
+}
+
+/// Relay between our stdio and the container attached through `sock`
+/// until it exits (its exit code) or the user detaches (0).
+pub fn relay(
+    containers: &ContainerStore,
+    id: &str,
+    sock: &std::os::fd::OwnedFd,
+    req: &AttachRequest,
+    stdin: bool,
+    tty: bool,
+    monitor_pid: Option<i32>,
+) -> anyhow::Result<i32> {
+    if req.sig_proxy
+        && let Some(pid) = monitor_pid
+    {
+        burrow::runtime::attach::proxy_signals_to(pid);
+    }
+    let end = burrow::runtime::attach::run_client(
+        sock,
+        &ClientOptions {
+            stdin,
+            tty,
+            detach_keys: req.detach_keys.clone(),
         },
     )
+    .context("relaying the container's input and output")?;
+    Ok(match end {
+        AttachEnd::Exited(code) => code,
+        AttachEnd::Detached => 0,
+        AttachEnd::Lost => lost_monitor(containers, id),
+    })
 }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use burrow::image::{LookupError, PullObserver, find_image};
-use burrow::runtime::attach::{AttachEnd, ClientOptions, parse_detach_keys};
+use burrow::runtime::attach::parse_detach_keys;
 use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::exec::ExecContext;
@@ -582,27 +582,17 @@ pub fn start_detached(
         return Ok(code);
     };
     let monitor = containers.find(&id).ok().and_then(|r| r.monitor);
-    if req.sig_proxy
-        && let Some(m) = &monitor
-    {
-        burrow::runtime::attach::proxy_signals_to(m.pid);
-    }
-    let end = burrow::runtime::attach::run_client(
+    let code = super::attach::relay(
+        &containers,
+        &id,
         &client,
-        &ClientOptions {
-            stdin: req.stdin,
-            tty: spec.tty,
-            detach_keys: req.detach_keys,
-        },
+        &req,
+        req.stdin,
+        spec.tty,
+        monitor.map(|m| m.pid),
     );
     drop(raw);
-    Ok(
-        match end.context("relaying the container's input and output")? {
-            AttachEnd::Exited(code) => code,
-            AttachEnd::Detached => 0,
-            AttachEnd::Lost => lost_monitor(&containers, &id),
-        },
-    )
+    code
 }
 
 /// The exit code to report when the monitor went away mid-attachment: the

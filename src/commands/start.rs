@@ -77,9 +77,17 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> anyhow::Result<i32> {
         };
         return start_one(ctx, &store, &containers, q, Some(attach));
     }
+    Ok(each(&args.containers, |q| {
+        start_one(ctx, &store, &containers, q, None)
+    }))
+}
+
+/// Do `one` for each container, printing its name when it worked (exit
+/// 0), its error when not; the worst exit code.
+fn each(queries: &[String], mut one: impl FnMut(&str) -> anyhow::Result<i32>) -> i32 {
     let mut code = 0;
-    for q in &args.containers {
-        match start_one(ctx, &store, &containers, q, None) {
+    for q in queries {
+        match one(q) {
             Ok(0) => println!("{q}"),
             Ok(c) => code = code.max(c),
             Err(e) => {
@@ -88,31 +96,17 @@ pub fn start(ctx: &Ctx, args: &StartArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(code)
+    code
 }
 
 pub fn restart(ctx: &Ctx, args: &RestartArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
-    let mut code = 0;
-    for q in &args.containers {
-        let result = containers
-            .find(q)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| {
-                super::stop::stop_container(&containers, &c, args.time);
-                start_one(ctx, &store, &containers, &c.id, None)
-            });
-        match result {
-            Ok(0) => println!("{q}"),
-            Ok(c) => code = code.max(c),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                code = code.max(super::EXIT_ENGINE);
-            }
-        }
-    }
-    Ok(code)
+    Ok(each(&args.containers, |q| {
+        let c = containers.find(q)?;
+        super::stop::stop_container(&containers, &c, args.time);
+        start_one(ctx, &store, &containers, &c.id, None)
+    }))
 }
 
 /// Start one container unless it runs already (no error, as Docker).

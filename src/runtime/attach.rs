@@ -16,7 +16,7 @@
 //! them.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -26,7 +26,7 @@ use nix::sys::socket::{
     AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, connect, recv, send, socket,
 };
 
-use super::tty::{WinSize, host_winsize};
+use super::tty::{WinSize, host_winsize, write_all};
 
 pub const STDIN: u8 = 0;
 pub const STDOUT: u8 = 1;
@@ -321,19 +321,6 @@ pub fn run_client(sock: &OwnedFd, opts: &ClientOptions) -> io::Result<AttachEnd>
             }
         }
     }
-}
-
-fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
-    // SAFETY: stdout and stderr stay open for the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -218,6 +218,7 @@ pub fn run_detached(
                             // SAFETY: dup2 onto stderr; from now on nobody listens.
                             unsafe { libc::dup2(null.as_raw_fd(), 2) };
                         }
+                        shed_file_pages();
                     },
                 );
                 if let Some(w) = ready.take() {
@@ -264,6 +265,50 @@ pub fn run_detached(
     }
 }
 
+/// Drop the monitor's clean file-backed pages from its page tables.
+///
+/// The monitor is a fork of the command line, and inherits every page of
+/// the burrow binary and its libraries that the command touched; it then
+/// waits in poll(2) and runs a small part of that code. The pages stay in
+/// the page cache (a page needed again costs a minor fault), but no longer
+/// count as the monitor's memory. Only mappings without private pages are
+/// dropped: RELRO and data segments hold written copies that must stay.
+fn shed_file_pages() {
+    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize)> = None;
+    let mut drop_it = false;
+    let shed = |range: Option<(usize, usize)>, ok: bool| {
+        if let (Some((start, end)), true) = (range, ok) {
+            // SAFETY: a whole mapping of clean, read-only file pages: they
+            // fault back in from the file, unchanged.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            shed(current.take(), drop_it);
+            let perms = f.next().unwrap_or("");
+            let inode = f.nth(2).unwrap_or("0");
+            let path = f.next().unwrap_or("");
+            drop_it = !perms.contains('w') && inode != "0" && path.starts_with('/');
+            current = Some((start, end));
+        } else if first == "Anonymous:" && f.next() != Some("0") {
+            drop_it = false;
+        }
+    }
+    shed(current, drop_it);
+}
+
 /// The root of a container that is not running, mounted in a mount
 /// namespace of the caller's own (for `cp` and `diff`): the overlay (kernel
 /// or FUSE) as the container would have it, or the vfs copy. Call as root
@@ -276,16 +321,7 @@ pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
         )
     })?;
     if spec.driver != Driver::FuseOverlayfs {
-        unshare(CloneFlags::CLONE_NEWNS)
-            .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .map_err(|e| format!("cannot make / private: {e}"))?;
+        private_mount_namespace()?;
     }
     make_root(spec)?;
     match spec.driver {
@@ -305,6 +341,20 @@ pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
             Ok(spec.rootfs())
         }
     }
+}
+
+/// A mount namespace of our own whose mounts do not propagate back.
+fn private_mount_namespace() -> Result<(), String> {
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot make / private: {e}"))
 }
 
 /// Whatever the driver needs before the container's own mount namespace:
@@ -331,16 +381,7 @@ fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
             Ok(false)
         }
         Driver::FuseOverlayfs => {
-            unshare(CloneFlags::CLONE_NEWNS)
-                .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
-            nix::mount::mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .map_err(|e| format!("cannot make / private: {e}"))?;
+            private_mount_namespace()?;
             let mapping = spec.keep_id.map(|(uid, gid)| {
                 (
                     keep_id_fuse_mapping(uid, spec.id_counts.0),

@@ -264,7 +264,7 @@ pub fn relay(master: &OwnedFd, forward_stdin: bool) -> io::Result<()> {
     }
 }
 
-fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     // SAFETY: the descriptor is open for the duration of the call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     while !data.is_empty() {
