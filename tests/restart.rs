@@ -255,3 +255,87 @@ fn restart_policies() {
             .contains("loop")
     );
 }
+
+/// The monitor's pid: the parent of the container's process.
+fn monitor_of(b: &Burrow, name: &str) -> i32 {
+    let pid = inspect(b, name)["State"]["Pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
+    let (_reg, b, img) = common::pulled("test/reboot", &busybox_image(|i| i));
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--restart",
+        "always",
+        &img,
+        "sleep",
+        "600",
+    ]);
+    let ppid = monitor_of(&b, "svc");
+    // SIGKILL of the monitor takes the container with it; the record,
+    // still saying "running", is read as exited, and no policy applies.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ppid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    until(&b, "the container to be seen as exited", |b| {
+        state(b, "svc") == "exited"
+    });
+    assert_eq!(
+        b.ok(&["ps", "-a", "--format", "{{.Status}}"]),
+        "Exited (unknown)\n"
+    );
+    b.ok(&["start", "svc"]);
+    assert_eq!(state(&b, "svc"), "running");
+
+    // A reboot: the runtime directory is gone and the boot id changed.
+    b.ok(&["kill", "svc"]);
+    until(&b, "the restart after kill", |b| {
+        inspect(b, "svc")["RestartCount"] == 1 && state(b, "svc") == "running"
+    });
+    let id = inspect(&b, "svc")["Id"].as_str().unwrap().to_string();
+    let mon_pid = monitor_of(&b, "svc");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mon_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let record = b
+        .root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("config.json");
+    until(&b, "the monitor to die", |_| {
+        std::fs::read(format!("/proc/{mon_pid}/stat")).is_err()
+    });
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    rec["status"] = "running".into();
+    rec["monitor"] = serde_json::json!({"pid": 1, "start_time": 1, "boot_id": "before-the-reboot"});
+    std::fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    for e in std::fs::read_dir(b.runroot.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).unwrap();
+        } else {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    assert_eq!(state(&b, "svc"), "exited");
+    b.ok(&["start", "svc"]);
+    assert_eq!(state(&b, "svc"), "running");
+    b.ok(&["rm", "-f", "svc"]);
+}
