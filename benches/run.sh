@@ -1,5 +1,5 @@
 #!/bin/bash
-# Run benchmark: `burrow run --rm IMG true` vs `podman run --rm --network
+# Run benchmark: `burrow run --rm --network none IMG true` vs `podman run --rm --network
 # none IMG true` vs `bwrap --unshare-all --ro-bind ROOTFS / ... true`, as the
 # unprivileged test user, on a busybox-static image served by a loopback
 # registry. Prints medians and ratios (hyperfine); never asserts on time.
@@ -103,7 +103,7 @@ printf '[engine]\nruntime = "runc"\n' >"$work/containers.conf"
 podman_flags="--root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
 
 as_user "$work/burrow" pull -q --tls-verify=false "$image" >/dev/null
-cmds=("$work/burrow run --rm $image true")
+cmds=("$work/burrow run --rm --network none $image true")
 names=(burrow)
 if [ "$podman" = 1 ]; then
     as_user podman $podman_flags pull -q --tls-verify=false "$image" >/dev/null
@@ -116,7 +116,7 @@ names+=(bwrap)
 log "timing ($runs runs each)"
 as_user hyperfine -N -w 3 -r "$runs" --export-json "$work/result.json" "${cmds[@]}" >/dev/null 2>&1 \
     || as_user hyperfine -w 3 -r "$runs" --export-json "$work/result.json" "${cmds[@]}" >/dev/null
-rss=$(as_user /usr/bin/time -f %M "$work/burrow" run --rm "$image" true 2>&1 | tail -n1)
+rss=$(as_user /usr/bin/time -f %M "$work/burrow" run --rm --network none "$image" true 2>&1 | tail -n1)
 
 echo
 echo "run benchmark: $(nproc) cpus, kernel $(uname -r); $runs runs each, medians"
@@ -169,8 +169,8 @@ timed() {
     echo "scale=3; ($t1 - $t0) / 1000000000" | bc
 }
 as_user "$work/burrow" pull -q --tls-verify=false "$bigimage" >/dev/null
-b1=$(timed "$work/burrow" run --rm --userns=keep-id "$bigimage" true)
-b2=$(timed "$work/burrow" run --rm --userns=keep-id "$bigimage" true)
+b1=$(timed "$work/burrow" run --rm --network none --userns=keep-id "$bigimage" true)
+b2=$(timed "$work/burrow" run --rm --network none --userns=keep-id "$bigimage" true)
 echo
 echo "keep-id, first and second run of a fresh 320 MB image (seconds)"
 printf '%-8s %8s %8s %8s\n' tool first second ratio

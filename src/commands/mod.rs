@@ -14,6 +14,7 @@ mod images;
 mod info;
 mod inspect;
 mod logs;
+mod port;
 mod progress;
 mod prune;
 mod ps;
@@ -103,6 +104,8 @@ pub enum Command {
     Cp(cp::CpArgs),
     /// Show the files a container added, changed or deleted
     Diff(diff::DiffArgs),
+    /// List a container's published ports
+    Port(port::PortArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Run a command in a running container
@@ -251,6 +254,7 @@ pub fn main() -> i32 {
         Command::Rename(a) => rename::run(&ctx, a),
         Command::Cp(a) => cp::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Port(a) => port::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Exec(a) => exec::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

@@ -124,6 +124,15 @@ fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> Strin
     }
 }
 
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, ...`.
+fn ports_text(c: &ContainerRecord) -> String {
+    c.ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
     let full = c.command.join(" ");
     if no_trunc || full.chars().count() <= 20 {
@@ -197,6 +206,12 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "Names": [c.name],
                         "Image": c.image,
                         "Labels": c.labels,
+                        "Ports": c.ports.iter().map(|p| json!({
+                            "host_ip": p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                            "container_port": p.container_port,
+                            "host_port": p.host_port,
+                            "protocol": p.proto.as_str(),
+                        })).collect::<Vec<_>>(),
                         "ImageID": c.image_id.hex(),
                         "Command": c.command,
                         "Created": c.created.timestamp(),
@@ -225,7 +240,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         command_text(c, args.no_trunc),
                         time_ago(c.created, now),
                         status_text(c, *s, now),
-                        String::new(),
+                        ports_text(c),
                         c.name.clone(),
                     ]
                 })
@@ -259,7 +274,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                     "RunningFor": time_ago(c.created, now),
                     "Status": status_text(c, *s, now),
                     "State": state_name(*s),
-                    "Ports": "",
+                    "Ports": ports_text(c),
                     "Names": c.name,
                     "ExitCode": c.exit_code.unwrap_or(0),
                 });

@@ -13,7 +13,7 @@ use burrow::runtime::exec::ExecContext;
 use burrow::runtime::inspect::RecordedMount;
 use burrow::runtime::lifecycle::{RecordKeeper, RestartPolicy, parse_signal};
 use burrow::runtime::process::container_pid;
-use burrow::runtime::spec::{Confinement, parse_env_file, resolve_process};
+use burrow::runtime::spec::{Confinement, NameConfig, parse_env_file, resolve_process};
 use burrow::runtime::{
     ContainerError, ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode,
     RunOptions, Status, run_container, run_detached,
@@ -134,9 +134,34 @@ pub struct CreateArgs {
     /// keep-id (your own uid and gid inside, the command runs as you)
     #[arg(long, value_name = "MODE", default_value = "")]
     pub userns: String,
-    /// Network mode; only "none" (loopback only) for now
-    #[arg(long, value_name = "MODE", default_value = "none")]
+    /// Network: pasta (userspace networking through pasta, the default), pasta:OPT,... (with
+    /// pasta options of your own), host (the host's network) or none (loopback only)
+    #[arg(
+        long,
+        visible_alias = "net",
+        value_name = "MODE",
+        default_value = "pasta"
+    )]
     pub network: String,
+    /// Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp];
+    /// ranges as 8000-8010:80-90; no HOST_PORT picks a free one
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// DNS server for the container [default: pasta's forwarder to the host's resolvers]
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain [default: the host's]
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// resolv.conf option (ndots:2, ...) [default: the host's]
+    #[arg(long = "dns-option", value_name = "OPT")]
+    pub dns_option: Vec<String>,
+    /// Add NAME:IP to the container's /etc/hosts
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// Restart policy of a detached container: no, on-failure[:MAX], always or unless-stopped.
     /// The monitor restarts it while your session lives; after a reboot or logout nothing
     /// restarts it (that is the job of a systemd user unit)
@@ -211,6 +236,22 @@ impl Created {
 /// `Err(code)` inside when a pull failed (its error is already printed).
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<Created, i32>> {
     let network = NetworkMode::parse(&args.network)?;
+    if matches!(network, NetworkMode::Pasta(_)) && burrow::userns::find_program("pasta").is_none() {
+        anyhow::bail!(
+            "pasta is not installed: install the passt package (apt-get install passt), or run with --network none or host"
+        );
+    }
+    let names = name_config(args)?;
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        ports.extend(burrow::netns::ports::parse_publish(p)?);
+    }
+    if !ports.is_empty() && !matches!(network, NetworkMode::Pasta(_)) {
+        anyhow::bail!(
+            "-p publishes ports through pasta: it needs --network pasta (the default), not --network {}",
+            args.network
+        );
+    }
     let restart: RestartPolicy = args.restart.parse()?;
     if args.rm && restart != RestartPolicy::No {
         anyhow::bail!(
@@ -253,6 +294,24 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
             format!("the image's StopSignal {s:?}: give one with --stop-signal")
         })?),
     };
+    if args.publish_all {
+        for e in &config.exposed_ports {
+            if let Some((port, proto)) = burrow::netns::ports::parse_exposed(e)
+                && !ports
+                    .iter()
+                    .any(|p| p.container_port == port && p.proto == proto)
+            {
+                ports.push(burrow::netns::ports::PortMapping {
+                    host_ip: None,
+                    host_port: 0,
+                    container_port: port,
+                    proto,
+                });
+            }
+        }
+    }
+    // A taken host port fails here, before anything is created.
+    burrow::netns::ports::assign_free_ports(&mut ports)?;
     let id = new_id()?;
     let mut env = Vec::new();
     for file in &args.env_file {
@@ -317,6 +376,8 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         stop_timeout: args.stop_timeout,
         labels: all_labels,
         auto_remove: args.rm,
+        ports: ports.clone(),
+        network: args.network.clone(),
     };
     let dir = containers.dir_of(&id);
     let mut spec = ContainerSpec {
@@ -346,6 +407,8 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         keep_id,
         id_counts: (ns.default_counts.0, ns.default_counts.1),
         log_max_size,
+        ports,
+        names,
     };
     spec.log = Some(spec.log_path());
     containers.create(&record)?;
@@ -375,6 +438,30 @@ fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
         destination: m.destination.clone(),
         rw: !m.readonly,
     }
+}
+
+/// `--dns`, `--dns-search`, `--dns-option`, `--add-host`, checked.
+fn name_config(args: &CreateArgs) -> anyhow::Result<NameConfig> {
+    for d in &args.dns {
+        d.parse::<std::net::IpAddr>()
+            .map_err(|_| anyhow::anyhow!("invalid --dns {d:?}: give an IP address"))?;
+    }
+    let mut hosts = Vec::new();
+    for h in &args.add_host {
+        let (name, ip) = h
+            .split_once(':')
+            .filter(|(n, i)| !n.is_empty() && i.parse::<std::net::IpAddr>().is_ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("invalid --add-host {h:?}: use NAME:IP, e.g. db:10.0.0.5")
+            })?;
+        hosts.push((name.to_string(), ip.to_string()));
+    }
+    Ok(NameConfig {
+        servers: args.dns.clone(),
+        search: args.dns_search.clone(),
+        options: args.dns_option.clone(),
+        hosts,
+    })
 }
 
 /// `--log-opt max-size=SIZE`: the one log option of the k8s-file log.
@@ -793,7 +880,7 @@ mod tests {
         assert_eq!(a.c.env, ["A=1"]);
         assert_eq!(a.c.image(), "img");
         assert_eq!(a.c.command(), ["sh", "-c", "exit 3", "--rm"]);
-        assert_eq!(a.c.network, "none");
+        assert_eq!(a.c.network, "pasta");
         // Burrow's own options after the image are the command's, too.
         let cli =
             Cli::try_parse_from(["burrow", "run", "img", "-u", "1000", "--rm", "id"]).unwrap();

@@ -2,6 +2,9 @@
 //! network helper is installed, and whether /dev/net/tun can be used (both
 //! pasta and slirp4netns create a tap device through it).
 
+pub mod pasta;
+pub mod ports;
+
 use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};

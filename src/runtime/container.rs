@@ -142,6 +142,12 @@ pub struct ContainerRecord {
     /// `--rm`: removed when it exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<crate::netns::ports::PortMapping>,
+    /// `--network` as given.
+    #[serde(default)]
+    pub network: String,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -492,6 +498,8 @@ mod tests {
             stop_timeout: None,
             labels: Default::default(),
             auto_remove: false,
+            ports: Vec::new(),
+            network: String::new(),
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

@@ -22,6 +22,25 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), |t| t.to_rfc3339())
 }
 
+/// Docker's port map: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`.
+fn ports_json(c: &ContainerRecord) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in &c.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let entry = json!({
+            "HostIp": p.host_ip.map_or_else(|| "0.0.0.0".to_string(), |i| i.to_string()),
+            "HostPort": p.host_port.to_string(),
+        });
+        match m.get_mut(&key) {
+            Some(Value::Array(a)) => a.push(entry),
+            _ => {
+                m.insert(key, json!([entry]));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
 /// The container as `docker inspect` prints it; `dir` is its directory.
 pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
     let status = c.current_status();
@@ -77,6 +96,8 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
                 "MaximumRetryCount": c.restart.max_retries(),
             },
             "AutoRemove": c.auto_remove,
+            "NetworkMode": c.network,
+            "PortBindings": ports_json(c),
         },
         "Driver": c.storage_driver.map(|d| d.name()),
         "GraphDriver": {
@@ -84,6 +105,6 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
         },
         "LogPath": dir.join("ctr.log"),
-        "NetworkSettings": { "Ports": {} },
+        "NetworkSettings": { "Ports": ports_json(c) },
     })
 }

@@ -152,19 +152,31 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
             target: rootfs.clone(),
         }),
     }
-    ops.extend([
-        MountProc {
-            target: "/proc".into(),
-        },
+    ops.push(MountProc {
+        target: "/proc".into(),
+    });
+    // sysfs shows the network namespace of whoever mounts it, and only that
+    // namespace's owner may: with the host's network the host's /sys is
+    // bound instead (read-only), as Podman does.
+    ops.push(if spec.network.own_namespace() {
         MountSysfs {
             target: "/sys".into(),
-        },
-        MountTmpfs {
-            target: "/dev".into(),
-            flags: MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-            options: "mode=755,size=65536k".into(),
-        },
-    ]);
+        }
+    } else {
+        UserBind {
+            src: "/sys".into(),
+            dst: "/sys".into(),
+            dir: true,
+            recursive: true,
+            readonly: true,
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        }
+    });
+    ops.extend([MountTmpfs {
+        target: "/dev".into(),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        options: "mode=755,size=65536k".into(),
+    }]);
     for d in DEVICES {
         ops.push(BindMount {
             src: Path::new("/dev").join(d),
@@ -243,7 +255,9 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
     ops.push(SetHostname {
         name: spec.hostname.clone(),
     });
-    ops.push(LoopbackUp);
+    if spec.network.own_namespace() {
+        ops.push(LoopbackUp);
+    }
     ops.push(MakeDir {
         path: spec.cwd.clone(),
     });
@@ -587,6 +601,10 @@ mod tests {
         }
     }
 
+    pub(super) fn spec_for_other_tests() -> ContainerSpec {
+        spec()
+    }
+
     fn spec() -> ContainerSpec {
         ContainerSpec {
             id: "abc".into(),
@@ -610,6 +628,8 @@ mod tests {
             id_counts: (65537, 65537),
             log: None,
             log_max_size: None,
+            ports: Vec::new(),
+            names: Default::default(),
         }
     }
 
@@ -722,5 +742,44 @@ mod tests {
         assert!(err.to_string().contains("mounting devpts at /dev/pts"));
         assert!(fake.calls.last().unwrap().starts_with("FAILED"));
         assert!(!fake.calls.iter().any(|c| c.starts_with("pivot_root")));
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+    use crate::runtime::spec::NetworkMode;
+
+    fn plan_for(network: NetworkMode) -> Plan {
+        let mut s = tests_spec();
+        s.network = network;
+        build_plan(&s)
+    }
+
+    fn tests_spec() -> ContainerSpec {
+        super::tests::spec_for_other_tests()
+    }
+
+    #[test]
+    fn the_hosts_network_binds_sys_and_leaves_loopback_alone() {
+        let own = plan_for(NetworkMode::Pasta(Vec::new()));
+        assert!(
+            own.ops
+                .iter()
+                .any(|o| matches!(o, SetupOp::MountSysfs { .. }))
+        );
+        assert!(own.ops.contains(&SetupOp::LoopbackUp));
+        let host = plan_for(NetworkMode::Host);
+        assert!(
+            !host
+                .ops
+                .iter()
+                .any(|o| matches!(o, SetupOp::MountSysfs { .. }))
+        );
+        assert!(!host.ops.contains(&SetupOp::LoopbackUp));
+        assert!(host.ops.iter().any(|o| matches!(
+            o,
+            SetupOp::UserBind { dst, readonly: true, recursive: true, .. } if dst == "/sys"
+        )));
     }
 }

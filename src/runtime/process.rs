@@ -30,7 +30,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 use super::hub::{Hub, Streams};
 use super::plan::{apply, build_plan};
 use super::rootfs::{Driver, FuseMount, copy_layers, keep_id_fuse_mapping, keep_id_view};
-use super::spec::{ContainerSpec, DEFAULT_PATH, hosts_file, resolv_conf};
+use super::spec::{ContainerSpec, DEFAULT_PATH, NetworkMode, hosts_file_with, resolv_conf_with};
 use super::sys::{LinuxSys, Sys};
 use super::tty;
 use super::user::{ExecUser, resolve_user};
@@ -79,9 +79,41 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
         fs::create_dir_all(&d)?;
     }
     fs::write(spec.etc_file("hostname"), format!("{}\n", spec.hostname))?;
-    fs::write(spec.etc_file("hosts"), hosts_file(&spec.hostname))?;
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    fs::write(spec.etc_file("resolv.conf"), resolv_conf(&host))?;
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = match &spec.network {
+        NetworkMode::None => (
+            hosts_file_with(&spec.hostname, &spec.names, None),
+            resolv_conf_with(&host_resolv, &spec.names, None, false),
+        ),
+        NetworkMode::Host => {
+            // The host's own names, with the user's additions.
+            let mut hosts = fs::read_to_string("/etc/hosts").unwrap_or_default();
+            if !hosts.is_empty() && !hosts.ends_with('\n') {
+                hosts.push('\n');
+            }
+            for (name, addr) in &spec.names.hosts {
+                hosts.push_str(&format!("{addr}\t{name}\n"));
+            }
+            (
+                hosts,
+                resolv_conf_with(&host_resolv, &spec.names, None, true),
+            )
+        }
+        NetworkMode::Pasta(_) => {
+            let gateway = crate::netns::pasta::host_gateway().map(|g| g.to_string());
+            (
+                hosts_file_with(&spec.hostname, &spec.names, gateway.as_deref()),
+                resolv_conf_with(
+                    &host_resolv,
+                    &spec.names,
+                    Some(crate::netns::pasta::DNS_FORWARD),
+                    false,
+                ),
+            )
+        }
+    };
+    fs::write(spec.etc_file("hosts"), hosts)?;
+    fs::write(spec.etc_file("resolv.conf"), resolv)?;
     Ok(())
 }
 
@@ -309,6 +341,65 @@ fn shed_file_pages() {
     shed(current, drop_it);
 }
 
+/// Connect the network namespace of the container process `child` with
+/// pasta, once the process says the namespace exists (on `ready`). pasta
+/// gets the namespace as an inherited descriptor (`--netns
+/// /proc/self/fd/N`): a path in the store might not be searchable for it,
+/// and a /proc/PID path needs more than it keeps.
+fn start_pasta(
+    spec: &ContainerSpec,
+    child: Pid,
+    ready: OwnedFd,
+) -> Result<std::process::Child, String> {
+    use crate::netns::pasta;
+    let NetworkMode::Pasta(extra) = &spec.network else {
+        return Err("no pasta network".into());
+    };
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&ready, &mut byte) {
+        Ok(1) => {}
+        // The container process failed first; its report says why.
+        _ => return Err(String::new()),
+    }
+    // Not close-on-exec: pasta inherits it. Closed here once pasta runs.
+    let netns = nix::fcntl::open(
+        format!("/proc/{child}/ns/net").as_str(),
+        OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open the container's network namespace: {e}"))?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd()));
+    let log = spec.dir.join("pasta.log");
+    let spawned = pasta::spawn(&path, &spec.ports, extra, &log);
+    drop(netns);
+    let mut p = spawned.map_err(|e| e.to_string())?;
+    if let Err(e) = pasta::wait_ready(
+        &mut p,
+        child.as_raw(),
+        &log,
+        std::time::Duration::from_secs(10),
+    ) {
+        let _ = p.kill();
+        let _ = p.wait();
+        return Err(e.to_string());
+    }
+    Ok(p)
+}
+
+/// The container is gone: pasta goes too. It is not waited for (taking
+/// down its socket and pipe pools costs tens of milliseconds, which `run`
+/// would otherwise add to every container); it is reaped when the monitor
+/// exits, or by the next stop of a restarted container.
+fn stop_pasta(mut p: std::process::Child) {
+    // SAFETY: kill(2) of our own child, not yet reaped.
+    unsafe { libc::kill(p.id() as i32, libc::SIGKILL) };
+    let _ = p.try_wait();
+    // Earlier pastas of this monitor (restarts), gone by now.
+    while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+        waitpid(None::<Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+    {}
+}
+
 /// The root of a container that is not running, mounted in a mount
 /// namespace of the caller's own (for `cp` and `diff`): the overlay (kernel
 /// or FUSE) as the container would have it, or the vfs copy. Call as root
@@ -458,6 +549,23 @@ fn run_in_pid_namespace(
     } else {
         None
     };
+    // With pasta, the container tells the monitor once its network
+    // namespace exists, and waits, after the rest of its setup, for the
+    // monitor's word that pasta configured it.
+    let net_sync = if matches!(spec.network, NetworkMode::Pasta(_)) {
+        match (
+            nix::unistd::pipe2(OFlag::O_CLOEXEC),
+            nix::unistd::pipe2(OFlag::O_CLOEXEC),
+        ) {
+            (Ok(ready), Ok(go)) => Some((ready, go)),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("Error: cannot create a pipe: {e}");
+                return EXIT_ENGINE;
+            }
+        }
+    } else {
+        None
+    };
     install_control_signals();
     let mut blocked = SigSet::empty();
     for s in FORWARDED {
@@ -485,7 +593,8 @@ fn run_in_pid_namespace(
             let console = console.map(|(_, theirs)| theirs);
             let logs = log_pipes.map(|((_, out), (_, err))| (out, err));
             let stdin = stdin_pipe.map(|(r, _)| r);
-            container_main(spec, write_end, console, logs, stdin, &old_mask)
+            let net = net_sync.map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
+            container_main(spec, write_end, console, logs, stdin, net, &old_mask)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -501,6 +610,19 @@ fn run_in_pid_namespace(
             }
             let _ =
                 nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+            let pasta = net_sync.and_then(|((ready_r, _), (_, go_w))| {
+                match start_pasta(spec, child, ready_r) {
+                    Ok(p) => {
+                        let _ = nix::unistd::write(&go_w, b"ok");
+                        Some(p)
+                    }
+                    // The container fails with this message in its report.
+                    Err(msg) => {
+                        let _ = nix::unistd::write(&go_w, msg.as_bytes());
+                        None
+                    }
+                }
+            });
             started();
             let log_ends = log_pipes.map(|((out, _), (err, _))| (out, err));
             let stdin_end = stdin_pipe.map(|(_, w)| w);
@@ -548,6 +670,9 @@ fn run_in_pid_namespace(
             }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
+            if let Some(p) = pasta {
+                stop_pasta(p);
+            }
             print_report(report);
             code
         }
@@ -692,16 +817,19 @@ fn container_main(
     console: Option<OwnedFd>,
     logs: Option<(OwnedFd, OwnedFd)>,
     stdin: Option<OwnedFd>,
+    net: Option<(OwnedFd, OwnedFd)>,
     old_mask: &SigSet,
 ) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
         fail(&report, EXIT_ENGINE, "cannot set the parent-death signal");
     }
-    let flags = CloneFlags::CLONE_NEWNS
+    let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWCGROUP;
+    if spec.network.own_namespace() {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     if let Err(e) = unshare(flags) {
         fail(
             &report,
@@ -709,9 +837,31 @@ fn container_main(
             &format!("cannot create the container's namespaces: {e}"),
         );
     }
+    let net_go = net.map(|(ready, go)| {
+        // The monitor starts pasta on our network namespace now, while we
+        // set up the rest.
+        let _ = nix::unistd::write(&ready, b"1");
+        go
+    });
     let plan = build_plan(spec);
     if let Err(e) = apply(&plan, &mut LinuxSys) {
         fail(&report, EXIT_ENGINE, &e.to_string());
+    }
+    if let Some(go) = net_go {
+        let mut word = Vec::new();
+        let _ = File::from(go).read_to_end(&mut word);
+        if word != b"ok" {
+            let msg = String::from_utf8_lossy(&word);
+            fail(
+                &report,
+                EXIT_ENGINE,
+                if msg.is_empty() {
+                    "the network was not set up"
+                } else {
+                    &msg
+                },
+            );
+        }
     }
     // The container's own account files, read after the pivot so that
     // symlinks in them resolve inside its root.

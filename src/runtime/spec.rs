@@ -21,7 +21,7 @@ pub enum SpecError {
     #[error("hostname {0:?} is invalid; use 1-64 letters, digits, '-' or '.'")]
     BadHostname(String),
     #[error(
-        "network mode {0:?} is not supported yet: networking modes other than none arrive with the networking work; use --network none"
+        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), host or none"
     )]
     Network(String),
     #[error("the image config is not valid JSON: {0}")]
@@ -42,6 +42,8 @@ pub struct ImageConfig {
     pub stop_signal: String,
     /// The image's labels.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `EXPOSE`d ports, as the config's `ExposedPorts` keys (`80/tcp`).
+    pub exposed_ports: Vec<String>,
 }
 
 impl ImageConfig {
@@ -89,25 +91,60 @@ impl ImageConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            exposed_ports: cfg
+                .get("ExposedPorts")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
         })
     }
 }
 
-/// The only network mode of this slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// `--network`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A network namespace with only the loopback interface.
     None,
+    /// The host's network namespace.
+    Host,
+    /// A network namespace connected by pasta; extra pasta options.
+    Pasta(Vec<String>),
 }
 
 impl NetworkMode {
+    /// `none`, `host`, `pasta` or `pasta:OPT,OPT...` (options passed to
+    /// pasta as they are).
     pub fn parse(s: &str) -> Result<NetworkMode, SpecError> {
-        match s {
-            "none" => Ok(NetworkMode::None),
-            other => Err(SpecError::Network(other.to_string())),
+        match s.split_once(':') {
+            None if s == "none" => Ok(NetworkMode::None),
+            None if s == "host" => Ok(NetworkMode::Host),
+            None if s == "pasta" => Ok(NetworkMode::Pasta(Vec::new())),
+            Some(("pasta", opts)) => Ok(NetworkMode::Pasta(
+                opts.split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            _ => Err(SpecError::Network(s.to_string())),
         }
     }
+
+    /// Whether the container gets a network namespace of its own.
+    pub fn own_namespace(&self) -> bool {
+        !matches!(self, NetworkMode::Host)
+    }
+}
+
+/// Name resolution in the container: `--dns`, `--dns-search`,
+/// `--dns-option`, `--add-host`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NameConfig {
+    pub servers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+    /// (name, address) lines added to /etc/hosts.
+    pub hosts: Vec<(String, String)>,
 }
 
 /// The user's choices on the command line.
@@ -191,6 +228,12 @@ pub struct ContainerSpec {
     /// `--log-opt max-size`: the log is rotated past this size.
     #[serde(default)]
     pub log_max_size: Option<u64>,
+    /// Published ports (with pasta).
+    #[serde(default)]
+    pub ports: Vec<crate::netns::ports::PortMapping>,
+    /// DNS and /etc/hosts additions.
+    #[serde(default)]
+    pub names: NameConfig,
 }
 
 impl ContainerSpec {
@@ -364,6 +407,22 @@ pub fn hosts_file(hostname: &str) -> String {
     )
 }
 
+/// `/etc/hosts` with the user's `--add-host` lines and, where the host is
+/// reachable (pasta maps its gateway address to the host),
+/// `host.containers.internal`.
+pub fn hosts_file_with(hostname: &str, names: &NameConfig, host_address: Option<&str>) -> String {
+    let mut out = hosts_file(hostname);
+    for (name, addr) in &names.hosts {
+        out.push_str(&format!("{addr}\t{name}\n"));
+    }
+    if let Some(addr) = host_address {
+        out.push_str(&format!(
+            "{addr}\thost.containers.internal host.docker.internal\n"
+        ));
+    }
+    out
+}
+
 /// `/etc/resolv.conf`: the host's, without loopback name servers, which
 /// would point into the container's own (empty) loopback.
 pub fn resolv_conf(host: &str) -> String {
@@ -379,6 +438,63 @@ pub fn resolv_conf(host: &str) -> String {
         }
         out.push_str(line);
         out.push('\n');
+    }
+    out
+}
+
+/// `/etc/resolv.conf` for a container: `--dns` servers if given, else
+/// `forwarder` (pasta's DNS forwarder) if there is one, else the host's
+/// servers (without loopback ones, unless the container shares the host's
+/// network); the host's search and options unless `--dns-search` and
+/// `--dns-option` replace them.
+pub fn resolv_conf_with(
+    host: &str,
+    names: &NameConfig,
+    forwarder: Option<&str>,
+    host_network: bool,
+) -> String {
+    let mut servers: Vec<String> = names.servers.clone();
+    let mut search: Vec<String> = names.search.clone();
+    let mut options: Vec<String> = names.options.clone();
+    let mut host_servers = Vec::new();
+    let mut host_search = Vec::new();
+    let mut host_options = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                if let Some(a) = words.next()
+                    && (host_network || !(a.starts_with("127.") || a == "::1"))
+                {
+                    host_servers.push(a.to_string());
+                }
+            }
+            Some("search" | "domain") => host_search.extend(words.map(str::to_string)),
+            Some("options") => host_options.extend(words.map(str::to_string)),
+            _ => {}
+        }
+    }
+    if servers.is_empty() {
+        servers = match forwarder {
+            Some(f) => vec![f.to_string()],
+            None => host_servers,
+        };
+    }
+    if search.is_empty() {
+        search = host_search;
+    }
+    if options.is_empty() {
+        options = host_options;
+    }
+    let mut out = String::new();
+    if !search.is_empty() && search != ["."] {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
     }
     out
 }
@@ -505,8 +621,13 @@ mod tests {
             }),
             SpecError::BadHostname(_)
         ));
-        assert!(NetworkMode::parse("host").is_err());
+        assert_eq!(NetworkMode::parse("host").unwrap(), NetworkMode::Host);
         assert_eq!(NetworkMode::parse("none").unwrap(), NetworkMode::None);
+        assert_eq!(
+            NetworkMode::parse("pasta:--mtu,1500").unwrap(),
+            NetworkMode::Pasta(vec!["--mtu".into(), "1500".into()])
+        );
+        assert!(NetworkMode::parse("bridge").is_err());
     }
 
     #[test]
@@ -524,6 +645,41 @@ mod tests {
             }
         );
         assert_eq!(parse_env_file("=x").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn resolv_conf_for_each_network() {
+        let host = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n";
+        let none = NameConfig::default();
+        assert_eq!(
+            resolv_conf_with(host, &none, Some("169.254.1.1"), false),
+            "search lan\nnameserver 169.254.1.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf_with(host, &none, None, false),
+            "search lan\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf_with(host, &none, None, true),
+            "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        let mine = NameConfig {
+            servers: vec!["9.9.9.9".into()],
+            search: vec!["example.com".into()],
+            options: vec!["ndots:2".into()],
+            hosts: vec![("db".into(), "10.1.2.3".into())],
+        };
+        assert_eq!(
+            resolv_conf_with(host, &mine, Some("169.254.1.1"), false),
+            "search example.com\nnameserver 9.9.9.9\noptions ndots:2\n"
+        );
+        let hosts = hosts_file_with("h", &mine, Some("192.0.2.1"));
+        assert!(
+            hosts.ends_with(
+                "10.1.2.3\tdb\n192.0.2.1\thost.containers.internal host.docker.internal\n"
+            ),
+            "{hosts}"
+        );
     }
 
     #[test]

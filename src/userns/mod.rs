@@ -242,7 +242,15 @@ fn become_root(setgroups_allowed: bool) -> Result<(), Errno> {
     let root_g = Gid::from_raw(0);
     let root_u = Uid::from_raw(0);
     nix::unistd::setresgid(root_g, root_g, root_g)?;
-    nix::unistd::setresuid(root_u, root_u, root_u)
+    nix::unistd::setresuid(root_u, root_u, root_u)?;
+    // With a map where root inside is not the user (keep-id), the switch
+    // changed the process's host uid, and the kernel made it non-dumpable:
+    // its /proc/PID/ns files would then need CAP_SYS_PTRACE on the host
+    // (pasta's network namespace binding, exec, cp). Processes of the same
+    // (subordinate) uid may look at it, as with the default map; the user's
+    // other processes, and the container's own, which live in a pid
+    // namespace below, still cannot see it.
+    nix::sys::prctl::set_dumpable(true)
 }
 
 /// Leave the forked child without running the parent's exit handlers or

@@ -103,3 +103,24 @@ pub fn require_tool(name: &str) -> std::path::PathBuf {
         "required tool `{name}` not found in PATH: run the test setup (bash tests/run.sh) or install it"
     );
 }
+
+/// A static helper program for test images, compiled from
+/// `tests/fixtures/NAME.c` with the host's C compiler (`cc -static`; the
+/// C library's static archive ships with libc6-dev, which building Rust
+/// needs anyway). For what busybox lacks, such as a UDP server.
+pub fn static_helper(name: &str) -> Vec<u8> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.c"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join(name);
+    let cc = require_tool("cc");
+    let status = std::process::Command::new(cc)
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc -static {} failed", src.display());
+    std::fs::read(&out).expect("read the helper")
+}

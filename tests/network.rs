@@ -1,0 +1,293 @@
+//! Userspace networking with pasta: published ports, the host through
+//! host.containers.internal, name resolution files, `--network none|host`,
+//! and no pasta left behind. As the unprivileged user; all traffic stays
+//! on the host's loopback and in the test's own namespaces.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{Burrow, busybox_image};
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// GET / from 127.0.0.1:port, retried while the server starts.
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let attempt = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        });
+        match attempt {
+            Ok(body) if body.contains("200 OK") => return body,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no answer on port {port}: {other:?}"),
+        }
+    }
+}
+
+/// pasta processes working for this test's store: their messages go to a
+/// log in a container's directory.
+fn pastas(b: &Burrow) -> Vec<String> {
+    let root = b.root.path().display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path().join("fd/2")).is_ok_and(|l| {
+                l.display().to_string().starts_with(&root) && l.ends_with("pasta.log")
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The host's IPv4 default gateway (connecting a UDP socket to it sends
+/// nothing; it only picks the host's own address).
+fn burrow_gateway() -> Option<std::net::Ipv4Addr> {
+    let route = std::fs::read_to_string("/proc/net/route").ok()?;
+    route.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&"00000000"))
+            .then(|| u32::from_str_radix(f[2], 16).ok())
+            .flatten()
+            .map(|g| std::net::Ipv4Addr::from(g.to_le_bytes()))
+    })
+}
+
+const SERVER: &str =
+    "mkdir -p /www && echo hello-from-container > /www/index.html && exec httpd -f -p 8080 -h /www";
+
+#[test]
+fn published_ports_tcp_udp_and_all() {
+    let echo = common::static_helper("udpecho");
+    let (_reg, b, img) = common::pulled(
+        "test/net",
+        &busybox_image(|i| {
+            i.expose("8080/tcp").layer(
+                common::LayerBuilder::new()
+                    .file("udpecho", &echo, 0o755, 0, 0)
+                    .finish(common::Compression::Gzip),
+            )
+        }),
+    );
+    let port = common::free_port();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        &img,
+        "sh",
+        "-c",
+        SERVER,
+    ]);
+    assert!(http_get(port).contains("hello-from-container"));
+    assert_eq!(
+        b.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]),
+        format!("web 127.0.0.1:{port}->8080/tcp\n")
+    );
+    assert_eq!(
+        b.ok(&["port", "web"]),
+        format!("8080/tcp -> 127.0.0.1:{port}\n")
+    );
+    assert_eq!(
+        b.ok(&["port", "web", "8080"]),
+        format!("127.0.0.1:{port}\n")
+    );
+    let o = b.run(&["port", "web", "9999/udp"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_str(&b.ok(&["container", "inspect", "web"])).unwrap();
+    assert_eq!(
+        v[0]["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"],
+        port.to_string()
+    );
+
+    // A taken host port fails before anything is made, naming the port.
+    let before = b.ok(&["ps", "-a", "-q"]);
+    let o = b.run(&["run", "-p", &format!("127.0.0.1:{port}:80"), &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        err(&o).contains(&format!("port {port}/tcp on 127.0.0.1 is already in use")),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), before);
+
+    // UDP, both ways through the published port: a tiny static echo server
+    // (busybox has no UDP listener) answers what the host sends. The client
+    // uses the host's own address (delivered locally, never on a wire): the
+    // pasta of Debian 12 loses UDP replies to clients on 127.0.0.1.
+    let uport = common::free_port();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("{uport}:5353/udp"),
+        &img,
+        "/udpecho",
+        "5353",
+    ]);
+    let host_ip = {
+        let probe = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let gw = burrow_gateway().expect("a default route on the test host");
+        probe.connect((gw, 9)).unwrap();
+        probe.local_addr().unwrap().ip()
+    };
+    let sock = UdpSocket::bind((host_ip, 0)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 256];
+    let reply = loop {
+        sock.send_to(b"datagram-1\n", (host_ip, uport)).unwrap();
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            break String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no answer to a datagram");
+    };
+    assert_eq!(reply, "echo:datagram-1\n");
+    assert!(b.ok(&["logs", "udp"]).contains("datagram-1"));
+
+    // -P: every EXPOSEd port on a free host port.
+    b.ok(&["run", "-d", "--name", "all", "-P", &img, "sh", "-c", SERVER]);
+    let addr = b.ok(&["port", "all", "8080/tcp"]);
+    let host_port: u16 = addr.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(http_get(host_port).contains("hello-from-container"));
+
+    // Removing the containers takes their pasta along.
+    assert_eq!(pastas(&b).len(), 3, "{:?}", pastas(&b));
+    b.ok(&["rm", "-f", "web", "udp"]);
+    b.ok(&["stop", "-t", "1", "all"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pastas(&b).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "pasta left behind: {:?}",
+            pastas(&b)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_host_names_and_network_modes() {
+    let (_reg, b, img) = common::pulled("test/net2", &busybox_image(|i| i));
+    // A server on the host's loopback, reached as host.containers.internal.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // (Not joined: a failed connection must fail the test, not hang it.)
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let _ = s.read(&mut req);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 17\r\n\r\nhi-from-the-host\n")
+            .unwrap();
+    });
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        &img,
+        "sh",
+        "-c",
+        &format!("wget -qO- http://host.containers.internal:{port}/; cat /etc/resolv.conf"),
+    ]);
+    assert!(out.starts_with("hi-from-the-host\n"), "{out}");
+    assert!(out.contains("nameserver 169.254.1.1"), "{out}");
+
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.9.8.7",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:3",
+        "--add-host",
+        "db:10.1.2.3",
+        &img,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts",
+    ]);
+    assert!(
+        out.contains("search example.test\nnameserver 10.9.8.7\noptions ndots:3\n"),
+        "{out}"
+    );
+    assert!(out.contains("10.1.2.3\tdb\n"), "{out}");
+
+    // none: only loopback. host: the host's interfaces.
+    let links = |net: &str| -> Vec<String> {
+        let mut v: Vec<String> = b
+            .ok(&[
+                "run",
+                "--rm",
+                "--network",
+                net,
+                &img,
+                "ls",
+                "/sys/class/net",
+            ])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(links("none"), ["lo"]);
+    let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    host.sort();
+    assert_eq!(links("host"), host);
+    let pasta_links = links("pasta");
+    assert!(
+        pasta_links.contains(&"lo".to_string()) && pasta_links.len() == 2,
+        "{pasta_links:?}"
+    );
+
+    // Bad input: one line each, exit 125, nothing made.
+    for (args, needle) in [
+        (vec!["run", "-p", "80:80/sctp", &img, "true"], "tcp or udp"),
+        (vec!["run", "-p", "x", &img, "true"], "invalid port mapping"),
+        (
+            vec!["run", "--network", "none", "-p", "8080:80", &img, "true"],
+            "needs --network pasta",
+        ),
+        (
+            vec!["run", "--network", "bridge", &img, "true"],
+            "not supported",
+        ),
+        (
+            vec!["run", "--add-host", "db", &img, "true"],
+            "invalid --add-host",
+        ),
+        (
+            vec!["run", "--dns", "resolver", &img, "true"],
+            "invalid --dns",
+        ),
+    ] {
+        let o = b.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+        assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+    }
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
+    assert!(pastas(&b).is_empty(), "{:?}", pastas(&b));
+}
