@@ -291,3 +291,68 @@ fn the_host_names_and_network_modes() {
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
     assert!(pastas(&b).is_empty(), "{:?}", pastas(&b));
 }
+
+#[test]
+fn slirp4netns_is_the_other_backend() {
+    let (_reg, b, img) = common::pulled("test/net3", &busybox_image(|i| i));
+    let port = common::free_port();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "slirp4netns",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        &img,
+        "sh",
+        "-c",
+        SERVER,
+    ]);
+    assert!(http_get(port).contains("hello-from-container"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hport = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let _ = s.read(&mut req);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            .unwrap();
+    });
+    let out = b.ok(&[
+        "run", "--rm", "--network", "slirp4netns", &img, "sh", "-c",
+        &format!("wget -qO- http://host.containers.internal:{hport}/; cat /etc/resolv.conf; ip -4 addr show tap0"),
+    ]);
+    assert!(out.starts_with("ok\n"), "{out}");
+    assert!(
+        out.contains("nameserver 10.0.2.3") && out.contains("10.0.2.100/24"),
+        "{out}"
+    );
+    let o = b.run(&["run", "--network", "slirp4netns:mtu=big", &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        err(&o).contains("invalid slirp4netns option \"mtu=big\""),
+        "{}",
+        err(&o)
+    );
+    let slirps = || -> usize {
+        let root = b.root.path().display().to_string();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path().join("fd/2")).is_ok_and(|l| {
+                    l.display().to_string().starts_with(&root) && l.ends_with("slirp4netns.log")
+                })
+            })
+            .count()
+    };
+    assert_eq!(slirps(), 1);
+    b.ok(&["rm", "-f", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slirps() > 0 {
+        assert!(Instant::now() < deadline, "slirp4netns left behind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -134,8 +134,10 @@ pub struct CreateArgs {
     /// keep-id (your own uid and gid inside, the command runs as you)
     #[arg(long, value_name = "MODE", default_value = "")]
     pub userns: String,
-    /// Network: pasta (userspace networking through pasta, the default), pasta:OPT,... (with
-    /// pasta options of your own), host (the host's network) or none (loopback only)
+    /// Network: pasta (userspace networking through pasta, the default; slirp4netns where pasta
+    /// is not installed), pasta:OPT,... (pasta options of your own), slirp4netns[:mtu=N,cidr=,
+    /// allow_host_loopback=,enable_ipv6=,outbound_addr=], host (the host's network) or none
+    /// (loopback only)
     #[arg(
         long,
         visible_alias = "net",
@@ -235,20 +237,38 @@ impl Created {
 /// Check the options, pull the image if needed, and record the container.
 /// `Err(code)` inside when a pull failed (its error is already printed).
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<Created, i32>> {
-    let network = NetworkMode::parse(&args.network)?;
-    if matches!(network, NetworkMode::Pasta(_)) && burrow::userns::find_program("pasta").is_none() {
-        anyhow::bail!(
-            "pasta is not installed: install the passt package (apt-get install passt), or run with --network none or host"
-        );
+    let mut network = NetworkMode::parse(&args.network)?;
+    // The default falls back to slirp4netns where pasta is missing.
+    let have = |p: &str| burrow::userns::find_program(p).is_some();
+    match &network {
+        NetworkMode::Pasta(o) if o.is_empty() && !have("pasta") && have("slirp4netns") => {
+            network = NetworkMode::Slirp4netns(Vec::new());
+        }
+        NetworkMode::Pasta(_) if !have("pasta") => {
+            anyhow::bail!(if have("slirp4netns") {
+                "pasta is not installed: install the passt package (apt-get install passt), or use --network slirp4netns".to_string()
+            } else {
+                burrow::netns::slirp::SlirpError::Missing.to_string()
+            })
+        }
+        NetworkMode::Slirp4netns(opts) => {
+            if !have("slirp4netns") {
+                anyhow::bail!(
+                    "slirp4netns is not installed: install it (apt-get install slirp4netns), or use --network pasta"
+                );
+            }
+            burrow::netns::slirp::config(opts)?;
+        }
+        _ => {}
     }
     let names = name_config(args)?;
     let mut ports = Vec::new();
     for p in &args.publish {
         ports.extend(burrow::netns::ports::parse_publish(p)?);
     }
-    if !ports.is_empty() && !matches!(network, NetworkMode::Pasta(_)) {
+    if !ports.is_empty() && !network.has_helper() {
         anyhow::bail!(
-            "-p publishes ports through pasta: it needs --network pasta (the default), not --network {}",
+            "-p publishes ports through pasta or slirp4netns: it needs --network pasta (the default) or slirp4netns, not --network {}",
             args.network
         );
     }

@@ -4,6 +4,7 @@
 
 pub mod pasta;
 pub mod ports;
+pub mod slirp;
 
 use std::fs::OpenOptions;
 use std::io;

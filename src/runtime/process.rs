@@ -99,6 +99,15 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
                 resolv_conf_with(&host_resolv, &spec.names, None, true),
             )
         }
+        NetworkMode::Slirp4netns(opts) => {
+            let cfg = crate::netns::slirp::config(opts)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let (gw, dns) = (cfg.gateway().to_string(), cfg.dns().to_string());
+            (
+                hosts_file_with(&spec.hostname, &spec.names, Some(&gw)),
+                resolv_conf_with(&host_resolv, &spec.names, Some(&dns), false),
+            )
+        }
         NetworkMode::Pasta(_) => {
             let gateway = crate::netns::pasta::host_gateway().map(|g| g.to_string());
             (
@@ -341,49 +350,70 @@ fn shed_file_pages() {
     shed(current, drop_it);
 }
 
+/// The program that connects a container's network namespace.
+enum NetHelper {
+    Pasta(std::process::Child),
+    Slirp(crate::netns::slirp::Slirp),
+}
+
 /// Connect the network namespace of the container process `child` with
-/// pasta, once the process says the namespace exists (on `ready`). pasta
-/// gets the namespace as an inherited descriptor (`--netns
-/// /proc/self/fd/N`): a path in the store might not be searchable for it,
-/// and a /proc/PID path needs more than it keeps.
-fn start_pasta(
-    spec: &ContainerSpec,
-    child: Pid,
-    ready: OwnedFd,
-) -> Result<std::process::Child, String> {
-    use crate::netns::pasta;
-    let NetworkMode::Pasta(extra) = &spec.network else {
-        return Err("no pasta network".into());
-    };
+/// pasta or slirp4netns, once the process says the namespace exists (on
+/// `ready`). The helper gets the namespace as an inherited descriptor
+/// (`/proc/self/fd/N`): a path in the store might not be searchable for
+/// it, and a /proc/PID path needs more than pasta keeps.
+fn start_network(spec: &ContainerSpec, child: Pid, ready: OwnedFd) -> Result<NetHelper, String> {
+    use crate::netns::{pasta, slirp};
     let mut byte = [0u8; 1];
     match nix::unistd::read(&ready, &mut byte) {
         Ok(1) => {}
         // The container process failed first; its report says why.
         _ => return Err(String::new()),
     }
-    // Not close-on-exec: pasta inherits it. Closed here once pasta runs.
+    // Not close-on-exec: the helper inherits it. Closed here once it runs.
     let netns = nix::fcntl::open(
         format!("/proc/{child}/ns/net").as_str(),
         OFlag::O_RDONLY,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| format!("cannot open the container's network namespace: {e}"))?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd()));
-    let log = spec.dir.join("pasta.log");
-    let spawned = pasta::spawn(&path, &spec.ports, extra, &log);
-    drop(netns);
-    let mut p = spawned.map_err(|e| e.to_string())?;
-    if let Err(e) = pasta::wait_ready(
-        &mut p,
-        child.as_raw(),
-        &log,
-        std::time::Duration::from_secs(10),
-    ) {
-        let _ = p.kill();
-        let _ = p.wait();
-        return Err(e.to_string());
+    let timeout = std::time::Duration::from_secs(10);
+    match &spec.network {
+        NetworkMode::Pasta(extra) => {
+            let path = PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd()));
+            let log = spec.dir.join("pasta.log");
+            let spawned = pasta::spawn(&path, &spec.ports, extra, &log);
+            drop(netns);
+            let mut p = spawned.map_err(|e| e.to_string())?;
+            if let Err(e) = pasta::wait_ready(&mut p, child.as_raw(), &log, timeout) {
+                let _ = p.kill();
+                let _ = p.wait();
+                return Err(e.to_string());
+            }
+            Ok(NetHelper::Pasta(p))
+        }
+        NetworkMode::Slirp4netns(opts) => {
+            let cfg = slirp::config(opts).map_err(|e| e.to_string())?;
+            let log = spec.dir.join("slirp4netns.log");
+            let started = slirp::start(&netns, &cfg, &spec.dir, &log, timeout);
+            drop(netns);
+            let mut s = started.map_err(|e| e.to_string())?;
+            if let Err(e) = slirp::publish(&spec.dir, &cfg, &spec.ports) {
+                let _ = s.child.kill();
+                let _ = s.child.wait();
+                return Err(e.to_string());
+            }
+            Ok(NetHelper::Slirp(s))
+        }
+        _ => Err("no network helper for this mode".into()),
     }
-    Ok(p)
+}
+
+/// The container is gone: its network helper goes too.
+fn stop_network(h: NetHelper) {
+    match h {
+        NetHelper::Pasta(p) => stop_pasta(p),
+        NetHelper::Slirp(s) => stop_pasta(s.child),
+    }
 }
 
 /// The container is gone: pasta goes too. It is not waited for (taking
@@ -552,7 +582,7 @@ fn run_in_pid_namespace(
     // With pasta, the container tells the monitor once its network
     // namespace exists, and waits, after the rest of its setup, for the
     // monitor's word that pasta configured it.
-    let net_sync = if matches!(spec.network, NetworkMode::Pasta(_)) {
+    let net_sync = if spec.network.has_helper() {
         match (
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
@@ -610,8 +640,8 @@ fn run_in_pid_namespace(
             }
             let _ =
                 nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
-            let pasta = net_sync.and_then(|((ready_r, _), (_, go_w))| {
-                match start_pasta(spec, child, ready_r) {
+            let helper = net_sync.and_then(|((ready_r, _), (_, go_w))| {
+                match start_network(spec, child, ready_r) {
                     Ok(p) => {
                         let _ = nix::unistd::write(&go_w, b"ok");
                         Some(p)
@@ -670,8 +700,8 @@ fn run_in_pid_namespace(
             }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
-            if let Some(p) = pasta {
-                stop_pasta(p);
+            if let Some(h) = helper {
+                stop_network(h);
             }
             print_report(report);
             code

@@ -21,7 +21,7 @@ pub enum SpecError {
     #[error("hostname {0:?} is invalid; use 1-64 letters, digits, '-' or '.'")]
     BadHostname(String),
     #[error(
-        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), host or none"
+        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), slirp4netns[:OPTIONS], host or none"
     )]
     Network(String),
     #[error("the image config is not valid JSON: {0}")]
@@ -110,6 +110,9 @@ pub enum NetworkMode {
     Host,
     /// A network namespace connected by pasta; extra pasta options.
     Pasta(Vec<String>),
+    /// A network namespace connected by slirp4netns; Podman's KEY=VALUE
+    /// options (see [`crate::netns::slirp::config`]).
+    Slirp4netns(Vec<String>),
 }
 
 impl NetworkMode {
@@ -120,6 +123,13 @@ impl NetworkMode {
             None if s == "none" => Ok(NetworkMode::None),
             None if s == "host" => Ok(NetworkMode::Host),
             None if s == "pasta" => Ok(NetworkMode::Pasta(Vec::new())),
+            None if s == "slirp4netns" => Ok(NetworkMode::Slirp4netns(Vec::new())),
+            Some(("slirp4netns", opts)) => Ok(NetworkMode::Slirp4netns(
+                opts.split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )),
             Some(("pasta", opts)) => Ok(NetworkMode::Pasta(
                 opts.split(',')
                     .filter(|o| !o.is_empty())
@@ -133,6 +143,11 @@ impl NetworkMode {
     /// Whether the container gets a network namespace of its own.
     pub fn own_namespace(&self) -> bool {
         !matches!(self, NetworkMode::Host)
+    }
+
+    /// Whether a userspace network program connects the namespace.
+    pub fn has_helper(&self) -> bool {
+        matches!(self, NetworkMode::Pasta(_) | NetworkMode::Slirp4netns(_))
     }
 }
 
