@@ -356,3 +356,84 @@ fn slirp4netns_is_the_other_backend() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_container_can_share_another_ones_network() {
+    let (_reg, b, img) = common::pulled("test/net4", &busybox_image(|i| i));
+    b.ok(&["run", "-d", "--name", "web", &img, "sh", "-c", SERVER]);
+    // Its loopback is the other container's: the server answers there.
+    let out = b.ok(&[
+        "run", "--rm", "--network", "container:web", &img, "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8080/ && exit 0; sleep 0.2; done; exit 1",
+    ]);
+    assert_eq!(out, "hello-from-container\n");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "--network",
+        "container:web",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        b.ok(&["exec", "side", "wget", "-qO-", "http://127.0.0.1:8080/"]),
+        "hello-from-container\n"
+    );
+    let addr = |c: &str| b.ok(&["exec", c, "sh", "-c", "ip -4 -o addr show eth0"]);
+    assert_eq!(
+        addr("side").split_whitespace().nth(3),
+        addr("web").split_whitespace().nth(3)
+    );
+    for (args, needle) in [
+        (
+            vec!["run", "--network", "container:nosuch", &img, "true"],
+            "no such container: nosuch",
+        ),
+        (
+            vec![
+                "run",
+                "--network",
+                "container:web",
+                "-p",
+                "80",
+                &img,
+                "true",
+            ],
+            "-p with --network container:",
+        ),
+        (
+            vec![
+                "run",
+                "--userns=keep-id",
+                "--network",
+                "container:web",
+                &img,
+                "true",
+            ],
+            "same --userns",
+        ),
+    ] {
+        let o = b.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+    }
+    b.ok(&["stop", "-t", "0", "web"]);
+    b.ok(&["stop", "-t", "0", "side"]);
+    let o = b.run(&["start", "side"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        err(&o).contains("is not running: start it first"),
+        "{}",
+        err(&o)
+    );
+    b.ok(&["start", "web"]);
+    b.ok(&["start", "side"]);
+    assert_eq!(
+        b.ok(&["exec", "side", "wget", "-qO-", "http://127.0.0.1:8080/"]),
+        "hello-from-container\n"
+    );
+    b.ok(&["rm", "-f", "side", "web"]);
+}

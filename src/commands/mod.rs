@@ -195,6 +195,28 @@ impl Ctx {
             code
         })?)
     }
+
+    /// Like [`Ctx::in_namespace`], but in the user namespace of the running
+    /// process `pid` when given (a container whose network another one
+    /// shares); `ns` describes it (same map).
+    pub fn in_namespace_of(
+        &self,
+        ns: UserNs,
+        pid: Option<i32>,
+        f: impl FnOnce(&UserNs) -> i32,
+    ) -> anyhow::Result<i32> {
+        let Some(pid) = pid else {
+            return self.in_namespace(ns, f);
+        };
+        let path = format!("/proc/{pid}/ns/user");
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("opening {path} (is the container still running?)"))?;
+        Ok(userns::run_in_existing_userns(&file, || {
+            let code = f(&ns);
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            code
+        })?)
+    }
 }
 
 /// The user namespace a command runs in.

@@ -136,8 +136,8 @@ pub struct CreateArgs {
     pub userns: String,
     /// Network: pasta (userspace networking through pasta, the default; slirp4netns where pasta
     /// is not installed), pasta:OPT,... (pasta options of your own), slirp4netns[:mtu=N,cidr=,
-    /// allow_host_loopback=,enable_ipv6=,outbound_addr=], host (the host's network) or none
-    /// (loopback only)
+    /// allow_host_loopback=,enable_ipv6=,outbound_addr=], container:NAME (share a running
+    /// container's network), host (the host's network) or none (loopback only)
     #[arg(
         long,
         visible_alias = "net",
@@ -262,9 +262,38 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         _ => {}
     }
     let names = name_config(args)?;
+    let store_for_net = ctx.store()?;
+    let net_containers = ContainerStore::open(store_for_net.root())?;
+    if let NetworkMode::Container(q) = &network {
+        let other = net_containers.find(q)?;
+        if !other.current_status().is_live() {
+            anyhow::bail!(
+                "container {} is not running: --network container:{q} shares the network of a running container",
+                other.name
+            );
+        }
+        let want_keep_id = args.userns == "keep-id";
+        if other.keep_id.is_some() != want_keep_id {
+            anyhow::bail!(
+                "--network container:{q} needs the same --userns as container {} (which was made {}): containers that share a network share a user namespace",
+                other.name,
+                if want_keep_id {
+                    "without keep-id"
+                } else {
+                    "with --userns=keep-id"
+                }
+            );
+        }
+        network = NetworkMode::Container(other.id);
+    }
     let mut ports = Vec::new();
     for p in &args.publish {
         ports.extend(burrow::netns::ports::parse_publish(p)?);
+    }
+    if !ports.is_empty() && matches!(network, NetworkMode::Container(_)) {
+        anyhow::bail!(
+            "-p with --network container: publish the ports on the container whose network this one shares"
+        );
     }
     if !ports.is_empty() && !network.has_helper() {
         anyhow::bail!(
@@ -429,6 +458,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         log_max_size,
         ports,
         names,
+        join_netns_pid: None,
     };
     spec.log = Some(spec.log_path());
     containers.create(&record)?;
@@ -457,6 +487,32 @@ fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
         },
         destination: m.destination.clone(),
         rw: !m.readonly,
+    }
+}
+
+/// With `--network container:ID`: that container's process, whose user
+/// and network namespaces this container joins; recorded in the spec.
+fn join_target(
+    containers: &ContainerStore,
+    spec: &mut ContainerSpec,
+) -> anyhow::Result<Option<i32>> {
+    let NetworkMode::Container(id) = &spec.network else {
+        return Ok(None);
+    };
+    let other = containers.find(id).map_err(|_| {
+        anyhow::anyhow!(
+            "container {id}, whose network this one shares, no longer exists: remove this container and make it again"
+        )
+    })?;
+    match (other.current_status().is_live(), other.pid) {
+        (true, Some(pid)) => {
+            spec.join_netns_pid = Some(pid);
+            Ok(Some(pid))
+        }
+        _ => anyhow::bail!(
+            "container {}, whose network this one shares, is not running: start it first",
+            other.name
+        ),
     }
 }
 
@@ -547,10 +603,11 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     // In the foreground the container writes to burrow's own stdout and
     // stderr; only a detached one has a log.
     spec.log = None;
+    let join = join_target(&containers, &mut spec)?;
     let rm = args.rm;
     let started_at = Utc::now();
     let mut running = record.clone();
-    let result = ctx.in_namespace(userns, |_| {
+    let result = ctx.in_namespace_of(userns, join, |_| {
         let code = run_container(
             &spec,
             None,
@@ -657,7 +714,8 @@ pub fn start_detached(
     if spec.tty {
         spec.winsize = tty::host_winsize();
     }
-    let result = ctx.in_namespace(userns, |_| {
+    let join = join_target(&containers, &mut spec)?;
+    let result = ctx.in_namespace_of(userns, join, |_| {
         let mut keeper = RecordKeeper {
             containers: &containers,
             id: id.clone(),

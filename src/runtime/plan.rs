@@ -630,6 +630,7 @@ mod tests {
             log_max_size: None,
             ports: Vec::new(),
             names: Default::default(),
+            join_netns_pid: None,
         }
     }
 

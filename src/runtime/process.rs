@@ -99,6 +99,17 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
                 resolv_conf_with(&host_resolv, &spec.names, None, true),
             )
         }
+        NetworkMode::Container(id) => {
+            // The other container's names, as Docker shares them.
+            let other = spec.dir.parent().map(|p| p.join(id));
+            let read = |name: &str| {
+                other
+                    .as_ref()
+                    .and_then(|d| fs::read_to_string(d.join(name)).ok())
+                    .unwrap_or_default()
+            };
+            (read("hosts"), read("resolv.conf"))
+        }
         NetworkMode::Slirp4netns(opts) => {
             let cfg = crate::netns::slirp::config(opts)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -596,6 +607,24 @@ fn run_in_pid_namespace(
     } else {
         None
     };
+    // With --network container:, the other container's namespace, opened
+    // here (the monitor is root in that container's user namespace).
+    let join_net = match (&spec.network, spec.join_netns_pid) {
+        (NetworkMode::Container(id), Some(pid)) => {
+            match File::open(format!("/proc/{pid}/ns/net")) {
+                Ok(f) => Some(OwnedFd::from(f)),
+                Err(e) => {
+                    eprintln!("Error: cannot open the network namespace of container {id}: {e}");
+                    return EXIT_ENGINE;
+                }
+            }
+        }
+        (NetworkMode::Container(id), None) => {
+            eprintln!("Error: container {id}, whose network this one shares, is not running");
+            return EXIT_ENGINE;
+        }
+        _ => None,
+    };
     install_control_signals();
     let mut blocked = SigSet::empty();
     for s in FORWARDED {
@@ -624,7 +653,9 @@ fn run_in_pid_namespace(
             let logs = log_pipes.map(|((_, out), (_, err))| (out, err));
             let stdin = stdin_pipe.map(|(r, _)| r);
             let net = net_sync.map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
-            container_main(spec, write_end, console, logs, stdin, net, &old_mask)
+            container_main(
+                spec, write_end, console, logs, stdin, net, join_net, &old_mask,
+            )
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -848,6 +879,7 @@ fn container_main(
     logs: Option<(OwnedFd, OwnedFd)>,
     stdin: Option<OwnedFd>,
     net: Option<(OwnedFd, OwnedFd)>,
+    join_net: Option<OwnedFd>,
     old_mask: &SigSet,
 ) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
@@ -857,7 +889,7 @@ fn container_main(
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWCGROUP;
-    if spec.network.own_namespace() {
+    if spec.network.new_namespace() {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     if let Err(e) = unshare(flags) {
@@ -865,6 +897,15 @@ fn container_main(
             &report,
             EXIT_ENGINE,
             &format!("cannot create the container's namespaces: {e}"),
+        );
+    }
+    if let Some(ns) = join_net
+        && let Err(e) = nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+    {
+        fail(
+            &report,
+            EXIT_ENGINE,
+            &format!("cannot join the other container's network namespace: {e}"),
         );
     }
     let net_go = net.map(|(ready, go)| {

@@ -21,7 +21,7 @@ pub enum SpecError {
     #[error("hostname {0:?} is invalid; use 1-64 letters, digits, '-' or '.'")]
     BadHostname(String),
     #[error(
-        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), slirp4netns[:OPTIONS], host or none"
+        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), slirp4netns[:OPTIONS], container:NAME, host or none"
     )]
     Network(String),
     #[error("the image config is not valid JSON: {0}")]
@@ -113,6 +113,9 @@ pub enum NetworkMode {
     /// A network namespace connected by slirp4netns; Podman's KEY=VALUE
     /// options (see [`crate::netns::slirp::config`]).
     Slirp4netns(Vec<String>),
+    /// The network namespace of another container (`container:NAME`; the
+    /// record keeps its ID).
+    Container(String),
 }
 
 impl NetworkMode {
@@ -124,6 +127,7 @@ impl NetworkMode {
             None if s == "host" => Ok(NetworkMode::Host),
             None if s == "pasta" => Ok(NetworkMode::Pasta(Vec::new())),
             None if s == "slirp4netns" => Ok(NetworkMode::Slirp4netns(Vec::new())),
+            Some(("container", c)) if !c.is_empty() => Ok(NetworkMode::Container(c.to_string())),
             Some(("slirp4netns", opts)) => Ok(NetworkMode::Slirp4netns(
                 opts.split(',')
                     .filter(|o| !o.is_empty())
@@ -143,6 +147,12 @@ impl NetworkMode {
     /// Whether the container gets a network namespace of its own.
     pub fn own_namespace(&self) -> bool {
         !matches!(self, NetworkMode::Host)
+    }
+
+    /// Whether the container makes a new network namespace (not the host's
+    /// nor another container's).
+    pub fn new_namespace(&self) -> bool {
+        !matches!(self, NetworkMode::Host | NetworkMode::Container(_))
     }
 
     /// Whether a userspace network program connects the namespace.
@@ -246,6 +256,10 @@ pub struct ContainerSpec {
     /// Published ports (with pasta).
     #[serde(default)]
     pub ports: Vec<crate::netns::ports::PortMapping>,
+    /// With `--network container:`: the host pid of that container's
+    /// process when this one starts (found anew at every start).
+    #[serde(skip)]
+    pub join_netns_pid: Option<i32>,
     /// DNS and /etc/hosts additions.
     #[serde(default)]
     pub names: NameConfig,

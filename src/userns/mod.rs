@@ -114,6 +114,27 @@ extern "C" fn forward_signal(sig: libc::c_int) {
 /// The caller must be single-threaded. A process that is already root in a
 /// user namespace ([`in_userns_already`]) may call `f` directly instead.
 pub fn run_in_userns<F: FnOnce() -> i32>(map: &IdMap, f: F) -> Result<i32, UsernsError> {
+    run_in(Target::New(map), f)
+}
+
+/// Like [`run_in_userns`], but in the existing user namespace `ns` (an
+/// open `/proc/PID/ns/user` of a container's process): the user owns it, so
+/// may join it, and is root there as in a new one with the same map. Used
+/// to share another container's network namespace, which only its owner
+/// user namespace may join.
+pub fn run_in_existing_userns<F: FnOnce() -> i32>(
+    ns: &std::fs::File,
+    f: F,
+) -> Result<i32, UsernsError> {
+    run_in(Target::Join(ns), f)
+}
+
+enum Target<'a> {
+    New(&'a IdMap),
+    Join(&'a std::fs::File),
+}
+
+fn run_in<F: FnOnce() -> i32>(target: Target<'_>, f: F) -> Result<i32, UsernsError> {
     let guard = SETUP_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     let (mut parent_end, child_end) = Channel::pair().map_err(UsernsError::Channel)?;
     let parent_pid = getpid();
@@ -131,7 +152,13 @@ pub fn run_in_userns<F: FnOnce() -> i32>(map: &IdMap, f: F) -> Result<i32, Usern
             drop(guard);
             forwarding.restore();
             drop(parent_end);
-            let code = child_main(child_end, parent_pid, f);
+            let code = match target {
+                Target::New(_) => child_main(child_end, parent_pid, f),
+                Target::Join(ns) => {
+                    drop(child_end);
+                    join_main(ns, parent_pid, f)
+                }
+            };
             exit_now(code)
         }
         Ok(ForkResult::Parent { child }) => {
@@ -140,7 +167,10 @@ pub fn run_in_userns<F: FnOnce() -> i32>(map: &IdMap, f: F) -> Result<i32, Usern
             // forwarded now.
             forwarding.unblock();
             drop(child_end);
-            let result = parent_main(&mut parent_end, child, map);
+            let result = match target {
+                Target::New(map) => parent_main(&mut parent_end, child, map),
+                Target::Join(_) => reap(child),
+            };
             CHILD_PID.store(0, Ordering::SeqCst);
             forwarding.restore();
             result
@@ -227,6 +257,24 @@ fn child_main<F: FnOnce() -> i32>(mut chan: Channel, parent: Pid, f: F) -> i32 {
     }
     // Set after the credential changes, which clear it; then make sure the
     // parent did not die before it took effect.
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+        return SETUP_FAILED;
+    }
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(PANICKED)
+}
+
+fn join_main<F: FnOnce() -> i32>(ns: &std::fs::File, parent: Pid, f: F) -> i32 {
+    use std::os::fd::AsFd;
+    if let Err(e) = nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER) {
+        eprintln!("burrow: cannot join the container's user namespace: {e}");
+        return SETUP_FAILED;
+    }
+    // setgroups(2) is denied in namespaces whose map was written without
+    // newgidmap; then there is nothing to drop.
+    if become_root(true).or_else(|_| become_root(false)).is_err() {
+        eprintln!("burrow: cannot become root in the container's user namespace");
+        return SETUP_FAILED;
+    }
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
         return SETUP_FAILED;
     }
