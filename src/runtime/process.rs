@@ -653,9 +653,15 @@ fn run_in_pid_namespace(
             let logs = log_pipes.map(|((_, out), (_, err))| (out, err));
             let stdin = stdin_pipe.map(|(r, _)| r);
             let net = net_sync.map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
-            container_main(
-                spec, write_end, console, logs, stdin, net, join_net, &old_mask,
-            )
+            let ends = ChildEnds {
+                report: write_end,
+                console,
+                logs,
+                stdin,
+                net,
+                join_net,
+            };
+            container_main(spec, ends, &old_mask)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
@@ -872,16 +878,31 @@ pub(crate) fn fail(report: &OwnedFd, code: i32, msg: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn container_main(
-    spec: &ContainerSpec,
+/// The container process's ends of what connects it to its monitor.
+struct ChildEnds {
+    /// Errors before exec (close-on-exec: end of file means it ran).
     report: OwnedFd,
+    /// Where the terminal's master goes (`-t`).
     console: Option<OwnedFd>,
+    /// stdout and stderr pipes of a detached container.
     logs: Option<(OwnedFd, OwnedFd)>,
+    /// stdin pipe of a detached `-i` container.
     stdin: Option<OwnedFd>,
+    /// "namespace made" and "network ready" pipes, with a network helper.
     net: Option<(OwnedFd, OwnedFd)>,
+    /// The network namespace to join (`--network container:`).
     join_net: Option<OwnedFd>,
-    old_mask: &SigSet,
-) -> ! {
+}
+
+fn container_main(spec: &ContainerSpec, ends: ChildEnds, old_mask: &SigSet) -> ! {
+    let ChildEnds {
+        report,
+        console,
+        logs,
+        stdin,
+        net,
+        join_net,
+    } = ends;
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
         fail(&report, EXIT_ENGINE, "cannot set the parent-death signal");
     }
