@@ -1,4 +1,5 @@
 # Shared setup of the benchmark scripts (sourced): checks, a work directory,
+# (globals set: repo, user, work, rootfs, port, image, podman_flags)
 # burrow built in release mode, a busybox-static image served by a loopback
 # registry and pulled by burrow (and by Podman when it is installed), and
 # `as_user` to run things as the unprivileged test user.
@@ -49,10 +50,11 @@ bench_setup() {
     install -m 755 "${CARGO_TARGET_DIR:-$repo/target}/release/burrow" "$work/burrow"
 
     log "busybox-static image"
-    local rootfs=$work/rootfs
+    rootfs=$work/rootfs
     mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
     cp /bin/busybox "$rootfs/bin/busybox"
     for applet in $(/bin/busybox --list); do
+        # An applet named busybox would replace the binary with a symlink loop.
         [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
     done
     echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
@@ -61,18 +63,31 @@ bench_setup() {
     umoci init --layout "$work/oci" >/dev/null
     umoci new --image "$work/oci:bb" >/dev/null
     umoci insert --rootless --image "$work/oci:bb" "$rootfs" / >/dev/null
-    local port=$((20000 + (RANDOM % 30000)))
-    printf 'version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/registry}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work" "$port" >"$work/registry.yml"
-    docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-    reg_pid=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+    umoci config --image "$work/oci:bb" --config.env PATH=/bin --config.cmd sh >/dev/null
+    port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+    for _ in 1 2 3 4 5; do
+        port=$((20000 + (RANDOM % 30000)))
+        port_free "$port" || continue
+        printf 'version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/registry}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work" "$port" >"$work/registry.yml"
+        docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+        reg_pid=$!
+        for _ in $(seq 100); do
+            curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+            sleep 0.05
+        done
+        curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+        kill "$reg_pid" 2>/dev/null || true
+        reg_pid=""
+    done
+    [ -n "$reg_pid" ] || die "could not start docker-registry (see $work/registry.log)"
     image="127.0.0.1:$port/bench/busybox:latest"
     skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/oci:bb" "docker://$image"
     mkdir -p "$work/xdg" "$work/home"
     chown -R "$user:" "$work"
     chmod 700 "$work/xdg"
+    # Podman 4.3 on a hybrid-cgroup host needs runc (crun refuses the layout).
     printf '[engine]\nruntime = "runc"\n' >"$work/containers.conf"
-    as_user "$work/burrow" pull -q "$image" >/dev/null
+    as_user "$work/burrow" pull -q --tls-verify=false "$image" >/dev/null
     [ "$podman" = 1 ] && as_user podman $podman_flags pull -q --tls-verify=false "$image" >/dev/null
     return 0
 }

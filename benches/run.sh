@@ -25,88 +25,13 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-die() { printf 'benches/run.sh: %s\n' "$*" >&2; exit 1; }
-log() { printf '==> %s\n' "$*" >&2; }
-[ "$(id -u)" = 0 ] || die "run me as root (I run the containers as the unprivileged user)"
-repo=$(cd "$(dirname "$0")/.." && pwd -P)
-user=${TEST_USER:-burrowtest}
-id -u "$user" >/dev/null 2>&1 || die "user $user missing: run bash tests/run.sh once (it creates it)"
-export PATH="/root/.cargo/bin:$PATH"
-for tool in docker-registry skopeo umoci hyperfine bwrap busybox jq /usr/bin/time; do
-    command -v "$tool" >/dev/null || die "$tool missing: bash tests/run.sh --bench-deps installs what benchmarks need"
-done
-if [ "$podman" = 1 ] && ! command -v podman >/dev/null; then
-    echo "podman not installed: comparing with bwrap only" >&2
-    podman=0
-fi
+name=run.sh
+. "$(dirname "$0")/lib.sh"
+bench_setup bwrap /usr/bin/time
 
-work=$(mktemp -d /var/tmp/burrow-runbench.XXXXXX)
-chmod 755 "$work"
-reg_pid=""
-cleanup() {
-    [ -z "$reg_pid" ] || kill "$reg_pid" 2>/dev/null || true
-    [ -f "$work/xdg/libpod/tmp/pause.pid" ] && kill "$(cat "$work/xdg/libpod/tmp/pause.pid")" 2>/dev/null
-    runuser -u "$user" -- env BURROW_ROOT="$work/burrow-root" "$work/burrow" unshare rm -rf "$work/burrow-root" "$work/podman-root" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-log "cargo build --release"
-(cd "$repo" && cargo build --release --quiet --bin burrow)
-install -m 755 "${CARGO_TARGET_DIR:-$repo/target}/release/burrow" "$work/burrow"
-
-log "busybox-static image"
-rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    # An applet named busybox would replace the binary with a symlink loop.
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-chmod -R o+rX "$rootfs"
-umoci init --layout "$work/oci" >/dev/null
-umoci new --image "$work/oci:bb" >/dev/null
-umoci insert --rootless --image "$work/oci:bb" "$rootfs" / >/dev/null
-umoci config --image "$work/oci:bb" --config.env PATH=/bin --config.cmd sh >/dev/null
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in 1 2 3 4 5; do
-    port=$((20000 + (RANDOM % 30000)))
-    port_free "$port" || continue
-    printf 'version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/registry}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work" "$port" >"$work/registry.yml"
-    docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-    reg_pid=$!
-    for _ in $(seq 100); do
-        curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-        sleep 0.05
-    done
-    curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    kill "$reg_pid" 2>/dev/null || true
-    reg_pid=""
-done
-[ -n "$reg_pid" ] || die "could not start docker-registry (see $work/registry.log)"
-image="127.0.0.1:$port/bench/busybox:latest"
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/oci:bb" "docker://$image"
-
-mkdir -p "$work/xdg" "$work/home"
-chown -R "$user:" "$work"
-chmod 700 "$work/xdg"
-as_user() {
-    runuser -u "$user" -- env -i HOME="$work/home" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-        XDG_RUNTIME_DIR="$work/xdg" BURROW_ROOT="$work/burrow-root" BURROW_RUNROOT="$work/burrow-run" \
-        CONTAINERS_CONF="$work/containers.conf" "$@"
-}
-# Podman 4.3 on this hybrid-cgroup host needs runc (crun refuses the layout).
-printf '[engine]\nruntime = "runc"\n' >"$work/containers.conf"
-podman_flags="--root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
-
-as_user "$work/burrow" pull -q --tls-verify=false "$image" >/dev/null
 cmds=("$work/burrow run --rm --network none $image true")
 names=(burrow)
 if [ "$podman" = 1 ]; then
-    as_user podman $podman_flags pull -q --tls-verify=false "$image" >/dev/null
     cmds+=("podman $podman_flags run --rm --network none $image true")
     names+=(podman)
 fi
@@ -114,8 +39,7 @@ cmds+=("bwrap --unshare-all --ro-bind $rootfs / --proc /proc --dev /dev true")
 names+=(bwrap)
 
 log "timing ($runs runs each)"
-as_user hyperfine -N -w 3 -r "$runs" --export-json "$work/result.json" "${cmds[@]}" >/dev/null 2>&1 \
-    || as_user hyperfine -w 3 -r "$runs" --export-json "$work/result.json" "${cmds[@]}" >/dev/null
+bench_hyperfine "$work/result.json" "${cmds[@]}"
 rss=$(as_user /usr/bin/time -f %M "$work/burrow" run --rm --network none "$image" true 2>&1 | tail -n1)
 
 echo

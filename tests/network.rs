@@ -35,20 +35,23 @@ fn http_get(port: u16) -> String {
     }
 }
 
-/// pasta processes working for this test's store: their messages go to a
-/// log in a container's directory.
-fn pastas(b: &Burrow) -> Vec<String> {
+/// Network helpers (pasta, slirp4netns) working for this test's store:
+/// their messages go to `log` in a container's directory.
+fn helpers(b: &Burrow, log: &str) -> Vec<String> {
     let root = b.root.path().display().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| {
-            std::fs::read_link(e.path().join("fd/2")).is_ok_and(|l| {
-                l.display().to_string().starts_with(&root) && l.ends_with("pasta.log")
-            })
+            std::fs::read_link(e.path().join("fd/2"))
+                .is_ok_and(|l| l.display().to_string().starts_with(&root) && l.ends_with(log))
         })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+fn pastas(b: &Burrow) -> Vec<String> {
+    helpers(b, "pasta.log")
 }
 
 /// The host's IPv4 default gateway (connecting a UDP socket to it sends
@@ -62,6 +65,24 @@ fn burrow_gateway() -> Option<std::net::Ipv4Addr> {
             .flatten()
             .map(|g| std::net::Ipv4Addr::from(g.to_le_bytes()))
     })
+}
+
+/// A one-request HTTP server on the host's loopback answering `body`; its
+/// port. (Not joined: a failed connection must fail the test, not hang it.)
+fn host_server(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let _ = s.read(&mut req);
+        let answer = format!(
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(answer.as_bytes()).unwrap();
+    });
+    port
 }
 
 const SERVER: &str =
@@ -188,16 +209,7 @@ fn published_ports_tcp_udp_and_all() {
 fn the_host_names_and_network_modes() {
     let (_reg, b, img) = common::pulled("test/net2", &busybox_image(|i| i));
     // A server on the host's loopback, reached as host.containers.internal.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // (Not joined: a failed connection must fail the test, not hang it.)
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut req = [0u8; 1024];
-        let _ = s.read(&mut req);
-        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 17\r\n\r\nhi-from-the-host\n")
-            .unwrap();
-    });
+    let port = host_server("hi-from-the-host\n");
     let out = b.ok(&[
         "run",
         "--rm",
@@ -311,15 +323,7 @@ fn slirp4netns_is_the_other_backend() {
         SERVER,
     ]);
     assert!(http_get(port).contains("hello-from-container"));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let hport = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut req = [0u8; 1024];
-        let _ = s.read(&mut req);
-        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-            .unwrap();
-    });
+    let hport = host_server("ok\n");
     let out = b.ok(&[
         "run", "--rm", "--network", "slirp4netns", &img, "sh", "-c",
         &format!("wget -qO- http://host.containers.internal:{hport}/; cat /etc/resolv.conf; ip -4 addr show tap0"),
@@ -336,18 +340,7 @@ fn slirp4netns_is_the_other_backend() {
         "{}",
         err(&o)
     );
-    let slirps = || -> usize {
-        let root = b.root.path().display().to_string();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                std::fs::read_link(e.path().join("fd/2")).is_ok_and(|l| {
-                    l.display().to_string().starts_with(&root) && l.ends_with("slirp4netns.log")
-                })
-            })
-            .count()
-    };
+    let slirps = || helpers(&b, "slirp4netns.log").len();
     assert_eq!(slirps(), 1);
     b.ok(&["rm", "-f", "web"]);
     let deadline = Instant::now() + Duration::from_secs(10);
