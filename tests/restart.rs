@@ -337,5 +337,6 @@ fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
     assert_eq!(state(&b, "svc"), "exited");
     b.ok(&["start", "svc"]);
     assert_eq!(state(&b, "svc"), "running");
-    b.ok(&["rm", "-f", "svc"]);
+    // Docker scripts say rm -fv: there are no anonymous volumes to remove.
+    b.ok(&["rm", "-fv", "svc"]);
 }

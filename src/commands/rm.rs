@@ -15,6 +15,11 @@ pub struct RmArgs {
     /// Remove every container
     #[arg(short, long)]
     pub all: bool,
+    /// Remove the containers' anonymous volumes too. burrow makes none yet (`-v` without a host
+    /// path is refused at run), so there is nothing more to remove; accepted so that scripts
+    /// written for Docker (`rm -fv`) work
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     /// Containers: names, IDs or unique ID prefixes
     #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
