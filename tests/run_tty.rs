@@ -528,3 +528,30 @@ fn logs_rotate_at_max_size() {
     let o = b.run(&["run", "--log-opt", "max-size=lots", &img, "true"]);
     assert_eq!(o.status.code(), Some(125));
 }
+
+#[test]
+fn a_killed_attached_client_does_not_stall_the_container() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    // Far more output than a socket buffer holds, after the client is gone.
+    let script =
+        "sleep 1; i=0; while [ $i -lt 60000 ]; do echo line-$i; i=$((i+1)); done; echo finished";
+    let mut child = b
+        .cmd(&["run", "-t", "--name", "loud", &img, "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_state(&b, "loud", "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !b.ok(&["logs", "--tail", "1", "loud"]).contains("finished") {
+        assert!(
+            Instant::now() < deadline,
+            "the container stalled after its client died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["wait", "loud"]), "0\n");
+}

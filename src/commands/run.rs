@@ -715,7 +715,15 @@ pub fn start_detached(
         spec.winsize = tty::host_winsize();
     }
     let join = join_target(&containers, &mut spec)?;
+    // The forked side must not keep our end of the attach socket: the
+    // monitor would then never see this command go away.
+    let client_fd = client.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let result = ctx.in_namespace_of(userns, join, |_| {
+        if let Some(fd) = client_fd {
+            // SAFETY: the fork's copy of the descriptor, never used (nor
+            // dropped: this process leaves with _exit) on this side.
+            unsafe { libc::close(fd) };
+        }
         let mut keeper = RecordKeeper {
             containers: &containers,
             id: id.clone(),

@@ -137,6 +137,13 @@ fn make_removable(p: &Path) {
 
 impl Drop for Burrow {
     fn drop(&mut self) {
+        // A test that failed half-way leaves running containers: their
+        // monitors (and network helpers) go first.
+        let _ = self
+            .cmd(&["rm", "-f", "--all"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         // Files owned by sub-UIDs can only be removed from inside the user
         // namespace; whatever is left is ours.
         let root = self.root.path().to_path_buf();
