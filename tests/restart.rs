@@ -183,6 +183,24 @@ fn restart_policies() {
     assert_eq!(v["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
     assert_eq!(v["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
     assert_eq!(v["State"]["Status"], "exited");
+    // In the foreground too: `run` returns at the first exit, the monitor
+    // carries on.
+    let o = b.run(&[
+        "run",
+        "--name",
+        "fg",
+        "--restart",
+        "on-failure:1",
+        &img,
+        "sh",
+        "-c",
+        "echo fg; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(out(&o), "fg\n");
+    assert_eq!(b.ok(&["wait", "fg"]), "4\n");
+    assert_eq!(inspect(&b, "fg")["RestartCount"], 1);
+    assert_eq!(b.ok(&["logs", "fg"]), "fg\nfg\n");
     // A success is not restarted by on-failure.
     b.ok(&[
         "run",

@@ -555,3 +555,32 @@ fn a_killed_attached_client_does_not_stall_the_container() {
     }
     assert_eq!(b.ok(&["wait", "loud"]), "0\n");
 }
+
+#[test]
+fn without_sig_proxy_a_signal_ends_only_burrow() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let mut child = b
+        .cmd(&[
+            "run",
+            "--name",
+            "calm",
+            "--sig-proxy=false",
+            &img,
+            "sh",
+            "-c",
+            "trap 'echo got TERM' TERM; sleep 1; echo done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_state(&b, "calm", "running");
+    signal(&child, libc::SIGTERM);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM)
+    );
+    // The container saw no signal and finished on its own.
+    assert_eq!(b.ok(&["wait", "calm"]), "0\n");
+    assert_eq!(b.ok(&["logs", "calm"]), "done\n");
+}

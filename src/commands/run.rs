@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// (ctrl-<letter>, comma-separated; "" for none)
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: String,
-    /// Pass signals burrow receives on to the container (with -t; without -t they always are)
+    /// Pass signals burrow receives on to the container; with false, a signal ends only this
+    /// command and the container runs on
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: bool,
     #[command(flatten)]
@@ -164,9 +165,9 @@ pub struct CreateArgs {
     /// Add NAME:IP to the container's /etc/hosts
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
-    /// Restart policy of a detached container: no, on-failure[:MAX], always or unless-stopped.
-    /// The monitor restarts it while your session lives; after a reboot or logout nothing
-    /// restarts it (that is the job of a systemd user unit)
+    /// Restart policy: no, on-failure[:MAX], always or unless-stopped. The container's monitor
+    /// restarts it while your session lives (`run` without -d returns at the first exit); after
+    /// a reboot or logout nothing restarts it (that is the job of a systemd user unit)
     #[arg(long, value_name = "POLICY", default_value = "no")]
     pub restart: String,
     /// Signal `burrow stop` sends first [default: the image's StopSignal, else SIGTERM]
@@ -581,9 +582,11 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     if run_args.detach {
         return start_detached(ctx, created, true, None);
     }
-    // With a terminal the container belongs to a monitor from the start
-    // and this command attaches to it: the detach keys leave it running.
-    if args.tty {
+    // With a terminal, a restart policy (someone must outlive this command
+    // to restart the container, as Docker's daemon does) or without signal
+    // proxying, the container belongs to a monitor from the start and this
+    // command attaches to it: the detach keys leave it running.
+    if args.tty || created.record.restart != RestartPolicy::No || !run_args.sig_proxy {
         let attach = AttachRequest {
             stdin: args.interactive,
             detach_keys,
