@@ -298,6 +298,12 @@ fn copy_both_ways(
     } else {
         (ctr_err, herr)
     };
+    // A producer that met a closed pipe only says the consumer gave up
+    // first; the consumer says why.
+    let (first, second) = match first {
+        Some(f) if f.contains("Broken pipe") && second.is_some() => (second, Some(f)),
+        f => (f, second),
+    };
     match first.or(second) {
         Some(msg) => {
             eprintln!("Error: {msg}");

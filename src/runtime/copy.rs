@@ -230,6 +230,9 @@ pub fn read_tar(input: impl Read, to: &Landing<'_>) -> Result<(), CopyError> {
         }
         set_mtime(&path, mtime);
     }
+    // What follows the end-of-archive blocks (more zero blocks, record
+    // padding) is read and dropped, so the writer never meets a closed pipe.
+    let _ = io::copy(&mut archive.into_inner(), &mut io::sink());
     if target.is_none() && !to.raw {
         return Err(CopyError::Invalid(
             "nothing to copy: the archive is empty".into(),
@@ -496,6 +499,32 @@ mod tests {
             }
         }
         b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_whole_stream_is_read_even_after_the_archive_ends() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        tree(&src);
+        let mut buf = Vec::new();
+        write_tar(&src.join("f"), false, Ids::AsSeen, &mut buf).unwrap();
+        // Record padding, as tar(1) writes it.
+        buf.extend(std::iter::repeat_n(0u8, 10240));
+        let mut input = io::Cursor::new(buf);
+        let out = t.path().join("out");
+        fs::create_dir(&out).unwrap();
+        read_tar(
+            &mut input,
+            &Landing {
+                dst: &out,
+                dst_is_dir: false,
+                contents_only: false,
+                preserve_owners: false,
+                raw: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(input.position() as usize, input.get_ref().len());
     }
 
     #[test]
