@@ -363,6 +363,16 @@ fn exec_it_on_a_real_terminal() {
     t.type_text("tty; stty size; ps -o comm | grep -c sleep\r");
     t.expect("/dev/pts/");
     t.expect("30 90");
+    t.resize(44, 120);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        t.type_text("stty size\r");
+        std::thread::sleep(Duration::from_millis(100));
+        if t.text().contains("44 120") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no resize:\n{}", t.text());
+    }
     t.type_text("exit 6\r");
     assert_eq!(t.wait(), 6, "{}", t.text());
     b.ok(&["rm", "-f", "box"]);

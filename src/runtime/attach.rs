@@ -18,7 +18,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -206,15 +206,9 @@ pub struct ClientOptions {
     pub detach_keys: Vec<u8>,
 }
 
-/// Set by the client's SIGWINCH handler.
-static RESIZED: AtomicBool = AtomicBool::new(false);
 /// The monitor that signals are proxied to, and the first real-time signal.
 static PROXY_MONITOR: AtomicI32 = AtomicI32::new(0);
 static PROXY_RTMIN: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_winch(_: libc::c_int) {
-    RESIZED.store(true, Ordering::SeqCst);
-}
 
 extern "C" fn proxy_signal(sig: libc::c_int) {
     let monitor = PROXY_MONITOR.load(Ordering::SeqCst);
@@ -234,14 +228,7 @@ pub fn proxy_signals_to(monitor_pid: i32) {
         if s == nix::sys::signal::Signal::SIGWINCH {
             continue;
         }
-        // SAFETY: the handler reads atomics and calls kill(2).
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = proxy_signal as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(s as libc::c_int, &sa, std::ptr::null_mut());
-        }
+        super::tty::install_handler(s as libc::c_int, proxy_signal);
     }
 }
 
@@ -249,14 +236,7 @@ pub fn proxy_signals_to(monitor_pid: i32) {
 /// user detaches, or the monitor is gone.
 pub fn run_client(sock: &OwnedFd, opts: &ClientOptions) -> io::Result<AttachEnd> {
     if opts.tty {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_winch as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGWINCH, &sa, std::ptr::null_mut());
-        }
+        super::tty::watch_resizes();
         if let Some(size) = host_winsize() {
             send_msg(sock.as_fd(), RESIZE, &resize_payload(size));
         }
@@ -267,7 +247,8 @@ pub fn run_client(sock: &OwnedFd, opts: &ClientOptions) -> io::Result<AttachEnd>
     let mut buf = vec![0u8; MAX_PACKET];
     let mut inbuf = vec![0u8; MAX_PACKET - 1];
     loop {
-        if RESIZED.swap(false, Ordering::SeqCst)
+        if opts.tty
+            && super::tty::take_resize()
             && let Some(size) = host_winsize()
         {
             send_msg(sock.as_fd(), RESIZE, &resize_payload(size));

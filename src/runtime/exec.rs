@@ -173,6 +173,8 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
             let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, blocked);
             for s in super::process::FORWARDED {
                 if s == Signal::SIGWINCH && req.tty {
+                    // The relay resizes the command's terminal instead.
+                    tty::watch_resizes();
                     continue;
                 }
                 // SAFETY: the handler only reads an atomic and calls kill(2).

@@ -18,7 +18,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -52,15 +52,8 @@ pub const FORWARDED: [Signal; 7] = [
 ];
 
 static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
-/// With a terminal, SIGWINCH resizes it instead of being forwarded: the
-/// kernel then signals the terminal's foreground group itself.
-static TTY_MODE: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn forward_signal(sig: libc::c_int) {
-    if sig == libc::SIGWINCH && TTY_MODE.load(Ordering::SeqCst) {
-        tty::RESIZED.store(true, Ordering::SeqCst);
-        return;
-    }
     let pid = CONTAINER_PID.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -151,6 +144,12 @@ pub fn run_container(
     started: impl FnOnce(),
     running: impl FnOnce(),
 ) -> i32 {
+    if spec.tty && hub.is_none() {
+        // `run -t` attaches to a monitor's hub; nothing relays a terminal
+        // of its own.
+        eprintln!("Error: a container with a terminal needs a monitor to hold it");
+        return EXIT_ENGINE;
+    }
     if let Err(e) = prepare(spec) {
         eprintln!(
             "Error: cannot prepare the container directory {}: {e}",
@@ -546,7 +545,6 @@ fn run_in_pid_namespace(
     if !(spec.tty && spec.stdin) {
         let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     }
-    TTY_MODE.store(spec.tty, Ordering::SeqCst);
     // The terminal's master comes back over this socket.
     let console = match tty::console_socket(spec.tty) {
         Ok(c) => c,
@@ -727,13 +725,9 @@ fn run_in_pid_namespace(
                         eprintln!("Error: passing the container's input and output on: {e}");
                     }
                 }
-                None => {
-                    if let Some(m) = master
-                        && let Err(e) = tty::relay(&m, spec.stdin)
-                    {
-                        eprintln!("Error: relaying the terminal: {e}");
-                    }
-                }
+                // Only a monitor with a hub holds a terminal (see the
+                // check at the top).
+                None => drop(master),
             }
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
@@ -806,14 +800,7 @@ fn install_control_signals() {
         if base + n > libc::SIGRTMAX() {
             break;
         }
-        // SAFETY: a handler that reads atomics and calls kill(2).
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = relay_control as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(base + n, &sa, std::ptr::null_mut());
-        }
+        tty::install_handler(base + n, relay_control);
     }
 }
 

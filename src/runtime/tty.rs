@@ -201,10 +201,40 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     }
 }
 
-/// Set by the monitor's SIGWINCH handler; the relay applies the new size.
-pub static RESIZED: AtomicBool = AtomicBool::new(false);
+/// Set by the SIGWINCH handler of [`watch_resizes`]; the relays apply the
+/// new size.
+static RESIZED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    RESIZED.store(true, Ordering::SeqCst);
+}
+
+/// Install `handler` for `signal`, restarting interrupted calls.
+pub(crate) fn install_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: every handler given here only reads or stores atomics and
+    // calls kill(2), which are async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(signal, &sa, std::ptr::null_mut());
+    }
+}
+
+/// From now on, a change of the user's terminal size (SIGWINCH) is noted
+/// for [`take_resize`].
+pub fn watch_resizes() {
+    install_handler(libc::SIGWINCH, on_winch);
+}
+
+/// Whether the user's terminal changed size since the last call.
+pub fn take_resize() -> bool {
+    RESIZED.swap(false, Ordering::SeqCst)
+}
 
 /// Copy the user's stdin to `master` (if `forward_stdin`) and `master` to
+/// stdout, following the user's terminal size (see [`watch_resizes`]),
 /// stdout until the container side of the terminal is closed by every
 /// process in the container. On end of input, the terminal's end-of-file
 /// character is sent, so a shell reading piped commands exits.
@@ -213,7 +243,7 @@ pub fn relay(master: &OwnedFd, forward_stdin: bool) -> io::Result<()> {
     let mut stdin_open = forward_stdin;
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        if RESIZED.swap(false, Ordering::SeqCst)
+        if take_resize()
             && let Some(size) = host_winsize()
         {
             let _ = set_winsize(master.as_raw_fd(), size);
