@@ -256,7 +256,7 @@ fn copy_both_ways(
                 .err()
         }
         (None, Some(spec)) => {
-            let code = ctx.in_namespace(userns_for_stopped(record)?, move |_| {
+            let code = ctx.in_namespace(userns, move |_| {
                 let result = copy::enter_stopped(&spec)
                     .map_err(|e| e.to_string())
                     .and_then(|()| side(ctr, ctr_end, Ids::AsSeen));
@@ -311,10 +311,6 @@ fn copy_both_ways(
         }
         None => Ok(0),
     }
-}
-
-fn userns_for_stopped(record: &ContainerRecord) -> anyhow::Result<UserNs> {
-    super::run::namespace_for(record.keep_id)
 }
 
 /// One side of the copy, on the stream `fd`; a producer records `ids`.

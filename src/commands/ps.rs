@@ -216,7 +216,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "Command": c.command,
                         "Created": c.created.timestamp(),
                         "CreatedAt": c.created.to_rfc3339(),
-                        "State": state_name(*s),
+                        "State": s.as_str(),
                         "Status": status_text(c, *s, now),
                         "ExitCode": c.exit_code.unwrap_or(0),
                         "Exited": *s == Status::Exited,
@@ -273,7 +273,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                     "CreatedAt": c.created.to_rfc3339(),
                     "RunningFor": time_ago(c.created, now),
                     "Status": status_text(c, *s, now),
-                    "State": state_name(*s),
+                    "State": s.as_str(),
                     "Ports": ports_text(c),
                     "Names": c.name,
                     "ExitCode": c.exit_code.unwrap_or(0),
@@ -298,10 +298,6 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-fn state_name(s: Status) -> &'static str {
-    s.as_str()
 }
 
 #[cfg(test)]

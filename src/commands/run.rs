@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use burrow::image::{LookupError, PullObserver, find_image};
+use burrow::runtime::MonitorHooks;
 use burrow::runtime::attach::parse_detach_keys;
-use burrow::runtime::container::ProcessRef;
 use burrow::runtime::container::new_id;
 use burrow::runtime::exec::ExecContext;
 use burrow::runtime::inspect::RecordedMount;
@@ -263,10 +263,10 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         _ => {}
     }
     let names = name_config(args)?;
-    let store_for_net = ctx.store()?;
-    let net_containers = ContainerStore::open(store_for_net.root())?;
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
     if let NetworkMode::Container(q) = &network {
-        let other = net_containers.find(q)?;
+        let other = containers.find(q)?;
         if !other.current_status().is_live() {
             anyhow::bail!(
                 "container {} is not running: --network container:{q} shares the network of a running container",
@@ -328,7 +328,6 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
     if let Some(why) = why {
         eprintln!("WARN: {why}");
     }
-    let store = ctx.store()?;
     let gc = store.gc_shared()?;
     let image = match image_for_run(ctx, &store, args)? {
         Ok(i) => i,
@@ -398,7 +397,6 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
     let mut all_labels = config.labels.clone();
     all_labels.extend(labels);
 
-    let containers = ContainerStore::open(store.root())?;
     let record = ContainerRecord {
         id: id.clone(),
         name: args
@@ -595,7 +593,7 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
         return start_detached(ctx, created, false, Some(attach));
     }
     let Created {
-        mut record,
+        record,
         spec,
         userns,
         containers,
@@ -608,24 +606,14 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     spec.log = None;
     let join = join_target(&containers, &mut spec)?;
     let rm = args.rm;
-    let started_at = Utc::now();
-    let mut running = record.clone();
     let result = ctx.in_namespace_of(userns, join, |_| {
-        let code = run_container(
-            &spec,
-            None,
-            || {
-                // Here, in the monitor: its pid is what says the container lives.
-                running.status = Status::Running;
-                running.started = Some(started_at);
-                running.monitor = ProcessRef::current();
-                running.pid = Some(container_pid());
-                if let Err(e) = containers.update(&running) {
-                    eprintln!("WARN: {e}");
-                }
-            },
-            || {},
-        );
+        // Here, in the monitor: its pid is what says the container lives.
+        let mut keeper = RecordKeeper {
+            containers: &containers,
+            id: id.clone(),
+            remove: false,
+        };
+        let code = run_container(&spec, None, || keeper.started(container_pid()), || {});
         // The upper directory holds files of container ids: only here, in
         // the user namespace, can they all be removed.
         if rm && let Err(e) = containers.remove(&id) {
@@ -644,15 +632,10 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
         }
     };
     if !rm {
-        record.status = Status::Exited;
-        record.exit_code = Some(code);
-        record.started = Some(started_at);
-        record.finished = Some(Utc::now());
         match containers.modify(&id, |r| {
             r.status = Status::Exited;
             r.exit_code = Some(code);
-            r.started = Some(started_at);
-            r.finished = record.finished;
+            r.finished = Some(Utc::now());
             r.monitor = None;
             r.pid = None;
         }) {

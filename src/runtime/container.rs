@@ -326,6 +326,15 @@ impl ContainerStore {
         change: impl FnOnce(&mut ContainerRecord),
     ) -> Result<ContainerRecord, ContainerError> {
         let _lock = self.lock()?;
+        let mut rec = self.get(id)?;
+        change(&mut rec);
+        self.write(&rec)?;
+        Ok(rec)
+    }
+
+    /// The record of container `id` as it is on disk; `Gone` if there is
+    /// none.
+    pub fn get(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
         let path = self.dir_of(id).join("config.json");
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -334,11 +343,7 @@ impl ContainerStore {
             }
             Err(e) => return Err(io_err("read", &path)(e)),
         };
-        let mut rec: ContainerRecord =
-            serde_json::from_slice(&bytes).map_err(|err| ContainerError::Corrupt { path, err })?;
-        change(&mut rec);
-        self.write(&rec)?;
-        Ok(rec)
+        serde_json::from_slice(&bytes).map_err(|err| ContainerError::Corrupt { path, err })
     }
 
     /// Rename a container, under the lock that keeps names unique.

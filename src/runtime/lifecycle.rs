@@ -219,7 +219,7 @@ impl MonitorHooks for RecordKeeper<'_> {
     }
 
     fn restart_wanted(&mut self) -> bool {
-        match self.containers.modify(&self.id, |_| {}) {
+        match self.containers.get(&self.id) {
             Ok(r) if !r.stopped_by_user => true,
             Ok(_) => {
                 let _ = self.containers.modify(&self.id, |r| r.monitor = None);
