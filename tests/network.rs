@@ -5,53 +5,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{Burrow, busybox_image};
+use common::busybox_image;
+use common::net::{helpers, host_server, http_get, pastas};
 
 fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// GET / from 127.0.0.1:port, retried while the server starts.
-fn http_get(port: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let attempt = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body)
-        });
-        match attempt {
-            Ok(body) if body.contains("200 OK") => return body,
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("no answer on port {port}: {other:?}"),
-        }
-    }
-}
-
-/// Network helpers (pasta, slirp4netns) working for this test's store:
-/// their messages go to `log` in a container's directory.
-fn helpers(b: &Burrow, log: &str) -> Vec<String> {
-    let root = b.root.path().display().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path().join("fd/2"))
-                .is_ok_and(|l| l.display().to_string().starts_with(&root) && l.ends_with(log))
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-fn pastas(b: &Burrow) -> Vec<String> {
-    helpers(b, "pasta.log")
 }
 
 /// The host's IPv4 default gateway (connecting a UDP socket to it sends
@@ -65,24 +27,6 @@ fn burrow_gateway() -> Option<std::net::Ipv4Addr> {
             .flatten()
             .map(|g| std::net::Ipv4Addr::from(g.to_le_bytes()))
     })
-}
-
-/// A one-request HTTP server on the host's loopback answering `body`; its
-/// port. (Not joined: a failed connection must fail the test, not hang it.)
-fn host_server(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut req = [0u8; 1024];
-        let _ = s.read(&mut req);
-        let answer = format!(
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(answer.as_bytes()).unwrap();
-    });
-    port
 }
 
 const SERVER: &str =
@@ -114,7 +58,7 @@ fn published_ports_tcp_udp_and_all() {
         "-c",
         SERVER,
     ]);
-    assert!(http_get(port).contains("hello-from-container"));
+    assert!(http_get(port, "/").contains("hello-from-container"));
     assert_eq!(
         b.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]),
         format!("web 127.0.0.1:{port}->8080/tcp\n")
@@ -188,7 +132,7 @@ fn published_ports_tcp_udp_and_all() {
     b.ok(&["run", "-d", "--name", "all", "-P", &img, "sh", "-c", SERVER]);
     let addr = b.ok(&["port", "all", "8080/tcp"]);
     let host_port: u16 = addr.trim().rsplit(':').next().unwrap().parse().unwrap();
-    assert!(http_get(host_port).contains("hello-from-container"));
+    assert!(http_get(host_port, "/").contains("hello-from-container"));
 
     // Removing the containers takes their pasta along.
     assert_eq!(pastas(&b).len(), 3, "{:?}", pastas(&b));
@@ -322,7 +266,7 @@ fn slirp4netns_is_the_other_backend() {
         "-c",
         SERVER,
     ]);
-    assert!(http_get(port).contains("hello-from-container"));
+    assert!(http_get(port, "/").contains("hello-from-container"));
     let hport = host_server("ok\n");
     let out = b.ok(&[
         "run", "--rm", "--network", "slirp4netns", &img, "sh", "-c",

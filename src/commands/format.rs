@@ -137,6 +137,47 @@ pub fn time_ago(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chron
     }
 }
 
+/// Print `items` through a `--format` Go template: one line each, or with
+/// `table TEMPLATE` a header (each `{{.Field}}` named by `column`, else by
+/// itself) over aligned columns, as Docker and Podman do.
+pub fn print_template(
+    template: &str,
+    items: &[Value],
+    column: impl Fn(&str) -> Option<&'static str>,
+) -> anyhow::Result<()> {
+    let (table, template) = match template.strip_prefix("table ") {
+        Some(t) => (true, t),
+        None => (false, template),
+    };
+    let mut lines = Vec::new();
+    for item in items {
+        lines.push(render_template(template, item)?);
+    }
+    let header = table_header(template, column);
+    let headers: Vec<&str> = header.split('\t').collect();
+    print_rendered(&lines, table.then_some(headers.as_slice()));
+    Ok(())
+}
+
+/// The header line of a `table` template: each `{{.Field}}` becomes the
+/// column name `column` gives it (the field's own name otherwise).
+fn table_header(template: &str, column: impl Fn(&str) -> Option<&'static str>) -> String {
+    let template = template.replace("\\t", "\t");
+    let mut out = String::new();
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let field = rest[start + 2..start + end].trim().trim_start_matches('.');
+        out.push_str(column(field).unwrap_or(field));
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Print lines rendered from a template: as they are, or, for a `table`
 /// template, as aligned columns (cells split at tabs) under `headers`.
 pub fn print_rendered(lines: &[String], table: Option<&[&str]>) {
@@ -186,6 +227,15 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_headers_name_the_columns() {
+        let column = |f: &str| (f == "ID").then_some("IMAGE ID");
+        assert_eq!(
+            table_header("{{.Repository}}\\t{{.ID}}\\t{{ .Size }}", column),
+            "Repository\tIMAGE ID\tSize"
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -1,7 +1,5 @@
 //! `burrow image SUBCOMMAND`: the image commands grouped as Docker does.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use clap::{Args, Subcommand};
 
 use super::{Ctx, images, inspect, pull, report, rmi, tag};
@@ -52,18 +50,7 @@ fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
         } else {
             "all dangling images"
         };
-        eprint!("WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        if !std::io::stdin().is_terminal()
-            && std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0
-        {
-            anyhow::bail!("no answer on standard input: pass --force to prune without asking");
-        }
-        if answer.is_empty() {
-            std::io::stdin().lock().read_line(&mut answer)?;
-        }
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        if !super::confirm(&format!("This command removes {what}."))? {
             return Ok(0);
         }
     }

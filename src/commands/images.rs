@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::format::{human_size, print_rendered, print_table, render_template, time_ago};
+use super::format::{human_size, print_table, print_template, time_ago};
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -135,68 +135,47 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
             print_table(&headers, &table);
         }
         Some(template) => {
-            // `table TEMPLATE` prints a header and aligns the columns, as
-            // Docker and Podman do.
-            let (table, template) = match template.strip_prefix("table ") {
-                Some(t) => (true, t),
-                None => (false, template),
-            };
-            let mut lines = Vec::new();
-            for (img, repo, tag) in rows(&images) {
-                let id = if args.no_trunc {
-                    img.id.to_string()
-                } else {
-                    img.id.short().to_string()
-                };
-                let data = json!({
-                    "ID": id,
-                    "Id": id,
-                    "Repository": repo,
-                    "Tag": tag,
-                    "Digest": digest_of(img),
-                    "Created": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
-                    "CreatedSince": img.created.map(|c| time_ago(c, now)).unwrap_or_default(),
-                    "CreatedAt": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
-                    "Size": human_size(img.size),
-                    "Names": img.names,
-                });
-                lines.push(render_template(template, &data)?);
-            }
-            let header = table_header(template);
-            let headers: Vec<&str> = header.split('\t').collect();
-            print_rendered(&lines, table.then_some(headers.as_slice()));
+            let items: Vec<Value> = rows(&images)
+                .into_iter()
+                .map(|(img, repo, tag)| {
+                    let id = if args.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    };
+                    json!({
+                        "ID": id,
+                        "Id": id,
+                        "Repository": repo,
+                        "Tag": tag,
+                        "Digest": digest_of(img),
+                        "Created": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+                        "CreatedSince": img.created.map(|c| time_ago(c, now)).unwrap_or_default(),
+                        "CreatedAt": img.created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+                        "Size": human_size(img.size),
+                        "Names": img.names,
+                    })
+                })
+                .collect();
+            print_template(template, &items, column)?;
         }
     }
     Ok(0)
 }
 
-/// The header line of a `table` template: each `{{.Field}}` becomes the
-/// column name Docker prints for it.
-fn table_header(template: &str) -> String {
-    let template = template.replace("\\t", "\t");
-    let mut out = String::new();
-    let mut rest = template.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            break;
-        };
-        let field = rest[start + 2..start + end].trim().trim_start_matches('.');
-        out.push_str(match field {
-            "ID" | "Id" => "IMAGE ID",
-            "Repository" => "REPOSITORY",
-            "Tag" => "TAG",
-            "Digest" => "DIGEST",
-            "CreatedSince" | "Created" => "CREATED",
-            "CreatedAt" => "CREATED AT",
-            "Size" => "SIZE",
-            "Names" => "NAMES",
-            other => other,
-        });
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    out
+/// The column Docker prints for an image field.
+fn column(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "ID" | "Id" => "IMAGE ID",
+        "Repository" => "REPOSITORY",
+        "Tag" => "TAG",
+        "Digest" => "DIGEST",
+        "CreatedSince" | "Created" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "Size" => "SIZE",
+        "Names" => "NAMES",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -205,11 +184,9 @@ mod tests {
 
     #[test]
     fn table_headers_name_the_columns() {
-        assert_eq!(
-            table_header("{{.Repository}}\\t{{.ID}}\\t{{.Size}}"),
-            "REPOSITORY\tIMAGE ID\tSIZE"
-        );
-        assert_eq!(table_header("{{ .Tag }}"), "TAG");
+        assert_eq!(column("ID"), Some("IMAGE ID"));
+        assert_eq!(column("Tag"), Some("TAG"));
+        assert_eq!(column("Other"), None);
     }
 
     #[test]

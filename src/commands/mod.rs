@@ -14,6 +14,7 @@ mod images;
 mod info;
 mod inspect;
 mod logs;
+mod network;
 mod port;
 mod progress;
 mod prune;
@@ -132,6 +133,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Manage user networks, on which containers reach each other by name
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Check the host and the store, show disk usage
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -196,22 +200,20 @@ impl Ctx {
         })?)
     }
 
-    /// Like [`Ctx::in_namespace`], but in the user namespace of the running
-    /// process `pid` when given (a container whose network another one
-    /// shares); `ns` describes it (same map).
+    /// Like [`Ctx::in_namespace`], but in the existing user namespace
+    /// `existing` when given (a container's whose network another one
+    /// shares, or the user networks' shared one); `ns` describes it (same
+    /// map).
     pub fn in_namespace_of(
         &self,
         ns: UserNs,
-        pid: Option<i32>,
+        existing: Option<&std::fs::File>,
         f: impl FnOnce(&UserNs) -> i32,
     ) -> anyhow::Result<i32> {
-        let Some(pid) = pid else {
+        let Some(file) = existing else {
             return self.in_namespace(ns, f);
         };
-        let path = format!("/proc/{pid}/ns/user");
-        let file = std::fs::File::open(&path)
-            .with_context(|| format!("opening {path} (is the container still running?)"))?;
-        Ok(userns::run_in_existing_userns(&file, || {
+        Ok(userns::run_in_existing_userns(file, || {
             let code = f(&ns);
             let _ = std::io::Write::flush(&mut std::io::stdout());
             code
@@ -236,6 +238,23 @@ impl UserNs {
         }
         Ok(UserNs { identity, map })
     }
+}
+
+/// Ask before a destructive command, as Podman does (`WARNING! ...`, then
+/// `[y/N]`); true for yes. Standard input at its end (a script that gave no
+/// answer) is an error naming `--force`.
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    eprint!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+        anyhow::bail!("no answer on standard input: pass --force to go ahead without asking");
+    }
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// Print an error the way Podman does and return the engine exit code.
@@ -290,6 +309,7 @@ pub fn main() -> i32 {
         Command::Image(c) => image::run(&ctx, c),
         Command::Container(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
+        Command::Network(c) => network::run(&ctx, c),
         Command::Info(a) => info::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),
         Command::Completion(_) => Ok(0),

@@ -1,7 +1,5 @@
 //! `burrow container prune`: remove every stopped container.
 
-use std::io::{BufRead, Write};
-
 use burrow::runtime::{ContainerStore, Status};
 use clap::Args;
 
@@ -15,16 +13,8 @@ pub struct PruneArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
-    if !args.force {
-        eprint!(
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            return Ok(0);
-        }
+    if !args.force && !super::confirm("This will remove all stopped containers.")? {
+        return Ok(0);
     }
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::format::{print_rendered, print_table, render_template, time_ago};
+use super::format::{print_table, print_template, time_ago};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -142,8 +142,8 @@ fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
     }
 }
 
-fn header_of(field: &str) -> &str {
-    match field {
+fn header_of(field: &str) -> Option<&'static str> {
+    Some(match field {
         "ID" => "CONTAINER ID",
         "Image" => "IMAGE",
         "Command" => "COMMAND",
@@ -154,8 +154,8 @@ fn header_of(field: &str) -> &str {
         "Ports" => "PORTS",
         "Names" => "NAMES",
         "ExitCode" => "EXIT CODE",
-        other => other,
-    }
+        _ => return None,
+    })
 }
 
 pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
@@ -259,42 +259,25 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
             );
         }
         Some(template) => {
-            let (table, template) = match template.strip_prefix("table ") {
-                Some(t) => (true, t),
-                None => (false, template),
-            };
-            let mut lines = Vec::new();
-            for (c, s) in &list {
-                let data = json!({
-                    "ID": id_of(c),
-                    "Image": c.image,
-                    "ImageID": c.image_id.hex(),
-                    "Command": command_text(c, args.no_trunc),
-                    "CreatedAt": c.created.to_rfc3339(),
-                    "RunningFor": time_ago(c.created, now),
-                    "Status": status_text(c, *s, now),
-                    "State": s.as_str(),
-                    "Ports": ports_text(c),
-                    "Names": c.name,
-                    "ExitCode": c.exit_code.unwrap_or(0),
-                });
-                lines.push(render_template(template, &data)?);
-            }
-            let header: Vec<String> = template
-                .replace("\\t", "\t")
-                .split('\t')
-                .map(|cell| {
-                    let field = cell
-                        .trim()
-                        .trim_start_matches("{{")
-                        .trim_end_matches("}}")
-                        .trim()
-                        .trim_start_matches('.');
-                    header_of(field).to_string()
+            let items: Vec<Value> = list
+                .iter()
+                .map(|(c, s)| {
+                    json!({
+                        "ID": id_of(c),
+                        "Image": c.image,
+                        "ImageID": c.image_id.hex(),
+                        "Command": command_text(c, args.no_trunc),
+                        "CreatedAt": c.created.to_rfc3339(),
+                        "RunningFor": time_ago(c.created, now),
+                        "Status": status_text(c, *s, now),
+                        "State": s.as_str(),
+                        "Ports": ports_text(c),
+                        "Names": c.name,
+                        "ExitCode": c.exit_code.unwrap_or(0),
+                    })
                 })
                 .collect();
-            let headers: Vec<&str> = header.iter().map(String::as_str).collect();
-            print_rendered(&lines, table.then_some(headers.as_slice()));
+            print_template(template, &items, header_of)?;
         }
     }
     Ok(0)

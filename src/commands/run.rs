@@ -138,7 +138,9 @@ pub struct CreateArgs {
     /// Network: pasta (userspace networking through pasta, the default; slirp4netns where pasta
     /// is not installed), pasta:OPT,... (pasta options of your own), slirp4netns[:mtu=N,cidr=,
     /// allow_host_loopback=,enable_ipv6=,outbound_addr=], container:NAME (share a running
-    /// container's network), host (the host's network) or none (loopback only)
+    /// container's network), host (the host's network), none (loopback only), or NAME[,NAME...]
+    /// (user networks made with `burrow network create`, whose members reach each other by
+    /// name)
     #[arg(
         long,
         visible_alias = "net",
@@ -146,6 +148,13 @@ pub struct CreateArgs {
         default_value = "pasta"
     )]
     pub network: String,
+    /// Another name by which the container's fellow members of its user networks reach it
+    #[arg(long = "network-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user network (one network only) [default: the first
+    /// free one]
+    #[arg(long, value_name = "IPV4")]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp];
     /// ranges as 8000-8010:80-90; no HOST_PORT picks a free one
     #[arg(short = 'p', long = "publish", value_name = "SPEC")]
@@ -238,7 +247,44 @@ impl Created {
 /// Check the options, pull the image if needed, and record the container.
 /// `Err(code)` inside when a pull failed (its error is already printed).
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<Created, i32>> {
-    let mut network = NetworkMode::parse(&args.network)?;
+    // A name that is no mode names user networks.
+    let (mut network, user_networks) = match NetworkMode::parse(&args.network) {
+        Ok(m) => (m, Vec::new()),
+        Err(e) => match user_networks(ctx, &args.network) {
+            Some(nets) => (NetworkMode::Bridge(Vec::new()), nets?),
+            None => return Err(e.into()),
+        },
+    };
+    if user_networks.is_empty() {
+        if !args.network_alias.is_empty() {
+            anyhow::bail!(
+                "--network-alias names a container on user networks: it needs --network NAME (see burrow network create)"
+            );
+        }
+        if args.ip.is_some() {
+            anyhow::bail!(
+                "--ip sets the container's address on a user network: it needs --network NAME (see burrow network create)"
+            );
+        }
+    } else {
+        if args.userns == "keep-id" {
+            anyhow::bail!(
+                "--userns=keep-id cannot be combined with user networks (--network {}): their members share one user namespace with your default id map",
+                args.network
+            );
+        }
+        if args.ip.is_some() && user_networks.len() > 1 {
+            anyhow::bail!(
+                "--ip sets the address on one network, but --network names {}: give one network, then `burrow network connect --ip` for the others",
+                user_networks.len()
+            );
+        }
+        if user_networks.iter().any(|n| !n.internal)
+            && burrow::userns::find_program("pasta").is_none()
+        {
+            anyhow::bail!(burrow::netns::pasta::PastaError::Missing.to_string());
+        }
+    }
     // The default falls back to slirp4netns where pasta is missing.
     let have = |p: &str| burrow::userns::find_program(p).is_some();
     match &network {
@@ -296,7 +342,13 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
             "-p with --network container: publish the ports on the container whose network this one shares"
         );
     }
-    if !ports.is_empty() && !network.has_helper() {
+    if !ports.is_empty() && !user_networks.is_empty() && user_networks.iter().all(|n| n.internal) {
+        anyhow::bail!(
+            "-p: network {} is internal, with no way in from the host; publish ports on a container that is also on a network made without --internal",
+            args.network
+        );
+    }
+    if !ports.is_empty() && user_networks.is_empty() && !network.has_helper() {
         anyhow::bail!(
             "-p publishes ports through pasta or slirp4netns: it needs --network pasta (the default) or slirp4netns, not --network {}",
             args.network
@@ -426,6 +478,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         auto_remove: args.rm,
         ports: ports.clone(),
         network: args.network.clone(),
+        networks: Vec::new(),
     };
     let dir = containers.dir_of(&id);
     let mut spec = ContainerSpec {
@@ -458,9 +511,20 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         ports,
         names,
         join_netns_pid: None,
+        shared_netns_fd: None,
     };
     spec.log = Some(spec.log_path());
-    containers.create(&record)?;
+    let mut record = record;
+    containers.create_with(&mut record, |all, rec| {
+        for net in &user_networks {
+            let att = attachment_for(net, all, rec, args.ip, &args.network_alias)?;
+            rec.networks.push(att);
+        }
+        Ok(())
+    })?;
+    if let NetworkMode::Bridge(atts) = &mut spec.network {
+        atts.clone_from(&record.networks);
+    }
     if let Err(e) = containers.save_spec(&spec) {
         let _ = containers.remove(&id);
         return Err(e.into());
@@ -472,6 +536,71 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
         containers,
         _gc: gc,
     }))
+}
+
+/// The user networks `--network` names (comma-separated), or None when
+/// it cannot name any (`MODE:OPTIONS`, then a bad mode); an error names an
+/// unknown network.
+fn user_networks(
+    ctx: &Ctx,
+    arg: &str,
+) -> Option<anyhow::Result<Vec<burrow::netns::network::Network>>> {
+    if arg.contains(':') || burrow::netns::network::RESERVED.contains(&arg) {
+        return None;
+    }
+    let lookup = || -> anyhow::Result<Vec<burrow::netns::network::Network>> {
+        let store = burrow::netns::network::NetworkStore::open(&ctx.paths.root)?;
+        let mut out: Vec<burrow::netns::network::Network> = Vec::new();
+        for name in arg.split(',') {
+            let net = store.get(name)?;
+            if !out.iter().any(|o| o.id == net.id) {
+                out.push(net);
+            }
+        }
+        Ok(out)
+    };
+    Some(lookup())
+}
+
+/// The container's membership of `net`: an address no other container
+/// has there (`ip` if given), a free interface name, its aliases.
+pub fn attachment_for(
+    net: &burrow::netns::network::Network,
+    others: &[ContainerRecord],
+    rec: &ContainerRecord,
+    ip: Option<std::net::Ipv4Addr>,
+    aliases: &[String],
+) -> Result<burrow::netns::network::Attachment, String> {
+    use burrow::netns::network::{Attachment, allocate_ip, free_ifname};
+    if rec.networks.iter().any(|a| a.network_id == net.id) {
+        return Err(format!(
+            "container {} is already connected to network {}",
+            rec.name, net.name
+        ));
+    }
+    let used = others.iter().flat_map(|c| {
+        c.networks
+            .iter()
+            .filter(|a| a.network_id == net.id)
+            .map(move |a| (a.ip, c.name.as_str()))
+    });
+    let ip = allocate_ip(net, used, ip).map_err(|e| e.to_string())?;
+    for a in aliases {
+        if !burrow::runtime::container::valid_name(a) {
+            return Err(format!(
+                "invalid network alias {a:?}: use letters, digits, '_', '.' or '-', starting with a letter or digit"
+            ));
+        }
+    }
+    Ok(Attachment {
+        network: net.name.clone(),
+        network_id: net.id.clone(),
+        ip,
+        prefix: net.subnet.prefix,
+        aliases: aliases.to_vec(),
+        internal: net.internal,
+        ifname: free_ifname(&rec.networks),
+    })
 }
 
 fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
@@ -489,29 +618,72 @@ fn recorded_mount(m: &mounts::Mount) -> RecordedMount {
     }
 }
 
-/// With `--network container:ID`: that container's process, whose user
-/// and network namespaces this container joins; recorded in the spec.
-fn join_target(
+/// The user namespace a container starts in, when not a new one of its
+/// own.
+pub enum Join {
+    Own,
+    /// `--network container:ID`: that container's (an open
+    /// /proc/PID/ns/user), whose network namespace it shares.
+    Userns(std::fs::File),
+    /// User networks: burrow's shared namespaces, held while this lives
+    /// (the container's monitor inherits the hold).
+    Shared(burrow::netns::shared::SharedNetns),
+}
+
+impl Join {
+    pub fn userns(&self) -> Option<&std::fs::File> {
+        match self {
+            Join::Own => None,
+            Join::Userns(f) => Some(f),
+            Join::Shared(s) => Some(&s.userns),
+        }
+    }
+}
+
+/// What a container joins as it starts: with `--network container:ID`
+/// that container's user namespace (its process recorded in the spec), on
+/// user networks the shared namespaces (connecting to, or starting, their
+/// holder), with the memberships as the record has them now.
+pub fn join_target(
+    ctx: &Ctx,
     containers: &ContainerStore,
     spec: &mut ContainerSpec,
-) -> anyhow::Result<Option<i32>> {
-    let NetworkMode::Container(id) = &spec.network else {
-        return Ok(None);
-    };
-    let other = containers.find(id).map_err(|_| {
-        anyhow::anyhow!(
-            "container {id}, whose network this one shares, no longer exists: remove this container and make it again"
-        )
-    })?;
-    match (other.current_status().is_live(), other.pid) {
-        (true, Some(pid)) => {
-            spec.join_netns_pid = Some(pid);
-            Ok(Some(pid))
+    map: &burrow::userns::IdMap,
+) -> anyhow::Result<Join> {
+    match &spec.network {
+        NetworkMode::Container(id) => {
+            let other = containers.find(id).map_err(|_| {
+                anyhow::anyhow!(
+                    "container {id}, whose network this one shares, no longer exists: remove this container and make it again"
+                )
+            })?;
+            match (other.current_status().is_live(), other.pid) {
+                (true, Some(pid)) => {
+                    spec.join_netns_pid = Some(pid);
+                    let path = format!("/proc/{pid}/ns/user");
+                    let file = std::fs::File::open(&path).with_context(|| {
+                        format!(
+                            "opening {path} (is container {} still running?)",
+                            other.name
+                        )
+                    })?;
+                    Ok(Join::Userns(file))
+                }
+                _ => anyhow::bail!(
+                    "container {}, whose network this one shares, is not running: start it first",
+                    other.name
+                ),
+            }
         }
-        _ => anyhow::bail!(
-            "container {}, whose network this one shares, is not running: start it first",
-            other.name
-        ),
+        NetworkMode::Bridge(_) => {
+            let networks = containers.get(&spec.id)?.networks;
+            spec.network = NetworkMode::Bridge(networks);
+            let shared = burrow::netns::shared::connect_or_start(&ctx.paths.runroot, map)
+                .context("joining the user networks' shared namespace")?;
+            spec.shared_netns_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&shared.netns));
+            Ok(Join::Shared(shared))
+        }
+        _ => Ok(Join::Own),
     }
 }
 
@@ -604,9 +776,9 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
     // In the foreground the container writes to burrow's own stdout and
     // stderr; only a detached one has a log.
     spec.log = None;
-    let join = join_target(&containers, &mut spec)?;
+    let join = join_target(ctx, &containers, &mut spec, &userns.map)?;
     let rm = args.rm;
-    let result = ctx.in_namespace_of(userns, join, |_| {
+    let result = ctx.in_namespace_of(userns, join.userns(), |_| {
         // Here, in the monitor: its pid is what says the container lives.
         let mut keeper = RecordKeeper {
             containers: &containers,
@@ -700,11 +872,11 @@ pub fn start_detached(
     if spec.tty {
         spec.winsize = tty::host_winsize();
     }
-    let join = join_target(&containers, &mut spec)?;
+    let join = join_target(ctx, &containers, &mut spec, &userns.map)?;
     // The forked side must not keep our end of the attach socket: the
     // monitor would then never see this command go away.
     let client_fd = client.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let result = ctx.in_namespace_of(userns, join, |_| {
+    let result = ctx.in_namespace_of(userns, join.userns(), |_| {
         if let Some(fd) = client_fd {
             // SAFETY: the fork's copy of the descriptor, never used (nor
             // dropped: this process leaves with _exit) on this side.

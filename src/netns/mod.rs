@@ -2,8 +2,11 @@
 //! network helper is installed, and whether /dev/net/tun can be used (both
 //! pasta and slirp4netns create a tap device through it).
 
+pub mod link;
+pub mod network;
 pub mod pasta;
 pub mod ports;
+pub mod shared;
 pub mod slirp;
 
 use std::fs::OpenOptions;

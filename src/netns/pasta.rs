@@ -16,6 +16,7 @@
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,13 +74,23 @@ pub fn spawn(
 ) -> Result<Child, PastaError> {
     let program = crate::userns::find_program("pasta").ok_or(PastaError::Missing)?;
     let log = fs::File::create(log).map_err(PastaError::Spawn)?;
-    Command::new(program)
-        .args(args(netns, ports, extra))
+    let mut cmd = Command::new(program);
+    cmd.args(args(netns, ports, extra))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .map_err(PastaError::Spawn)
+        .stderr(Stdio::from(log));
+    // pasta outlives a namespace given by path; it must not outlive the
+    // monitor either (`rm -f` kills the monitor, not pasta).
+    // SAFETY: prctl(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(PastaError::Spawn)
 }
 
 /// Whether the routing table of `pid`'s network namespace (as

@@ -1,7 +1,7 @@
 //! Container records: `containers/<id>/config.json` in the store, next to
 //! the container's overlay upper and work directories.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,9 @@ pub enum ContainerError {
     Ambiguous { query: String, ids: Vec<String> },
     #[error("container {0} was removed meanwhile")]
     Gone(String),
+    /// A check made under the store's lock refused the change.
+    #[error("{0}")]
+    Refused(String),
     #[error(
         "container {0} was made by an older burrow that did not save how to start it: remove it with `burrow rm {0}` and run it again"
     )]
@@ -148,6 +151,10 @@ pub struct ContainerRecord {
     /// `--network` as given.
     #[serde(default)]
     pub network: String,
+    /// User networks joined (`--network NAME`, `network connect`), with
+    /// the address and interface on each.
+    #[serde(default)]
+    pub networks: Vec<crate::netns::network::Attachment>,
 }
 
 /// A process, identified so that a recycled pid or a reboot is noticed:
@@ -244,15 +251,7 @@ impl ContainerStore {
 
     fn lock(&self) -> Result<File, ContainerError> {
         let path = self.dir.join("containers.lock");
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        f.lock().map_err(io_err("lock", &path))?;
-        Ok(f)
+        atomic::lock(&path).map_err(io_err("lock", &path))
     }
 
     /// Every container record.
@@ -283,16 +282,28 @@ impl ContainerStore {
     /// Record a new container, making its directory; fails if the name is
     /// taken. The check and the write happen under one lock.
     pub fn create(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        self.create_with(&mut rec.clone(), |_, _| Ok(()))
+    }
+
+    /// Like [`ContainerStore::create`], with `allocate` completing the
+    /// record from the others (user network addresses) under the same lock.
+    pub fn create_with(
+        &self,
+        rec: &mut ContainerRecord,
+        allocate: impl FnOnce(&[ContainerRecord], &mut ContainerRecord) -> Result<(), String>,
+    ) -> Result<(), ContainerError> {
         if !valid_name(&rec.name) {
             return Err(ContainerError::BadName(rec.name.clone()));
         }
         let _lock = self.lock()?;
-        if let Some(other) = self.list()?.into_iter().find(|c| c.name == rec.name) {
+        let all = self.list()?;
+        if let Some(other) = all.iter().find(|c| c.name == rec.name) {
             return Err(ContainerError::NameInUse {
                 name: rec.name.clone(),
-                id: other.id,
+                id: other.id.clone(),
             });
         }
+        allocate(&all, rec).map_err(ContainerError::Refused)?;
         let dir = self.dir_of(&rec.id);
         fs::create_dir(&dir).map_err(io_err("create", &dir))?;
         self.write(rec)
@@ -328,6 +339,22 @@ impl ContainerStore {
         let _lock = self.lock()?;
         let mut rec = self.get(id)?;
         change(&mut rec);
+        self.write(&rec)?;
+        Ok(rec)
+    }
+
+    /// Like [`ContainerStore::modify`], where the change may look at the
+    /// other records and refuse.
+    pub fn modify_with_others(
+        &self,
+        id: &str,
+        change: impl FnOnce(&[ContainerRecord], &mut ContainerRecord) -> Result<(), String>,
+    ) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let mut rec = self.get(id)?;
+        let others: Vec<ContainerRecord> =
+            self.list()?.into_iter().filter(|c| c.id != id).collect();
+        change(&others, &mut rec).map_err(ContainerError::Refused)?;
         self.write(&rec)?;
         Ok(rec)
     }
@@ -505,6 +532,7 @@ mod tests {
             auto_remove: false,
             ports: Vec::new(),
             network: String::new(),
+            networks: Vec::new(),
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

@@ -105,6 +105,28 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
         },
         "LogPath": dir.join("ctr.log"),
-        "NetworkSettings": { "Ports": ports_json(c) },
+        "NetworkSettings": {
+            "Ports": ports_json(c),
+            "Networks": networks_json(c),
+        },
     })
+}
+
+/// `NetworkSettings.Networks` as Docker shows it: per user network, the
+/// container's address, prefix, aliases and interface.
+fn networks_json(c: &ContainerRecord) -> Value {
+    let mut map = serde_json::Map::new();
+    for a in &c.networks {
+        map.insert(
+            a.network.clone(),
+            json!({
+                "NetworkID": a.network_id,
+                "IPAddress": a.ip.to_string(),
+                "IPPrefixLen": a.prefix,
+                "Aliases": a.aliases,
+                "InterfaceName": a.ifname,
+            }),
+        );
+    }
+    Value::Object(map)
 }

@@ -15,6 +15,7 @@ pub mod init;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod members;
 pub mod mounts;
 pub mod plan;
 pub mod process;

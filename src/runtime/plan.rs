@@ -631,6 +631,7 @@ mod tests {
             ports: Vec::new(),
             names: Default::default(),
             join_netns_pid: None,
+            shared_netns_fd: None,
         }
     }
 

@@ -112,6 +112,25 @@ fn prepare(spec: &ContainerSpec) -> std::io::Result<()> {
                 resolv_conf_with(&host_resolv, &spec.names, Some(&dns), false),
             )
         }
+        NetworkMode::Bridge(_) => {
+            // The container's own lines; the members' are added to them
+            // once its veths are up (see super::members).
+            let gateway = if spec.network.has_helper() {
+                crate::netns::pasta::host_gateway().map(|g| g.to_string())
+            } else {
+                None
+            };
+            let forwarder = spec
+                .network
+                .has_helper()
+                .then_some(crate::netns::pasta::DNS_FORWARD);
+            let base = hosts_file_with(&spec.hostname, &spec.names, gateway.as_deref());
+            fs::write(spec.etc_file("hosts.base"), &base)?;
+            (
+                base,
+                resolv_conf_with(&host_resolv, &spec.names, forwarder, false),
+            )
+        }
         NetworkMode::Pasta(_) => {
             let gateway = crate::netns::pasta::host_gateway().map(|g| g.to_string());
             (
@@ -250,10 +269,20 @@ pub fn run_detached(
                     unsafe { libc::_exit(0) }
                 }
             };
+            let mut spec = spec.clone();
             loop {
                 let mut ran = false;
+                // A restart joins the user networks the record has now
+                // (`network connect` and `disconnect` change it).
+                if let NetworkMode::Bridge(atts) = &mut spec.network
+                    && let Some(rec) = fs::read(spec.dir.join("config.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<super::ContainerRecord>(&b).ok())
+                {
+                    *atts = rec.networks;
+                }
                 let code = run_container(
-                    spec,
+                    &spec,
                     Some(&mut hub),
                     || hooks.started(container_pid()),
                     || {
@@ -364,6 +393,9 @@ fn shed_file_pages() {
 enum NetHelper {
     Pasta(std::process::Child),
     Slirp(crate::netns::slirp::Slirp),
+    /// On user networks: veths (gone with the namespace), pasta unless
+    /// every network is internal.
+    Bridge(Option<std::process::Child>),
 }
 
 /// Connect the network namespace of the container process `child` with
@@ -387,19 +419,45 @@ fn start_network(spec: &ContainerSpec, child: Pid, ready: OwnedFd) -> Result<Net
     )
     .map_err(|e| format!("cannot open the container's network namespace: {e}"))?;
     let timeout = std::time::Duration::from_secs(10);
+    // pasta on the namespace, with the published ports; ready once it set
+    // the default route.
+    let start_pasta = |netns: OwnedFd, extra: &[String]| -> Result<std::process::Child, String> {
+        let path = PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd()));
+        let log = spec.dir.join("pasta.log");
+        let spawned = pasta::spawn(&path, &spec.ports, extra, &log);
+        drop(netns);
+        let mut p = spawned.map_err(|e| e.to_string())?;
+        if let Err(e) = pasta::wait_ready(&mut p, child.as_raw(), &log, timeout) {
+            let _ = p.kill();
+            let _ = p.wait();
+            return Err(e.to_string());
+        }
+        Ok(p)
+    };
     match &spec.network {
-        NetworkMode::Pasta(extra) => {
-            let path = PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd()));
-            let log = spec.dir.join("pasta.log");
-            let spawned = pasta::spawn(&path, &spec.ports, extra, &log);
-            drop(netns);
-            let mut p = spawned.map_err(|e| e.to_string())?;
-            if let Err(e) = pasta::wait_ready(&mut p, child.as_raw(), &log, timeout) {
-                let _ = p.kill();
-                let _ = p.wait();
-                return Err(e.to_string());
+        NetworkMode::Pasta(extra) => Ok(NetHelper::Pasta(start_pasta(netns, extra)?)),
+        NetworkMode::Bridge(attachments) => {
+            let shared = spec.shared_netns_fd.ok_or_else(|| {
+                "the shared network namespace of user networks is not open".to_string()
+            })?;
+            // SAFETY: the command that started this monitor holds it open
+            // (see ContainerSpec::shared_netns_fd) and so does this fork.
+            let shared = unsafe { std::os::fd::BorrowedFd::borrow_raw(shared) };
+            crate::netns::shared::attach(shared, netns.as_fd(), &spec.id, attachments)?;
+            // pasta's interface is named apart from the veths (eth0, eth1,
+            // ...), which it would otherwise collide with.
+            let pasta = if spec.network.has_helper() {
+                Some(start_pasta(netns, &["-I".into(), "pasta0".into()])?)
+            } else {
+                None
+            };
+            if let Err(e) = join_members(spec, attachments) {
+                if let Some(p) = pasta {
+                    stop_pasta(p);
+                }
+                return Err(format!("cannot write the network members' /etc/hosts: {e}"));
             }
-            Ok(NetHelper::Pasta(p))
+            Ok(NetHelper::Bridge(pasta))
         }
         NetworkMode::Slirp4netns(opts) => {
             let cfg = slirp::config(opts).map_err(|e| e.to_string())?;
@@ -418,11 +476,47 @@ fn start_network(spec: &ContainerSpec, child: Pid, ready: OwnedFd) -> Result<Net
     }
 }
 
-/// The container is gone: its network helper goes too.
-fn stop_network(h: NetHelper) {
+/// Record the container as a running member of its networks, which
+/// rewrites its /etc/hosts and that of the members it shares a network with.
+fn join_members(
+    spec: &ContainerSpec,
+    attachments: &[crate::netns::network::Attachment],
+) -> std::io::Result<()> {
+    use super::members::{Member, Members};
+    let containers = spec.dir.parent().unwrap_or(&spec.dir);
+    let name = fs::read(spec.dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<super::ContainerRecord>(&b).ok())
+        .map(|r| r.name)
+        .unwrap_or_else(|| spec.id[..spec.id.len().min(12)].to_string());
+    let monitor = super::container::ProcessRef::current()
+        .ok_or_else(|| std::io::Error::other("cannot read the monitor's own /proc entry"))?;
+    Members::for_containers(containers).join(
+        &Member {
+            id: spec.id.clone(),
+            name,
+            attachments: attachments.to_vec(),
+            monitor,
+        },
+        &[],
+    )
+}
+
+/// The container is gone: its network helper goes too, and on user
+/// networks its name leaves the other members' /etc/hosts.
+fn stop_network(spec: &ContainerSpec, h: NetHelper) {
     match h {
         NetHelper::Pasta(p) => stop_pasta(p),
         NetHelper::Slirp(s) => stop_pasta(s.child),
+        NetHelper::Bridge(pasta) => {
+            if let Some(p) = pasta {
+                stop_pasta(p);
+            }
+            let containers = spec.dir.parent().unwrap_or(&spec.dir);
+            if let Err(e) = super::members::Members::for_containers(containers).leave(&spec.id) {
+                eprintln!("Error: removing the container from its networks' /etc/hosts: {e}");
+            }
+        }
     }
 }
 
@@ -591,7 +685,7 @@ fn run_in_pid_namespace(
     // With pasta, the container tells the monitor once its network
     // namespace exists, and waits, after the rest of its setup, for the
     // monitor's word that pasta configured it.
-    let net_sync = if spec.network.has_helper() {
+    let net_sync = if spec.network.needs_setup() {
         match (
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
             nix::unistd::pipe2(OFlag::O_CLOEXEC),
@@ -732,7 +826,7 @@ fn run_in_pid_namespace(
             let code = reap(child);
             CONTAINER_PID.store(0, Ordering::SeqCst);
             if let Some(h) = helper {
-                stop_network(h);
+                stop_network(spec, h);
             }
             print_report(report);
             code

@@ -21,7 +21,7 @@ pub enum SpecError {
     #[error("hostname {0:?} is invalid; use 1-64 letters, digits, '-' or '.'")]
     BadHostname(String),
     #[error(
-        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), slirp4netns[:OPTIONS], container:NAME, host or none"
+        "network mode {0:?} is not supported: use pasta (the default, with pasta:OPTIONS for pasta's own), slirp4netns[:OPTIONS], container:NAME, host, none, or the name of a network made with `burrow network create`"
     )]
     Network(String),
     #[error("the image config is not valid JSON: {0}")]
@@ -116,6 +116,11 @@ pub enum NetworkMode {
     /// The network namespace of another container (`container:NAME`; the
     /// record keeps its ID).
     Container(String),
+    /// User networks (`--network NAME[,NAME...]`): a veth on each
+    /// network's bridge in the shared namespace (see
+    /// [`crate::netns::shared`]), and pasta for the way out and published
+    /// ports unless every network is internal.
+    Bridge(Vec<crate::netns::network::Attachment>),
 }
 
 impl NetworkMode {
@@ -157,7 +162,17 @@ impl NetworkMode {
 
     /// Whether a userspace network program connects the namespace.
     pub fn has_helper(&self) -> bool {
-        matches!(self, NetworkMode::Pasta(_) | NetworkMode::Slirp4netns(_))
+        match self {
+            NetworkMode::Pasta(_) | NetworkMode::Slirp4netns(_) => true,
+            NetworkMode::Bridge(atts) => atts.iter().any(|a| !a.internal),
+            _ => false,
+        }
+    }
+
+    /// Whether the monitor sets the namespace up once it exists (a helper
+    /// to start, veths to plug).
+    pub fn needs_setup(&self) -> bool {
+        self.has_helper() || matches!(self, NetworkMode::Bridge(_))
     }
 }
 
@@ -260,6 +275,10 @@ pub struct ContainerSpec {
     /// process when this one starts (found anew at every start).
     #[serde(skip)]
     pub join_netns_pid: Option<i32>,
+    /// On user networks: the descriptor of the shared network namespace,
+    /// open in the command that starts the container (and its forks).
+    #[serde(skip)]
+    pub shared_netns_fd: Option<i32>,
     /// DNS and /etc/hosts additions.
     #[serde(default)]
     pub names: NameConfig,

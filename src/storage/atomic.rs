@@ -59,6 +59,25 @@ fn give_to_directory_owner(f: &File, dir: &Path) {
     }
 }
 
+/// Open (creating) the lock file `path`: the file stays, its lock is what
+/// counts.
+pub fn open_lock(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Open the lock file `path` and wait for its exclusive lock, held until
+/// the returned file is dropped.
+pub fn lock(path: &Path) -> io::Result<File> {
+    let f = open_lock(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
 /// Flush a directory so that renames and creations inside it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)

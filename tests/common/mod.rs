@@ -7,6 +7,7 @@
 pub mod burrow;
 pub mod image;
 pub mod layer;
+pub mod net;
 pub mod registry;
 pub mod rootfs;
 
