@@ -5,6 +5,7 @@ pub mod inspect;
 pub mod lookup;
 pub mod pull;
 pub mod remove;
+pub mod write;
 
 pub use lookup::{LookupError, find_image};
 pub use pull::{PullError, PullEvent, PullObserver, PullOptions, pull};

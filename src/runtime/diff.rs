@@ -32,7 +32,7 @@ pub struct Change {
 }
 
 /// An overlay whiteout: a character device 0/0.
-fn is_whiteout(m: &fs::Metadata) -> bool {
+pub(crate) fn is_whiteout(m: &fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
@@ -41,13 +41,13 @@ fn is_whiteout(m: &fs::Metadata) -> bool {
 const WH_PREFIX: &str = ".wh.";
 
 /// Opaque-directory markers (fuse-overlayfs writes both spellings).
-fn is_opaque_marker(name: &str) -> bool {
+pub(crate) fn is_opaque_marker(name: &str) -> bool {
     name == ".wh..wh..opq" || name == ".wh..opq"
 }
 
 /// Whether `rel` exists in the image: the top layer that has it (or a
 /// whiteout for it) decides.
-fn in_image(lowers: &[PathBuf], rel: &Path) -> bool {
+pub(crate) fn in_image(lowers: &[PathBuf], rel: &Path) -> bool {
     for l in lowers {
         match fs::symlink_metadata(l.join(rel)) {
             Ok(m) => return !is_whiteout(&m),

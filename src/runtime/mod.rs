@@ -13,6 +13,7 @@ pub mod exec;
 pub mod hub;
 pub mod init;
 pub mod inspect;
+pub mod layer_tar;
 pub mod lifecycle;
 pub mod logs;
 pub mod members;

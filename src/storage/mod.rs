@@ -535,6 +535,14 @@ impl BlobWriter {
         self.hasher.is_empty()
     }
 
+    /// Flush and publish under the digest of what was written; that
+    /// digest and the size.
+    pub fn commit_as_written(self) -> Result<(Digest, u64), StoreError> {
+        let (digest, _) = self.hasher.clone().finish();
+        let size = self.commit(&digest)?;
+        Ok((digest, size))
+    }
+
     /// Flush, verify against `expected` and publish. Returns the size.
     pub fn commit(mut self, expected: &Digest) -> Result<u64, StoreError> {
         let file = self
