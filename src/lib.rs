@@ -4,6 +4,7 @@
 //! `burrow` binary (`src/main.rs`, `src/commands`) parses arguments, calls into
 //! these modules and presents the results.
 
+pub mod build;
 pub mod config;
 pub mod confine;
 pub mod digest;

@@ -3,6 +3,7 @@
 //! and prints; no engine logic lives here.
 
 mod attach;
+mod build;
 mod completion;
 mod container;
 mod cp;
@@ -85,6 +86,8 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
     /// Create a container without starting it
     Create(Box<start::CreateCmdArgs>),
     /// Start created or stopped containers in the background
@@ -310,6 +313,7 @@ pub fn main() -> i32 {
         Command::Container(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
+        Command::Build(a) => build::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),
         Command::Completion(_) => Ok(0),

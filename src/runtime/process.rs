@@ -569,7 +569,7 @@ pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
 }
 
 /// A mount namespace of our own whose mounts do not propagate back.
-fn private_mount_namespace() -> Result<(), String> {
+pub fn private_mount_namespace() -> Result<(), String> {
     unshare(CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
     nix::mount::mount(

@@ -94,7 +94,7 @@ pub(crate) fn unique_suffix() -> String {
 /// are made owner-writable before their entries are removed: image layers
 /// contain 0555 directories (and the caller is root in the user namespace,
 /// owning every file), so a plain recursive remove would stop at them.
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+pub fn remove_tree(path: &Path) -> io::Result<()> {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

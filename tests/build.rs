@@ -1,0 +1,277 @@
+//! `burrow build`: workflow 3 of the design notes end to end, multi-stage
+//! builds, ARG/ENV, .dockerignore, whiteouts, the step cache, and bad
+//! Dockerfiles. As the unprivileged user, from the busybox test image.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use common::busybox_image;
+use common::net::http_get;
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A build context with `files` (path, content).
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (p, c) in files {
+        let path = dir.path().join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, c).unwrap();
+    }
+    dir
+}
+
+fn build(b: &common::Burrow, ctx: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["build", "--network", "none"];
+    args.extend_from_slice(extra);
+    let c = ctx.display().to_string();
+    args.push(&c);
+    b.run(&args)
+}
+
+/// The last line of a build's output: the image ID.
+fn image_id(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(o), err(o));
+    out(o).lines().last().unwrap_or("").to_string()
+}
+
+/// Workflow 3: a small web app dockerized and called from the host.
+#[test]
+fn a_web_app_is_built_run_and_answers() {
+    let (_reg, b, img) = common::pulled("test/build1", &busybox_image(|i| i));
+    let dockerfile = format!(
+        r#"FROM {img}
+ENV APP_DIR=/srv/www GREETING="hello from the app"
+WORKDIR $APP_DIR
+COPY index.html ./
+COPY cgi-bin/ cgi-bin/
+RUN chmod +x cgi-bin/hi && echo built > built.txt
+EXPOSE 2144
+CMD ["httpd", "-f", "-p", "2144", "-h", "/srv/www"]
+"#
+    );
+    let ctx = context(&[
+        ("Dockerfile", &dockerfile),
+        ("index.html", "<h1>the app</h1>\n"),
+        (
+            "cgi-bin/hi",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$GREETING\"\n",
+        ),
+    ]);
+    let o = build(&b, ctx.path(), &["-t", "localhost/app:1"]);
+    let id = image_id(&o);
+    let text = out(&o);
+    assert!(text.contains("STEP 1/8: FROM"), "{text}");
+    assert!(
+        text.contains("Successfully tagged localhost/app:1"),
+        "{text}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&b.ok(&["image", "inspect", "localhost/app:1"])).unwrap();
+    let cfg = &inspect[0]["Config"];
+    assert_eq!(cfg["WorkingDir"], "/srv/www", "{inspect}");
+    assert!(cfg["ExposedPorts"]["2144/tcp"].is_object(), "{inspect}");
+    assert!(
+        inspect[0]["Id"].as_str().unwrap().ends_with(&id),
+        "{inspect}"
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "-p",
+        "2144:2144",
+        "localhost/app:1",
+    ]);
+    assert!(http_get(2144, "/").contains("<h1>the app</h1>"));
+    assert!(http_get(2144, "/cgi-bin/hi").contains("hello from the app"));
+    assert_eq!(b.ok(&["exec", "app", "cat", "built.txt"]), "built\n");
+    b.ok(&["rm", "-f", "app"]);
+    // One history entry per instruction after the base's.
+    let hist = inspect[0]["History"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(hist >= 7, "{inspect}");
+}
+
+#[test]
+fn stages_args_ignore_whiteouts_and_the_cache() {
+    let (_reg, b, img) = common::pulled("test/build2", &busybox_image(|i| i));
+    let dockerfile = format!(
+        r#"ARG BASE={img}
+FROM $BASE AS tools
+RUN echo made-in-stage-one > /tool.txt
+
+FROM $BASE AS unused
+RUN exit 1
+
+FROM $BASE
+ARG V=default
+ARG SHADOW=from-arg
+ENV E=$V SHADOW=from-env
+COPY --from=tools /tool.txt /opt/
+COPY . /ctx
+RUN rm /bin/ls && echo "run sees V=$V SHADOW=$SHADOW" > /run.txt && echo RUN-$((1+1))-EXECUTED
+"#
+    );
+    let ctx = context(&[
+        ("Dockerfile", &dockerfile),
+        ("keep.txt", "kept"),
+        ("secret.key", "no"),
+        ("logs/a.log", "no"),
+        (".dockerignore", "*.key\nlogs\n"),
+    ]);
+    let o = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
+    let id = image_id(&o);
+    // The unused stage (whose RUN fails) was skipped.
+    assert!(!out(&o).contains("exit 1"), "{}", out(&o));
+    let check = "cat /opt/tool.txt /run.txt; echo E=$E; ls -A /ctx | sort | tr '\\n' ' '; test -e /bin/ls && echo ls-still-there || echo ls-gone";
+    let got = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "multi",
+        "sh",
+        "-c",
+        check,
+    ]);
+    assert_eq!(
+        got,
+        "made-in-stage-one\nrun sees V=given SHADOW=from-env\nE=given\n.dockerignore Dockerfile keep.txt ls-gone\n"
+    );
+    // Rebuilt unchanged: every step from the cache, the same image.
+    let again = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
+    assert_eq!(image_id(&again), id);
+    let hits = out(&again).matches("--> Using cache").count();
+    assert_eq!(hits, 5, "{}", out(&again));
+    assert!(out(&o).contains("RUN-2-EXECUTED"), "{}", out(&o));
+    assert!(
+        !out(&again).contains("RUN-2-EXECUTED"),
+        "a cached RUN does not run"
+    );
+    // A changed context file: COPY . and what follows run again.
+    fs::write(ctx.path().join("keep.txt"), "changed").unwrap();
+    let changed = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
+    assert_ne!(image_id(&changed), id);
+    let text = out(&changed);
+    let copy_at = text.find("COPY . /ctx").unwrap();
+    assert!(!text[copy_at..].contains("Using cache"), "{text}");
+    // --target builds a stage of its own.
+    let o = build(&b, ctx.path(), &["--target", "tools", "-t", "tools-only"]);
+    image_id(&o);
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "tools-only",
+            "cat",
+            "/tool.txt"
+        ]),
+        "made-in-stage-one\n"
+    );
+    // --no-cache runs every step again.
+    let o = build(
+        &b,
+        ctx.path(),
+        &["--no-cache", "-q", "--build-arg", "V=given"],
+    );
+    assert_eq!(
+        out(&o).lines().count(),
+        1,
+        "-q prints the ID only: {}",
+        out(&o)
+    );
+    // Nothing is left in the build's work directory.
+    let left: Vec<_> = fs::read_dir(b.root.path().join("build-tmp"))
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn bad_dockerfiles_fail_with_the_line_and_leave_nothing() {
+    let (_reg, b, img) = common::pulled("test/build3", &busybox_image(|i| i));
+    let images_before = b.ok(&["images", "-q"]);
+    let cases: Vec<(String, i32, &str)> = vec![
+        (
+            format!("FROM {img}\nRUN echo one && exit 3\n"),
+            3,
+            "Dockerfile:2: RUN echo one && exit 3: exited with code 3",
+        ),
+        (format!("FROM {img}\nFROBNICATE x\n"), 125, "Dockerfile:2"),
+        (
+            format!("FROM {img}\nCOPY missing.txt /\n"),
+            125,
+            "Dockerfile:2: COPY missing.txt: missing.txt: no such file",
+        ),
+        (
+            format!("FROM {img}\nCOPY ../outside /\n"),
+            125,
+            "outside the build context",
+        ),
+        ("RUN true\n".to_string(), 125, "FROM"),
+        (
+            format!("FROM {img}\nCOPY --bogus=1 a /\n"),
+            125,
+            "unknown flag --bogus",
+        ),
+        (format!("FROM {img} AS a\n"), 125, "target stage \"nope\""),
+    ];
+    for (i, (dockerfile, code, needle)) in cases.iter().enumerate() {
+        let ctx = context(&[("Dockerfile", dockerfile)]);
+        let extra: &[&str] = if i == 6 { &["--target", "nope"] } else { &[] };
+        let o = build(&b, ctx.path(), extra);
+        assert_eq!(o.status.code(), Some(*code), "{dockerfile}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{dockerfile}: {}", err(&o));
+        assert_eq!(
+            err(&o)
+                .trim()
+                .lines()
+                .filter(|l| l.starts_with("Error"))
+                .count(),
+            1,
+            "{}",
+            err(&o)
+        );
+    }
+    assert_eq!(b.ok(&["images", "-q"]), images_before, "no image was made");
+    // A build arg nobody uses, and an ARG without a value, are warned of.
+    let ctx = context(&[("Dockerfile", &format!("FROM {img}\nARG EMPTY\nRUN true\n"))]);
+    let o = build(&b, ctx.path(), &["--build-arg", "UNUSED=1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).contains("build-args [UNUSED] were not consumed"),
+        "{}",
+        out(&o)
+    );
+    assert!(out(&o).contains("ARG EMPTY has no value"), "{}", out(&o));
+    // No context: a Dockerfile on stdin cannot COPY.
+    let o = b
+        .cmd(&["build", "--network", "none", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("FROM {img}\nCOPY x /\n").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("no build context"), "{}", err(&o));
+}
