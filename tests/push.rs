@@ -35,10 +35,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `skopeo inspect` of a pushed image: the registry's view, not burrow's.
-fn skopeo_inspect(reference: &str, creds: Option<&str>) -> Value {
+/// `skopeo inspect [--raw] docker://REFERENCE`: the registry's view, not
+/// burrow's (with `raw`, the manifest as served).
+fn skopeo_inspect_with(reference: &str, creds: Option<&str>, raw: bool) -> Value {
     let mut cmd = Command::new(require_tool("skopeo"));
     cmd.args(["inspect", "--tls-verify=false"]);
+    if raw {
+        cmd.arg("--raw");
+    }
     if let Some(c) = creds {
         cmd.arg(format!("--creds={c}"));
     }
@@ -53,6 +57,14 @@ fn skopeo_inspect(reference: &str, creds: Option<&str>) -> Value {
         stderr(&out)
     );
     serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
+}
+
+fn skopeo_inspect(reference: &str, creds: Option<&str>) -> Value {
+    skopeo_inspect_with(reference, creds, false)
+}
+
+fn skopeo_raw_manifest(reference: &str) -> Value {
+    skopeo_inspect_with(reference, None, true)
 }
 
 fn manifest_digest(b: &Burrow, name: &str) -> String {
@@ -321,4 +333,64 @@ fn push_errors_are_one_line() {
     assert!(err.contains("give a destination"), "{err}");
     let err = b.fail(&["push", &src, "oci:/tmp/x"]);
     assert!(err.contains("only registries"), "{err}");
+}
+
+#[test]
+fn push_format_converts_between_oci_and_docker_schema2() {
+    let img = busybox_image(|i| i.cmd(&["echo", "converted"]));
+    let (reg, b, src) = pulled("fmt/src", &img);
+    let docker = reg.reference("fmt/docker", "v1");
+    let digestfile = b.config.path().join("digest");
+    b.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--format",
+        "v2s2",
+        "--digestfile",
+        digestfile.to_str().unwrap(),
+        &src,
+        &docker,
+    ]);
+    let m = skopeo_raw_manifest(&docker);
+    assert_eq!(
+        m["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+    // The blobs are the same; only the manifest (and its digest) changed.
+    assert_eq!(m["layers"][0]["digest"], img.layers[0].digest.as_str());
+    let digest = std::fs::read_to_string(&digestfile).unwrap();
+    assert_ne!(digest, img.manifest_digest);
+    assert_eq!(skopeo_inspect(&docker, None)["Digest"], digest.as_str());
+
+    let b2 = Burrow::new();
+    b2.ok(&["pull", "-q", "--tls-verify=false", &docker]);
+    assert_eq!(b2.ok(&["run", "--rm", &docker]).trim(), "converted");
+    // And back to OCI from the Docker-format copy.
+    let oci = reg.reference("fmt/oci", "v1");
+    b2.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--format",
+        "oci",
+        &docker,
+        &oci,
+    ]);
+    let m = skopeo_raw_manifest(&oci);
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let b3 = Burrow::new();
+    b3.ok(&["pull", "-q", "--tls-verify=false", &oci]);
+    assert_eq!(b3.ok(&["run", "--rm", &oci]).trim(), "converted");
+
+    let err = b.fail(&["push", "--format", "v2s1", &src, &oci]);
+    assert!(err.contains("v2s1"), "{err}");
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use burrow::image::{self, PushObserver};
 use burrow::registry::Client;
+use burrow::registry::manifest::ManifestFormat;
 use clap::Args;
 
 use super::pull::{RegistryFlags, client_options};
@@ -22,6 +23,9 @@ pub struct PushArgs {
     /// Write the digest of the pushed manifest to this file
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    /// Manifest format to push: oci or v2s2 (Docker schema 2) [default: the image's]
+    #[arg(short, long, value_name = "FORMAT", value_parser = ["oci", "v2s2"])]
+    pub format: Option<String>,
     /// Print no progress
     #[arg(short, long)]
     pub quiet: bool,
@@ -47,6 +51,10 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> anyhow::Result<i32> {
         &client,
         &args.image,
         args.destination.as_deref(),
+        args.format.as_deref().map(|f| match f {
+            "oci" => ManifestFormat::Oci,
+            _ => ManifestFormat::DockerV2S2,
+        }),
         observer.as_ref(),
     )?;
     if let Some(file) = &args.digestfile {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::lookup::{self, LookupError, Match};
 use crate::digest::Digest;
 use crate::reference::{self, Reference};
+use crate::registry::manifest::{self, ConvertError, ManifestFormat};
 use crate::registry::push::{BlobOutcome, LocalBlob, PushTarget};
 use crate::registry::{Client, RegistryError};
 use crate::storage::{ImageRecord, Store, StoreError};
@@ -45,6 +46,8 @@ pub enum PushError {
         destination: String,
         manifest: Digest,
     },
+    #[error("cannot push {image} in another format: {source}")]
+    Convert { image: String, source: ConvertError },
     #[error("image {image}: {what} {digest} is missing from the store: pull the image again")]
     MissingBlob {
         image: String,
@@ -120,12 +123,15 @@ pub fn parse_destination(destination: &str) -> Result<Reference, PushError> {
 }
 
 /// Push the stored image `image` to `destination`, or to the name `image`
-/// gives when there is none. Returns where it went and its manifest digest.
+/// gives when there is none; with `format`, its manifest rewritten in that
+/// format if it has the other (the blobs stay). Returns where it went and
+/// its manifest digest.
 pub fn push(
     store: &Store,
     client: &Client,
     image: &str,
     destination: Option<&str>,
+    format: Option<ManifestFormat>,
     obs: &dyn PushObserver,
 ) -> Result<Pushed, PushError> {
     let (record, matched) = lookup::find_image_match(store, image)?;
@@ -135,19 +141,30 @@ pub fn push(
         (None, Match::Digest) => Reference::parse(image)?,
         (None, Match::Id) => return Err(PushError::NoDestination(image.to_string())),
     };
+    // Keep garbage collection from removing blobs while they are read.
+    let _gc = store.gc_shared()?;
+    let stored = store
+        .read_blob(&record.manifest_digest)
+        .map_err(|e| missing_or(e, &record, "manifest", &record.manifest_digest))?;
+    let (manifest, media_type) = match format {
+        Some(f) if f.media_type() != record.manifest_media_type => {
+            let (bytes, media_type) = manifest::convert(&stored, &record.manifest_media_type, f)
+                .map_err(|source| PushError::Convert {
+                    image: image.to_string(),
+                    source,
+                })?;
+            (bytes, media_type.to_string())
+        }
+        _ => (stored, record.manifest_media_type.clone()),
+    };
     if let Some(d) = &destination.digest
-        && *d != record.manifest_digest
+        && *d != Digest::of(&manifest)
     {
         return Err(PushError::DigestMismatch {
             destination: destination.to_string(),
-            manifest: record.manifest_digest.clone(),
+            manifest: Digest::of(&manifest),
         });
     }
-    // Keep garbage collection from removing blobs while they are read.
-    let _gc = store.gc_shared()?;
-    let manifest = store
-        .read_blob(&record.manifest_digest)
-        .map_err(|e| missing_or(e, &record, "manifest", &record.manifest_digest))?;
     let mut blobs: Vec<(&Digest, u64)> = record
         .layers
         .iter()
@@ -175,7 +192,7 @@ pub fn push(
         digest: record.config_digest.clone(),
     });
     obs.event(PushEvent::WritingManifest);
-    let manifest_digest = target.push_manifest(&manifest, &record.manifest_media_type)?;
+    let manifest_digest = target.push_manifest(&manifest, &media_type)?;
     Ok(Pushed {
         destination,
         manifest_digest,
