@@ -757,14 +757,7 @@ fn a_killed_pull_leaves_a_consistent_store_and_the_next_pull_finishes() {
     require_unprivileged();
     let reg = Registry::start();
     // Incompressible data so the download and unpack take a moment.
-    let mut data = vec![0u8; 48 << 20];
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    for chunk in data.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
+    let data = common::incompressible(48 << 20);
     let img = busybox_image(|b| {
         b.layer(
             LayerBuilder::new()

@@ -213,22 +213,7 @@ fn workflow_run_an_image_as_it_comes() {
 #[test]
 fn stdin_is_piped_with_i_and_closed_without() {
     let (_reg, b, img) = pulled(busybox_image(|i| i));
-    let run_with_input = |args: &[&str], input: &str| -> Output {
-        let mut child = b
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run_with_input = |args: &[&str], input: &str| b.run_with_stdin(args, input);
     let out = run_with_input(&["run", "--rm", "-i", &img, "cat"], "hi\nthere\n");
     assert_eq!(stdout(&out), "hi\nthere\n", "{}", stderr(&out));
     let out = run_with_input(&["run", "--rm", &img, "cat"], "ignored\n");

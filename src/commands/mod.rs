@@ -14,6 +14,7 @@ mod image;
 mod images;
 mod info;
 mod inspect;
+mod login;
 mod logs;
 mod network;
 mod port;
@@ -21,6 +22,7 @@ mod progress;
 mod prune;
 mod ps;
 mod pull;
+mod push;
 mod rename;
 mod rm;
 mod rmi;
@@ -82,6 +84,12 @@ pub struct Cli {
 pub enum Command {
     /// Pull an image from a registry
     Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry: check and store credentials
+    Login(login::LoginArgs),
+    /// Remove stored registry credentials
+    Logout(login::LogoutArgs),
     /// List images in local storage
     Images(images::ImagesArgs),
     /// Run a command in a new container
@@ -286,6 +294,9 @@ pub fn main() -> i32 {
     };
     let result = match &cli.command {
         Command::Pull(a) => pull::run(&ctx, a),
+        Command::Push(a) => push::run(&ctx, a),
+        Command::Login(a) => login::login(&ctx, a),
+        Command::Logout(a) => login::logout(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Create(a) => start::create(&ctx, a),

@@ -1,10 +1,11 @@
-//! Pull progress: bars on a terminal, one line per event otherwise (CI logs,
-//! pipes), nothing with `-q`.
+//! Pull and push progress: bars on a terminal, one line per event otherwise
+//! (CI logs, pipes), nothing with `-q`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use burrow::image::{PullEvent, PullObserver};
+use burrow::digest::Digest;
+use burrow::image::{PullEvent, PullObserver, PushEvent, PushObserver};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Line-per-event output on stderr, in Podman's words.
@@ -34,6 +35,35 @@ impl PullObserver for Lines {
             PullEvent::LayerStart { .. } | PullEvent::LayerProgress { .. } => {}
         }
     }
+}
+
+impl PushObserver for Lines {
+    fn event(&self, event: PushEvent) {
+        if let Some(line) = push_line(&event) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// The line a push event prints, in Podman's words; `None` for the events
+/// only bars show.
+fn push_line(event: &PushEvent) -> Option<String> {
+    Some(match event {
+        PushEvent::Started { .. } => "Getting image source signatures".into(),
+        PushEvent::BlobDone { digest } => format!("Copying blob {} done", digest.short()),
+        PushEvent::BlobExists { digest } => {
+            format!("Copying blob {} skipped: already exists", digest.short())
+        }
+        PushEvent::BlobMounted { digest, from } => {
+            format!(
+                "Copying blob {} skipped: mounted from {from}",
+                digest.short()
+            )
+        }
+        PushEvent::ConfigDone { digest } => format!("Copying config {} done", digest.short()),
+        PushEvent::WritingManifest => "Writing manifest to image destination".into(),
+        PushEvent::BlobStart { .. } | PushEvent::BlobProgress { .. } => return None,
+    })
 }
 
 /// Progress bars for a terminal.
@@ -117,6 +147,30 @@ impl PullObserver for Bars {
             }
             PullEvent::Stored { .. } => {
                 self.println("Writing manifest to image destination".into())
+            }
+        }
+    }
+}
+
+impl PushObserver for Bars {
+    fn event(&self, event: PushEvent) {
+        let bar = |digest: &Digest, total: u64| self.bar(digest.short(), total);
+        match &event {
+            PushEvent::BlobStart { digest, total } => {
+                let pb = bar(digest, *total);
+                pb.set_length(*total);
+                pb.set_position(0);
+            }
+            PushEvent::BlobProgress {
+                digest,
+                done,
+                total,
+            } => bar(digest, *total).set_position(*done),
+            PushEvent::BlobDone { digest } => bar(digest, 0).finish_with_message("done"),
+            _ => {
+                if let Some(line) = push_line(&event) {
+                    self.println(line);
+                }
             }
         }
     }

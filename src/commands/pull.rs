@@ -81,6 +81,20 @@ pub fn setup(
     if let Some(v) = variant {
         platform.variant = Some(v.to_string());
     }
+    let client_opts = client_options(tls_verify, creds, authfile)?;
+    Ok(PullSetup {
+        registries: client_opts.registries.clone(),
+        client_opts,
+        platform,
+    })
+}
+
+/// Registry client options from the flags every registry command shares.
+pub fn client_options(
+    tls_verify: Option<bool>,
+    creds: Option<&str>,
+    authfile: Option<&PathBuf>,
+) -> anyhow::Result<ClientOptions> {
     let credentials = match creds {
         None => None,
         Some(c) => {
@@ -99,16 +113,11 @@ pub fn setup(
             .with_context(|| format!("reading --authfile {}", f.display()))?,
         None => AuthStore::load_default()?,
     };
-    let registries = RegistriesConf::load_default()?;
-    Ok(PullSetup {
-        client_opts: ClientOptions {
-            tls_verify,
-            credentials,
-            auth,
-            registries: registries.clone(),
-        },
-        registries,
-        platform,
+    Ok(ClientOptions {
+        tls_verify,
+        credentials,
+        auth,
+        registries: RegistriesConf::load_default()?,
     })
 }
 

@@ -213,19 +213,48 @@ impl AuthStore {
     /// Remove the entry for `key`; returns whether there was one.
     pub fn remove(path: &Path, key: &str) -> Result<bool, AuthError> {
         let key = normalize_key(key);
-        let mut removed = false;
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            _ => {}
-        }
-        update_file(path, |auths| {
+        remove_from(path, |auths| {
             let before = auths.len();
             auths.retain(|k, _| normalize_key(k) != key);
-            removed = auths.len() != before;
-            removed
-        })?;
-        Ok(removed)
+            auths.len() != before
+        })
     }
+
+    /// Remove every entry (`logout --all`); returns whether there was any.
+    /// The rest of the file (credHelpers, ...) stays.
+    pub fn remove_all(path: &Path) -> Result<bool, AuthError> {
+        remove_from(path, |auths| {
+            let had = !auths.is_empty();
+            auths.clear();
+            had
+        })
+    }
+}
+
+/// [`update_file`] for removals, which `change` reports: a missing file has
+/// nothing to remove and is not created.
+fn remove_from(
+    path: &Path,
+    change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> bool,
+) -> Result<bool, AuthError> {
+    if let Err(e) = std::fs::metadata(path)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Ok(false);
+    }
+    let mut removed = false;
+    update_file(path, |auths| {
+        removed = change(auths);
+        removed
+    })?;
+    Ok(removed)
+}
+
+/// The auth file key for what a user typed to name a registry
+/// (`quay.io`, `quay.io/team`, `https://index.docker.io/v1/`): `host[/path]`,
+/// with `docker.io` for Docker Hub.
+pub fn registry_key(input: &str) -> String {
+    normalize_key(input)
 }
 
 fn update_file(
@@ -545,6 +574,14 @@ mod tests {
                 .is_none()
         );
         assert!(!AuthStore::remove(&dir.path().join("none.json"), "r.io").unwrap());
+        AuthStore::store(&p, "s.io", &Credentials::new("s", "x")).unwrap();
+        assert!(AuthStore::remove_all(&p).unwrap());
+        assert!(!AuthStore::remove_all(&p).unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(v["credHelpers"]["k"], "v");
+        assert_eq!(v["auths"], serde_json::json!({}));
+        assert_eq!(registry_key("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(registry_key("quay.io/team/"), "quay.io/team");
     }
 
     #[test]

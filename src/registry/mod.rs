@@ -8,15 +8,16 @@
 pub mod challenge;
 pub mod manifest;
 pub mod platform;
+pub mod push;
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use reqwest::blocking::{Client as HttpClient, RequestBuilder, Response};
+use reqwest::blocking::{Body, Client as HttpClient, RequestBuilder, Response};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
 
 use crate::config::auth::{AuthStore, Credentials};
 use crate::config::registries::{Endpoint, RegistriesConf, RegistriesError};
@@ -121,6 +122,13 @@ pub enum RegistryError {
         reference: String,
         wanted: String,
         available: String,
+    },
+    #[error("{registry}: {message}")]
+    Protocol { registry: String, message: String },
+    #[error("cannot read {what}: {source}")]
+    Local {
+        what: String,
+        source: std::io::Error,
     },
     #[error("token server {realm} for {registry}: {message}")]
     Token {
@@ -255,6 +263,49 @@ impl From<RegistryError> for Failure {
     }
 }
 
+/// A request to send, rebuilt for each attempt (scheme fallback, auth).
+struct Req<'a> {
+    method: Method,
+    /// A path on the API host (`/v2/...`), or an absolute URL (an upload
+    /// location the registry handed out).
+    target: &'a str,
+    accept: Option<&'a str>,
+    headers: Vec<(&'static str, String)>,
+    /// Builds the body afresh: a request may be sent more than once.
+    body: Option<Box<dyn Fn() -> Result<Body, RegistryError> + 'a>>,
+}
+
+impl<'a> Req<'a> {
+    fn new(method: Method, target: &'a str) -> Req<'a> {
+        Req {
+            method,
+            target,
+            accept: None,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn get(target: &'a str) -> Req<'a> {
+        Req::new(Method::GET, target)
+    }
+
+    fn accept(mut self, accept: &'a str) -> Req<'a> {
+        self.accept = Some(accept);
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Req<'a> {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn body(mut self, body: impl Fn() -> Result<Body, RegistryError> + 'a) -> Req<'a> {
+        self.body = Some(Box::new(body));
+        self
+    }
+}
+
 pub struct Client {
     http: HttpClient,
     /// Accepts any certificate; built on first use of an insecure registry.
@@ -380,6 +431,32 @@ impl Client {
         }))
     }
 
+    /// Check that the registry at `registry` (`host[:port]`) accepts our
+    /// credentials: `GET /v2/` through the challenge flow (a token without
+    /// a repository scope for token auth), as `login` does before storing them.
+    pub fn check_login(&self, registry: &str) -> Result<(), RegistryError> {
+        let ep = Endpoint {
+            host: registry.to_string(),
+            repository: String::new(),
+            insecure: crate::config::registries::is_local(registry),
+        };
+        self.retrying(&ep, || {
+            let resp = self.send(&ep, &Req::get("/v2/"), "")?;
+            self.check_status(
+                &ep,
+                resp,
+                || "/v2/".to_string(),
+                |detail| RegistryError::Http {
+                    registry: registry.to_string(),
+                    what: "/v2/ (is this a container registry?)".into(),
+                    status: 404,
+                    detail: detail.to_string(),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
     /// Fetch the manifest `r` names (tag or digest), verified.
     pub fn fetch_manifest(&self, r: &Reference) -> Result<FetchedManifest, RegistryError> {
         let (m, ep) = self.on_endpoints(r, |ep| self.fetch_manifest_at(ep, r))?;
@@ -394,7 +471,8 @@ impl Client {
     ) -> Result<FetchedManifest, RegistryError> {
         let path = format!("/v2/{}/manifests/{}", ep.repository, r.manifest_ref());
         self.retrying(ep, || {
-            let resp = self.send(ep, &path, Some(manifest::ACCEPT), "pull")?;
+            let req = Req::get(&path).accept(manifest::ACCEPT);
+            let resp = self.send(ep, &req, &scope(&ep.repository, "pull"))?;
             let resp = self.check_status(
                 ep,
                 resp,
@@ -625,7 +703,7 @@ impl Client {
 
     fn get_blob(&self, ep: &Endpoint, digest: &Digest) -> Result<Response, Failure> {
         let path = format!("/v2/{}/blobs/{digest}", ep.repository);
-        let resp = self.send(ep, &path, None, "pull")?;
+        let resp = self.send(ep, &Req::get(&path), &scope(&ep.repository, "pull"))?;
         self.check_status(
             ep,
             resp,
@@ -736,20 +814,15 @@ impl Client {
         Ok(bytes)
     }
 
-    /// GET `path` on `ep` with authentication: answer one 401 challenge by
-    /// getting a token (or sending basic credentials) and asking again.
-    fn send(
-        &self,
-        ep: &Endpoint,
-        path: &str,
-        accept: Option<&str>,
-        actions: &str,
-    ) -> Result<Response, Failure> {
+    /// Send `req` to `ep` with authentication for `scope` (space-separated
+    /// scopes for a token): answer one 401 challenge by getting a token (or
+    /// sending basic credentials) and asking again.
+    fn send(&self, ep: &Endpoint, req: &Req<'_>, scope: &str) -> Result<Response, Failure> {
         let host = api_host(&ep.host).to_string();
-        let scope = scope(&ep.repository, actions);
+        let scope = scope.to_string();
         let creds = self.credentials_for(ep);
         let header = self.cached_auth_header(&host, &scope, creds.as_ref());
-        let resp = self.send_raw(ep, path, accept, header.as_deref())?;
+        let resp = self.send_raw(ep, req, header.as_deref())?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -802,7 +875,7 @@ impl Client {
         } else {
             return Err(rejected(creds.is_some()));
         };
-        let resp = self.send_raw(ep, path, accept, Some(&header))?;
+        let resp = self.send_raw(ep, req, Some(&header))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             // Drop the token so a later request asks afresh.
             lock(&self.auth_state).tokens.remove(&(host, scope));
@@ -866,7 +939,9 @@ impl Client {
                     q.append_pair("grant_type", "refresh_token");
                     q.append_pair("refresh_token", refresh);
                     q.append_pair("client_id", "burrow");
-                    q.append_pair("scope", scope);
+                    if !scope.is_empty() {
+                        q.append_pair("scope", scope);
+                    }
                     if let Some(s) = &service {
                         q.append_pair("service", s);
                     }
@@ -881,7 +956,10 @@ impl Client {
                     if let Some(s) = &service {
                         q.append_pair("service", s);
                     }
-                    q.append_pair("scope", scope);
+                    // One parameter per scope, as the token spec has it.
+                    for s in scope.split_whitespace() {
+                        q.append_pair("scope", s);
+                    }
                 }
                 let req = http.get(url);
                 match creds {
@@ -950,39 +1028,59 @@ impl Client {
 
     /// One request, choosing the scheme: HTTPS, or for hosts allowed plain
     /// HTTP, HTTPS first and HTTP when TLS fails (as Podman); the choice is
-    /// remembered per host.
+    /// remembered per host. An absolute target (an upload location) is used
+    /// as it is, with `auth` only if it points at the same host.
     fn send_raw(
         &self,
         ep: &Endpoint,
-        path: &str,
-        accept: Option<&str>,
+        req: &Req<'_>,
         auth: Option<&str>,
     ) -> Result<Response, Failure> {
         let host = api_host(&ep.host);
         let insecure = self.insecure_allowed(ep);
         let http = self.http_for(insecure)?;
-        let build = |scheme: Scheme| -> RequestBuilder {
-            let mut req = http.get(format!("{}://{host}{path}", scheme.as_str()));
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
+        let build = |url: &str, auth: Option<&str>| -> Result<RequestBuilder, Failure> {
+            let mut rb = http.request(req.method.clone(), url);
+            if let Some(a) = req.accept {
+                rb = rb.header(ACCEPT, a);
             }
             if let Some(a) = auth {
-                req = req.header(AUTHORIZATION, a);
+                rb = rb.header(AUTHORIZATION, a);
             }
-            req
+            for (name, value) in &req.headers {
+                rb = rb.header(*name, value);
+            }
+            if let Some(body) = &req.body {
+                rb = rb.body(body().map_err(Failure::Fatal)?);
+            }
+            Ok(rb)
         };
-        let known = lock(&self.schemes).get(host).copied();
-        if let Some(scheme) = known {
-            return build(scheme)
+        if req.target.contains("://") {
+            let same_host = reqwest::Url::parse(req.target).is_ok_and(|u| {
+                let authority = match (u.host_str(), u.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    (None, _) => String::new(),
+                };
+                authority == host
+            });
+            return build(req.target, auth.filter(|_| same_host))?
                 .send()
                 .map_err(|e| self.transport_failure(&ep.host, &e));
         }
-        match build(Scheme::Https).send() {
+        let url = |scheme: Scheme| format!("{}://{host}{}", scheme.as_str(), req.target);
+        let known = lock(&self.schemes).get(host).copied();
+        if let Some(scheme) = known {
+            return build(&url(scheme), auth)?
+                .send()
+                .map_err(|e| self.transport_failure(&ep.host, &e));
+        }
+        match build(&url(Scheme::Https), auth)?.send() {
             Ok(resp) => {
                 lock(&self.schemes).insert(host.to_string(), Scheme::Https);
                 Ok(resp)
             }
-            Err(e) if insecure && e.is_connect() => match build(Scheme::Http).send() {
+            Err(e) if insecure && e.is_connect() => match build(&url(Scheme::Http), auth)?.send() {
                 Ok(resp) => {
                     log::debug!("{host}: HTTPS failed ({}), using HTTP", error_chain(&e));
                     lock(&self.schemes).insert(host.to_string(), Scheme::Http);

@@ -1,6 +1,7 @@
 //! Runs the `burrow` binary under test against private, throwaway stores.
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -83,6 +84,24 @@ impl Burrow {
 
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.cmd(args).output().expect("spawn burrow")
+    }
+
+    /// Runs with `input` on standard input (then closed).
+    pub fn run_with_stdin<S: AsRef<OsStr>>(&self, args: &[S], input: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn burrow");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input.as_bytes())
+            .expect("write burrow's stdin");
+        child.wait_with_output().expect("wait for burrow")
     }
 
     /// Runs and asserts success; returns stdout.

@@ -44,6 +44,20 @@ pub fn pulled(repo: &str, image: &Image) -> (Registry, Burrow, String) {
     (reg, b, name)
 }
 
+/// `len` pseudo-random bytes (xorshift): data no compressor shrinks, so
+/// transfers take the time and space of their size.
+pub fn incompressible(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    data
+}
+
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))

@@ -19,8 +19,8 @@ use base64::Engine;
 pub struct State {
     /// Required basic credentials at `/token`; `None` issues anonymous tokens.
     pub credentials: Option<(String, String)>,
-    /// token → the repository it grants pull on.
-    tokens: Mutex<HashMap<String, String>>,
+    /// token → the repositories it grants access to.
+    tokens: Mutex<HashMap<String, Vec<String>>>,
     pub token_requests: AtomicUsize,
     /// Answer this many of the next `/v2/` requests with 503.
     pub inject_503: AtomicUsize,
@@ -34,6 +34,8 @@ pub struct State {
     pub use_access_token: AtomicBool,
     pub redirected_requests: AtomicUsize,
     pub redirected_with_auth: AtomicUsize,
+    /// The scopes of every token request, space-separated.
+    pub scopes: Mutex<Vec<String>>,
     /// "METHOD PATH -> STATUS" for every /v2/ request, in order.
     pub log: Mutex<Vec<String>>,
 }
@@ -174,11 +176,20 @@ fn repository_of(path: &str) -> Option<String> {
 }
 
 fn query_param(path: &str, name: &str) -> Option<String> {
-    let q = path.split_once('?')?.1;
-    q.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| percent_decode(v))
-    })
+    query_params(path, name).into_iter().next()
+}
+
+/// Every value of a repeated parameter (`scope=a&scope=b`).
+fn query_params(path: &str, name: &str) -> Vec<String> {
+    let Some((_, q)) = path.split_once('?') else {
+        return Vec::new();
+    };
+    q.split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| percent_decode(v))
+        })
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -238,7 +249,6 @@ fn serve(
                 );
             }
         }
-        let scope = query_param(&req.path, "scope").unwrap_or_default();
         if query_param(&req.path, "service").as_deref() != Some("test") {
             return respond(
                 &conn,
@@ -247,14 +257,21 @@ fn serve(
                 b"{\"details\":\"wrong service\"}",
             );
         }
-        let repo = scope
-            .strip_prefix("repository:")
-            .and_then(|s| s.strip_suffix(":pull"))
-            .unwrap_or_default()
-            .to_string();
+        // `repository:NAME:pull` or `repository:NAME:pull,push`, possibly
+        // several; the proxy does not tell the actions apart.
+        let repos: Vec<String> = query_params(&req.path, "scope")
+            .iter()
+            .filter_map(|s| s.strip_prefix("repository:")?.rsplit_once(':'))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        state
+            .scopes
+            .lock()
+            .unwrap()
+            .push(query_params(&req.path, "scope").join(" "));
         let mut tokens = state.tokens.lock().unwrap();
         let token = format!("tok-{}", tokens.len() + 1);
-        tokens.insert(token.clone(), repo);
+        tokens.insert(token.clone(), repos);
         let field = if state.use_access_token.load(Ordering::SeqCst) {
             "access_token"
         } else {
@@ -301,7 +318,10 @@ fn serve(
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
         .and_then(|t| state.tokens.lock().unwrap().get(t).cloned())
-        .is_some_and(|granted| repo.as_deref().is_none_or(|r| r == granted));
+        .is_some_and(|granted| {
+            repo.as_deref()
+                .is_none_or(|r| granted.iter().any(|g| g == r))
+        });
     if !authorized {
         log("401");
         let scope = repo
