@@ -275,3 +275,83 @@ fn bad_dockerfiles_fail_with_the_line_and_leave_nothing() {
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("no build context"), "{}", err(&o));
 }
+
+/// ADD: a local archive is unpacked, a URL fetched and checked; COPY
+/// --chown (by name, from the image's passwd) and --chmod; heredocs refused.
+#[test]
+fn add_archives_and_urls_copy_owners_and_modes() {
+    let (_reg, b, img) = common::pulled("test/build4", &busybox_image(|i| i));
+    // A gzipped tar in the context.
+    let ctx = context(&[("plain.txt", "plain\n")]);
+    let tgz = ctx.path().join("bundle.tar.gz");
+    {
+        let f = fs::File::create(&tgz).unwrap();
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        let mut t = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(7);
+        t.append_data(&mut h, "inner/hello.txt", &b"unpack\n"[..])
+            .unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+    }
+    let body = "downloaded\n";
+    let sum = common::sha256_digest(body.as_bytes());
+    let port = common::net::host_server(body);
+    let dockerfile = format!(
+        "FROM {img}\n\
+         RUN echo 'svc:x:1234:2345:svc:/home/svc:/bin/sh' >> /etc/passwd && echo 'svc:x:2345:' >> /etc/group\n\
+         ADD bundle.tar.gz /opt/\n\
+         ADD --checksum={sum} http://127.0.0.1:{port}/file.txt /dl/\n\
+         COPY --chown=svc:svc --chmod=600 plain.txt /home/svc/\n"
+    );
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let o = b.run(&[
+        "build",
+        "--network",
+        "host",
+        "-t",
+        "adds",
+        &ctx.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    let got = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "adds",
+        "sh",
+        "-c",
+        "cat /opt/inner/hello.txt /dl/file.txt; stat -c '%u:%g %a' /home/svc/plain.txt",
+    ]);
+    assert_eq!(got, "unpack\ndownloaded\n1234:2345 600\n");
+    // A wrong checksum stops the build.
+    let port = common::net::host_server(body);
+    let bad = format!(
+        "FROM {img}\nADD --checksum=sha256:{} http://127.0.0.1:{port}/f /f\n",
+        "0".repeat(64)
+    );
+    fs::write(ctx.path().join("Dockerfile"), bad).unwrap();
+    let o = b.run(&[
+        "build",
+        "--network",
+        "host",
+        &ctx.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("does not match --checksum"), "{}", err(&o));
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {img}\nRUN <<EOF\necho hi\nEOF\n"),
+    )
+    .unwrap();
+    let o = b.run(&[
+        "build",
+        "--network",
+        "none",
+        &ctx.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("here-documents"), "{}", err(&o));
+}

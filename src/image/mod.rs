@@ -1,6 +1,7 @@
 //! Image operations that combine the registry client and the store: pull, push,
 //! lookup by the names users type, removal, and Docker-shaped inspection.
 
+pub mod commit;
 pub mod inspect;
 pub mod lookup;
 pub mod pull;
