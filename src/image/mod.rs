@@ -1,6 +1,10 @@
 //! Image operations that combine the registry client and the store: pull,
 //! lookup by the names users type, removal, and Docker-shaped inspection.
 
+pub mod archive;
+pub mod changes;
+pub mod history;
+pub mod import;
 pub mod inspect;
 pub mod lookup;
 pub mod pull;
