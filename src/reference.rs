@@ -172,6 +172,20 @@ impl fmt::Display for Reference {
     }
 }
 
+/// A name to give an image (`tag`, `load`, `import`): normalized as
+/// [`Reference::parse`] does (`app` is `docker.io/library/app:latest`),
+/// without a digest, which would pin other content.
+pub fn tag_name(s: &str) -> Result<String, ReferenceError> {
+    let r = Reference::parse(s)?;
+    if r.digest.is_some() {
+        return Err(ReferenceError {
+            input: s.to_string(),
+            reason: "a tag cannot contain a digest; use NAME[:TAG]".into(),
+        });
+    }
+    Ok(r.to_string())
+}
+
 /// True when the user gave no registry, so the search registries of
 /// registries.conf apply (`alpine`, `library/alpine`, `user/app:1`).
 pub fn is_short_name(s: &str) -> bool {

@@ -355,3 +355,107 @@ fn add_archives_and_urls_copy_owners_and_modes() {
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("here-documents"), "{}", err(&o));
 }
+
+/// An image built and pushed by burrow: skopeo reads it, Podman pulls
+/// and runs it. A changed container committed runs with its change.
+#[test]
+fn built_images_travel_and_containers_commit() {
+    let (reg, b, img) = common::pulled("test/build5", &busybox_image(|i| i));
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM {img}\nRUN echo interop > /msg\nCMD [\"cat\", \"/msg\"]\n"),
+    )]);
+    image_id(&build(&b, ctx.path(), &["-t", "localhost/interop:1"]));
+    let dest = reg.reference("test/interop", "1");
+    b.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "localhost/interop:1",
+        &dest,
+    ]);
+    let skopeo = std::process::Command::new(common::require_tool("skopeo"))
+        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
+        .output()
+        .unwrap();
+    assert!(skopeo.status.success(), "{}", err(&skopeo));
+    let info: serde_json::Value = serde_json::from_slice(&skopeo.stdout).unwrap();
+    let base_layers = serde_json::from_str::<serde_json::Value>(&b.ok(&["image", "inspect", &img]))
+        .unwrap()[0]["RootFS"]["Layers"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(
+        info["Layers"].as_array().map(Vec::len),
+        Some(base_layers + 1),
+        "{info}"
+    );
+    let podman = common::podman::Podman::new();
+    podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
+    assert_eq!(podman.ok(&["run", "--rm", &dest]), "interop\n");
+
+    // commit: the container's changes (a new file, a deleted one) and -c.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo changed > /changed.txt; rm /bin/ls; touch /ready; sleep 60",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.run(&["exec", "c1", "test", "-e", "/ready"]).status.code() != Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = b.run(&[
+        "commit",
+        "-q",
+        "-c",
+        r#"CMD ["cat", "/changed.txt"]"#,
+        "-c",
+        "ENV COMMITTED=yes",
+        "-m",
+        "my change",
+        "c1",
+        "committed:1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o).trim().len(), 64, "{}", out(&o));
+    assert_eq!(
+        b.ok(&["run", "--rm", "--network", "none", "committed:1"]),
+        "changed\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "committed:1",
+            "sh",
+            "-c",
+            "test -e /bin/ls || echo ls-gone; echo $COMMITTED",
+        ]),
+        "ls-gone\nyes\n"
+    );
+    let inspect = b.ok(&["image", "inspect", "committed:1"]);
+    assert!(inspect.contains("my change"), "{inspect}");
+    // Unpaused again after the commit.
+    let state = b.ok(&["ps", "--format", "{{.State}}", "-f", "name=c1"]);
+    assert!(!state.contains("paused"), "{state}");
+    // A bad change: one line, no image.
+    let before = b.ok(&["images", "-q"]);
+    let o = b.run(&["commit", "-c", "FROBNICATE x", "c1", "bad:1"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+    assert_eq!(b.ok(&["images", "-q"]), before);
+    b.ok(&["rm", "-f", "c1"]);
+}

@@ -8,7 +8,7 @@
 # tested as root proves nothing. Every step is idempotent.
 #
 # usage: bash tests/run.sh [--bench-deps] [--no-lint] [--no-setup] [-- TEST-ARGS...]
-#   --bench-deps  also install what benches/ needs (podman, hyperfine, time, curl, python3)
+#   --bench-deps  also install what benches/ needs (hyperfine, time, curl, python3)
 #   --no-lint     skip cargo fmt --check and cargo clippy
 #   --no-setup    skip package installation and machine fixes
 #   -- ARGS       passed to every test binary (a name filter, --exact, ...)
@@ -47,8 +47,8 @@ umask 022
 # ---------------------------------------------------------------- packages
 packages=(uidmap passt slirp4netns fuse-overlayfs fuse3 busybox-static
           docker-registry skopeo golang-github-containers-common umoci
-          apache2-utils bubblewrap zstd jq tmux gcc libc6-dev)
-[ "$bench_deps" = 1 ] && packages+=(podman runc hyperfine time bc curl python3)
+          apache2-utils bubblewrap zstd jq tmux gcc libc6-dev podman runc)
+[ "$bench_deps" = 1 ] && packages+=(hyperfine time bc curl python3)
 
 if [ "$setup" = 1 ]; then
     missing=()

@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use burrow::build::{BuildEnv, BuildError, BuildHost, BuildOptions};
 use burrow::image::write::LayerCompression;
 use burrow::image::{LookupError, PullObserver, find_image};
-use burrow::reference::Reference;
 use burrow::runtime::NetworkMode;
 use burrow::storage::{ImageRecord, Store};
 use chrono::{DateTime, Utc};
@@ -161,11 +160,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
     let (text, name) = dockerfile(args, context.as_deref())?;
     let mut tags = Vec::new();
     for t in &args.tag {
-        let r = Reference::parse(t).with_context(|| format!("-t {t}"))?;
-        if r.digest.is_some() {
-            anyhow::bail!("-t {t}: a tag cannot contain a digest; use NAME[:TAG]");
-        }
-        tags.push(r.to_string());
+        tags.push(burrow::reference::tag_name(t).with_context(|| format!("-t {t}"))?);
     }
     let host_platform = format!("linux/{}", burrow::image::write::host_architecture());
     if let Some(p) = &args.platform

@@ -3,7 +3,6 @@
 use anyhow::Context as _;
 use burrow::image::commit::{CommitOptions, commit};
 use burrow::image::write::LayerCompression;
-use burrow::reference::Reference;
 use burrow::runtime::{ContainerStore, Status};
 use clap::Args;
 
@@ -44,16 +43,11 @@ pub struct CommitArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &CommitArgs) -> anyhow::Result<i32> {
-    let compression = LayerCompression::parse(&args.compression).ok_or_else(|| {
-        anyhow::anyhow!("--compression {}: use gzip or zstd", args.compression)
-    })?;
+    let compression = LayerCompression::parse(&args.compression)
+        .ok_or_else(|| anyhow::anyhow!("--compression {}: use gzip or zstd", args.compression))?;
     let mut names = Vec::new();
     if let Some(n) = &args.image {
-        let r = Reference::parse(n).with_context(|| format!("image name {n}"))?;
-        if r.digest.is_some() {
-            anyhow::bail!("{n}: a name cannot contain a digest; use NAME[:TAG]");
-        }
-        names.push(r.to_string());
+        names.push(burrow::reference::tag_name(n).with_context(|| format!("image name {n}"))?);
     }
     // Changes are checked before anything is written.
     let mut probe = serde_json::json!({});

@@ -4,7 +4,8 @@
 use clap::Subcommand;
 
 use super::{
-    Ctx, attach, cp, diff, exec, inspect, logs, port, prune, ps, rename, rm, run, start, stop, top,
+    Ctx, attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
+    stop, top,
 };
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +32,8 @@ pub enum ContainerCommand {
     Cp(cp::CpArgs),
     /// Show the files a container added, changed or deleted
     Diff(diff::DiffArgs),
+    /// Write a container's root filesystem as a tar
+    Export(export::ExportArgs),
     /// List a container's published ports
     Port(port::PortArgs),
     /// Remove every stopped container
@@ -67,6 +70,7 @@ pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Rename(a) => rename::run(ctx, a),
         ContainerCommand::Cp(a) => cp::run(ctx, a),
         ContainerCommand::Diff(a) => diff::run(ctx, a),
+        ContainerCommand::Export(a) => export::run(ctx, a),
         ContainerCommand::Port(a) => port::run(ctx, a),
         ContainerCommand::Prune(a) => prune::run(ctx, a),
         ContainerCommand::List(a) => ps::run(ctx, a),

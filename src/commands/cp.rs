@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use burrow::runtime::copy::{self, Ids, Landing};
+use burrow::runtime::diff::MOUNT_POINTS;
 use burrow::runtime::{ContainerRecord, ContainerStore, Status};
 use clap::Args;
 use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, fork, pipe2};
 
+use super::output::ArchiveOut;
 use super::{Ctx, UserNs};
 
 #[derive(Debug, Args)]
@@ -74,6 +76,9 @@ fn operand(s: &str) -> Operand {
 enum Role {
     /// Write the tar of this path.
     Produce { path: PathBuf, follow: bool },
+    /// Write the tar of the whole root, without what is mounted on these
+    /// paths (`export`).
+    ProduceRoot { mounted: Vec<PathBuf> },
     /// Copy stdin to the stream as it is.
     StdinRaw,
     /// Extract the stream here.
@@ -86,6 +91,8 @@ enum Role {
     },
     /// Copy the stream to stdout as it is.
     StdoutRaw,
+    /// Copy the stream to this file as it is (`export -o`).
+    FileRaw(PathBuf),
 }
 
 fn contents_only(path: &str) -> bool {
@@ -351,7 +358,51 @@ fn side(role: Role, fd: OwnedFd, ids: Ids<'_>) -> Result<(), String> {
                 .and_then(|_| out.flush())
                 .map_err(|e| format!("writing the tar stream to stdout: {e}"))
         }
+        Role::ProduceRoot { mounted } => {
+            copy::write_root_tar(&mounted, std::io::BufWriter::new(stream))
+                .map_err(|e| e.to_string())
+        }
+        Role::FileRaw(path) => {
+            let mut input = stream;
+            let result = ArchiveOut::open(Some(&path), "export").and_then(|mut out| {
+                std::io::copy(&mut input, &mut out)?;
+                out.finish()
+            });
+            result.map_err(|e| format!("{e:#}"))
+        }
     }
+}
+
+/// `export`: the container's whole root filesystem as a tar, to `output`
+/// or standard output; burrow's mount points (/proc, /sys, /dev, /etc/hosts,
+/// ...) and the container's volumes and tmpfs mounts without their content.
+pub fn export(ctx: &Ctx, container: &str, output: Option<&Path>) -> anyhow::Result<i32> {
+    super::output::refuse_terminal(output, "export")?;
+    let store = ctx.store()?;
+    let containers = ContainerStore::open(store.root())?;
+    let record = containers.find(container)?;
+    let userns = super::run::namespace_for(record.keep_id)?;
+    let spec = containers.load_spec(&record.id)?;
+    let mounted = MOUNT_POINTS
+        .iter()
+        .map(PathBuf::from)
+        .chain(spec.mounts.iter().map(|m| PathBuf::from(&m.destination)))
+        .collect();
+    let host = match output {
+        Some(p) => Role::FileRaw(p.to_path_buf()),
+        None => Role::StdoutRaw,
+    };
+    let ctr = Role::ProduceRoot { mounted };
+    copy_both_ways(
+        ctx,
+        &containers,
+        &record,
+        userns,
+        host,
+        ctr,
+        HostIds::Root,
+        false,
+    )
 }
 
 fn wait_child(pid: nix::unistd::Pid) -> i32 {

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{Ctx, images, inspect, pull, report, rmi, tag};
+use super::{Ctx, history, images, import, inspect, load, pull, report, rmi, save, tag};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -20,6 +20,14 @@ pub enum ImageCommand {
     Inspect(inspect::ImageInspectArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Write images to an archive (docker-archive or oci-archive)
+    Save(save::SaveArgs),
+    /// Load images from an archive written by save, docker save or podman save
+    Load(load::LoadArgs),
+    /// Make an image from a root filesystem tarball
+    Import(import::ImportArgs),
+    /// Show how an image was made, layer by layer
+    History(history::HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +48,10 @@ pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
         ImageCommand::Tag(a) => tag::run(ctx, a),
         ImageCommand::Inspect(a) => inspect::run_images(ctx, a),
         ImageCommand::Prune(a) => prune(ctx, a),
+        ImageCommand::Save(a) => save::run(ctx, a),
+        ImageCommand::Load(a) => load::run(ctx, a),
+        ImageCommand::Import(a) => import::run(ctx, a),
+        ImageCommand::History(a) => history::run(ctx, a),
     }
 }
 

@@ -4,19 +4,25 @@
 
 mod attach;
 mod build;
+mod commit;
 mod completion;
 mod container;
 mod cp;
 mod diff;
 mod exec;
+mod export;
 mod format;
+mod history;
 mod image;
 mod images;
+mod import;
 mod info;
 mod inspect;
+mod load;
 mod login;
 mod logs;
 mod network;
+mod output;
 mod port;
 mod progress;
 mod prune;
@@ -27,6 +33,7 @@ mod rename;
 mod rm;
 mod rmi;
 mod run;
+mod save;
 mod start;
 mod stop;
 mod system;
@@ -96,6 +103,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Build an image from a Dockerfile
     Build(Box<build::BuildArgs>),
+    /// Create an image from a container's changes
+    Commit(commit::CommitArgs),
     /// Create a container without starting it
     Create(Box<start::CreateCmdArgs>),
     /// Start created or stopped containers in the background
@@ -138,6 +147,16 @@ pub enum Command {
     Tag(tag::TagArgs),
     /// Show low-level information on images as JSON
     Inspect(inspect::InspectArgs),
+    /// Write images to an archive (docker-archive or oci-archive)
+    Save(save::SaveArgs),
+    /// Load images from an archive written by save, docker save or podman save
+    Load(load::LoadArgs),
+    /// Make an image from a root filesystem tarball
+    Import(import::ImportArgs),
+    /// Write a container's root filesystem as a tar
+    Export(export::ExportArgs),
+    /// Show how an image was made, layer by layer
+    History(history::HistoryArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -249,6 +268,16 @@ impl UserNs {
         }
         Ok(UserNs { identity, map })
     }
+
+    /// How layers are unpacked in this namespace (pull, load, import).
+    pub fn unpack_options(&self, ctx: &Ctx) -> burrow::storage::unpack::UnpackOptions {
+        burrow::storage::unpack::UnpackOptions {
+            uid_count: self.map.uid_count(),
+            gid_count: self.map.gid_count(),
+            ignore_chown_errors: ctx.config.storage.ignore_chown_errors,
+            user_name: self.identity.name.clone(),
+        }
+    }
 }
 
 /// Ask before a destructive command, as Podman does (`WARNING! ...`, then
@@ -320,11 +349,17 @@ pub fn main() -> i32 {
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Save(a) => save::run(&ctx, a),
+        Command::Load(a) => load::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
         Command::Container(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
         Command::Build(a) => build::run(&ctx, a),
+        Command::Commit(a) => commit::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),
         Command::Completion(_) => Ok(0),

@@ -8,7 +8,6 @@ use burrow::config::auth::{AuthStore, Credentials};
 use burrow::config::registries::RegistriesConf;
 use burrow::image::{self, PullObserver, PullOptions};
 use burrow::registry::{Client, ClientOptions, Platform};
-use burrow::storage::unpack::UnpackOptions;
 use clap::Args;
 
 use super::{Ctx, UserNs, progress, report};
@@ -164,12 +163,7 @@ pub fn pull_in_userns(
     let client = Client::new(setup.client_opts)?;
     let opts = PullOptions {
         platform: setup.platform,
-        unpack: UnpackOptions {
-            uid_count: ns.map.uid_count(),
-            gid_count: ns.map.gid_count(),
-            ignore_chown_errors: ctx.config.storage.ignore_chown_errors,
-            user_name: ns.identity.name.clone(),
-        },
+        unpack: ns.unpack_options(ctx),
     };
     let record = image::pull(
         store,

@@ -1,7 +1,7 @@
 //! `burrow tag`
 
 use burrow::image::find_image;
-use burrow::reference::Reference;
+use burrow::reference::tag_name;
 use clap::Args;
 
 use super::Ctx;
@@ -18,14 +18,11 @@ pub struct TagArgs {
 pub fn run(ctx: &Ctx, args: &TagArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let image = find_image(&store, &args.image)?;
-    let mut names = Vec::new();
-    for n in &args.names {
-        let r = Reference::parse(n)?;
-        if r.digest.is_some() {
-            anyhow::bail!("{n}: a tag cannot contain a digest; use NAME[:TAG]");
-        }
-        names.push(r.to_string());
-    }
+    let names = args
+        .names
+        .iter()
+        .map(|n| tag_name(n))
+        .collect::<Result<Vec<_>, _>>()?;
     store.set_names(&image.id, &names, &[])?;
     Ok(0)
 }

@@ -1,7 +1,11 @@
 //! Image operations that combine the registry client and the store: pull, push,
 //! lookup by the names users type, removal, and Docker-shaped inspection.
 
+pub mod archive;
+pub mod changes;
 pub mod commit;
+pub mod history;
+pub mod import;
 pub mod inspect;
 pub mod lookup;
 pub mod pull;

@@ -27,6 +27,16 @@ pub enum WriteError {
     Layer(io::Error),
     #[error("cannot unpack the new layer: {0}")]
     Unpack(#[from] UnpackError),
+    #[error("invalid image config: {0}")]
+    Config(String),
+    #[error(
+        "layer {layer} has diff id {actual}, but the image config says {expected}: the layer does not belong to this image"
+    )]
+    DiffIdMismatch {
+        layer: usize,
+        expected: String,
+        actual: Digest,
+    },
 }
 
 impl From<EnsureError<WriteError>> for WriteError {
@@ -192,8 +202,42 @@ pub fn put_new_image(
         "diff_ids": layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
     });
     let config_bytes = serde_json::to_vec(&config).map_err(|e| WriteError::Layer(e.into()))?;
-    let config_digest = Digest::of(&config_bytes);
-    store.put_blob(&config_digest, &config_bytes)?;
+    put_image_with_config(store, &config_bytes, layers, names)
+}
+
+/// Like [`put_new_image`], with a config kept byte for byte (`load`: the
+/// image ID, the config's digest, stays what it was where the image came
+/// from). Its `rootfs.diff_ids` must be the layers' diff ids.
+pub fn put_image_with_config(
+    store: &Store,
+    config_bytes: &[u8],
+    layers: Vec<ImageLayer>,
+    names: &[String],
+) -> Result<ImageRecord, WriteError> {
+    let config: Value = serde_json::from_slice(config_bytes)
+        .map_err(|e| WriteError::Config(format!("it is not JSON: {e}")))?;
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if diff_ids.len() != layers.len() {
+        return Err(WriteError::Config(format!(
+            "it lists {} layers (rootfs.diff_ids), the image has {}",
+            diff_ids.len(),
+            layers.len()
+        )));
+    }
+    for (i, (want, layer)) in diff_ids.iter().zip(&layers).enumerate() {
+        if *want != layer.diff_id.to_string() {
+            return Err(WriteError::DiffIdMismatch {
+                layer: i + 1,
+                expected: want.to_string(),
+                actual: layer.diff_id.clone(),
+            });
+        }
+    }
+    let config_digest = Digest::of(config_bytes);
+    store.put_blob(&config_digest, config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,

@@ -60,19 +60,57 @@ pub fn write_tar(src: &Path, follow: bool, ids: Ids<'_>, out: impl Write) -> Res
     }
     .map_err(io_at(src))?;
     let mut b = tar::Builder::new(out);
-    append(&mut b, src, Path::new(&top), &meta, ids)?;
+    append(&mut b, src, Path::new(&top), &meta, ids, &[])?;
     b.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(io_at(src))
 }
 
+/// Write the whole root `/` (of the container the caller entered) as a tar
+/// whose entries are named relative to it (`bin/sh`), as `docker export`
+/// writes. The mount points in `mounted` (/proc, /dev, volumes, ...) are
+/// kept, but not what is mounted on them.
+pub fn write_root_tar(mounted: &[PathBuf], out: impl Write) -> Result<(), CopyError> {
+    let root = Path::new("/");
+    let mut b = tar::Builder::new(out);
+    append_children(&mut b, root, Path::new(""), Ids::AsSeen, mounted)?;
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(io_at(root))
+}
+
+/// The entries of directory `path`, in name order, under `name`.
+fn append_children<W: Write>(
+    b: &mut tar::Builder<W>,
+    path: &Path,
+    name: &Path,
+    ids: Ids<'_>,
+    mounted: &[PathBuf],
+) -> Result<(), CopyError> {
+    let mut children: Vec<_> = fs::read_dir(path)
+        .map_err(io_at(path))?
+        .collect::<Result<_, _>>()
+        .map_err(io_at(path))?;
+    children.sort_by_key(|e| e.file_name());
+    for e in children {
+        let p = e.path();
+        let m = fs::symlink_metadata(&p).map_err(io_at(&p))?;
+        append(b, &p, &name.join(e.file_name()), &m, ids, mounted)?;
+    }
+    Ok(())
+}
+
+/// Append `path` as `name`; for paths in `mounted` only the entry itself
+/// (an empty directory or file), not the mount's content.
 fn append<W: Write>(
     b: &mut tar::Builder<W>,
     path: &Path,
     name: &Path,
     meta: &fs::Metadata,
     ids: Ids<'_>,
+    mounted: &[PathBuf],
 ) -> Result<(), CopyError> {
+    let mount_point = mounted.iter().any(|m| m == path);
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
     let (uid, gid) = match ids {
@@ -87,17 +125,13 @@ fn append<W: Write>(
         h.set_size(0);
         b.append_data(&mut h, name, io::empty())
             .map_err(io_at(path))?;
-        let mut children: Vec<_> = fs::read_dir(path)
-            .map_err(io_at(path))?
-            .collect::<Result<_, _>>()
-            .map_err(io_at(path))?;
-        children.sort_by_key(|e| e.file_name());
-        for e in children {
-            let p = e.path();
-            let m = fs::symlink_metadata(&p).map_err(io_at(&p))?;
-            append(b, &p, &name.join(e.file_name()), &m, ids)?;
+        if mount_point {
+            return Ok(());
         }
-        Ok(())
+        return append_children(b, path, name, ids, mounted);
+    } else if ft.is_file() && mount_point {
+        h.set_size(0);
+        b.append_data(&mut h, name, io::empty())
     } else if ft.is_file() {
         let f = File::open(path).map_err(io_at(path))?;
         b.append_data(&mut h, name, f)

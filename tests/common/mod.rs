@@ -8,6 +8,7 @@ pub mod burrow;
 pub mod image;
 pub mod layer;
 pub mod net;
+pub mod podman;
 pub mod registry;
 pub mod rootfs;
 

@@ -1,0 +1,90 @@
+//! `burrow import`
+
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+
+use anyhow::Context as _;
+use burrow::image::import::{self, ImportOptions, is_url};
+use burrow::reference::tag_name;
+use clap::Args;
+
+use super::{Ctx, report};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The tarball (plain, gzip or zstd) becomes the one layer of a new \
+                        image; - reads it from standard input, an http:// or https:// URL is \
+                        downloaded. CHANGE is a Dockerfile instruction applied to the image's \
+                        config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or \
+                        STOPSIGNAL, e.g. -c 'CMD [\"/bin/sh\"]'. Prints the new image's ID."
+)]
+pub struct ImportArgs {
+    /// Apply a Dockerfile instruction to the image's config (repeatable)
+    #[arg(short, long = "change", value_name = "CHANGE")]
+    pub change: Vec<String>,
+    /// The comment of the image's history entry
+    #[arg(short, long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+    /// The root filesystem tarball: a file, an http(s) URL, or - for standard input
+    #[arg(value_name = "FILE|URL|-")]
+    pub source: String,
+    /// A name for the image, NAME[:TAG]
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<i32> {
+    let names = match &args.name {
+        Some(n) => vec![tag_name(n)?],
+        None => Vec::new(),
+    };
+    // Check the changes before reading anything.
+    let mut scratch = serde_json::json!({});
+    for c in &args.change {
+        burrow::image::changes::apply_change(&mut scratch, c)?;
+    }
+    let source = args.source.as_str();
+    let input: Option<Box<dyn Read + Send>> = if source == "-" {
+        if std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "import: refusing to read a tarball from a terminal: redirect standard input or give a FILE"
+            );
+        }
+        Some(Box::new(std::io::stdin()))
+    } else if is_url(source) {
+        // Downloaded inside the user namespace, as the layer is written.
+        None
+    } else if source.contains("://") {
+        anyhow::bail!("{source}: import downloads only http:// and https:// URLs");
+    } else {
+        Some(Box::new(
+            File::open(source).with_context(|| format!("cannot read {source}"))?,
+        ))
+    };
+    let store = ctx.store()?;
+    ctx.in_userns(|ns| {
+        let unpack = ns.unpack_options(ctx);
+        let opts = ImportOptions {
+            changes: &args.change,
+            message: args.message.as_deref(),
+            source,
+            names: &names,
+        };
+        let result = match input {
+            Some(r) => import::import(&store, r, &opts, &unpack),
+            None => {
+                import::open_url(source).and_then(|r| import::import(&store, r, &opts, &unpack))
+            }
+        };
+        match result {
+            Ok(rec) => {
+                println!("{}", rec.id.hex());
+                0
+            }
+            Err(e) => {
+                super::load::drop_unreferenced(&store);
+                report(&e.into())
+            }
+        }
+    })
+}
