@@ -459,3 +459,30 @@ fn built_images_travel_and_containers_commit() {
     assert_eq!(b.ok(&["images", "-q"]), before);
     b.ok(&["rm", "-f", "c1"]);
 }
+
+/// --timestamp gives the same image from the same Dockerfile and files,
+/// without the cache, with new file times in between.
+#[test]
+fn timestamped_builds_are_reproducible() {
+    let (_reg, b, img) = common::pulled("test/build6", &busybox_image(|i| i));
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            &format!("FROM {img}\nCOPY a.txt /a.txt\nRUN echo ran > /ran.txt\n"),
+        ),
+        ("a.txt", "a"),
+    ]);
+    let args = ["--no-cache", "-q", "--timestamp", "1000000000"];
+    let first = image_id(&build(&b, ctx.path(), &args));
+    // New file times (content unchanged).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fs::write(ctx.path().join("a.txt"), "a").unwrap();
+    let second = image_id(&build(&b, ctx.path(), &args));
+    assert_eq!(first, second);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&b.ok(&["image", "inspect", &first])).unwrap();
+    assert_eq!(
+        inspect[0]["Created"], "2001-09-09T01:46:40.000000000Z",
+        "{inspect}"
+    );
+}

@@ -394,3 +394,57 @@ fn push_format_converts_between_oci_and_docker_schema2() {
     let err = b.fail(&["push", "--format", "v2s1", &src, &oci]);
     assert!(err.contains("v2s1"), "{err}");
 }
+
+/// `search` reads the registry's catalog and keeps the matching names.
+#[test]
+fn search_lists_matching_repositories_from_the_catalog() {
+    let (reg, b, img) = pulled("search/alpha", &busybox_image(|i| i));
+    for repo in ["search/beta", "other/gamma"] {
+        b.ok(&[
+            "push",
+            "-q",
+            "--tls-verify=false",
+            &img,
+            &reg.reference(repo, "1"),
+        ]);
+    }
+    let host = reg.host();
+    let out = b.ok(&["search", "--tls-verify=false", &format!("{host}/search")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "DESCRIPTION"]
+    );
+    assert_eq!(
+        lines[1..].iter().map(|l| l.trim()).collect::<Vec<_>>(),
+        [
+            format!("{host}/search/alpha"),
+            format!("{host}/search/beta")
+        ]
+    );
+    let json: Value = serde_json::from_str(&b.ok(&[
+        "search",
+        "--tls-verify=false",
+        "--limit",
+        "1",
+        "--format",
+        "json",
+        &format!("{host}/a"),
+    ]))
+    .unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(
+        b.ok(&[
+            "search",
+            "--tls-verify=false",
+            "--format",
+            "{{.Name}}",
+            &format!("{host}/gam")
+        ]),
+        format!("{host}/other/gamma\n")
+    );
+    // Nothing listens there: one error line, exit 125.
+    let o = b.run(&["search", "--tls-verify=false", "127.0.0.1:1/x"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+}

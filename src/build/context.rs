@@ -282,6 +282,15 @@ pub struct CopyAttrs {
     pub uid: u32,
     pub gid: u32,
     pub chmod: Option<u32>,
+    /// File times are clamped to this (`--timestamp`).
+    pub mtime_clamp: Option<u64>,
+}
+
+impl CopyAttrs {
+    fn mtime(&self, m: &fs::Metadata) -> u64 {
+        let t = m.mtime().max(0) as u64;
+        self.mtime_clamp.map_or(t, |c| t.min(c))
+    }
 }
 
 /// One planned entry of the layer: where it lands, and where it comes from.
@@ -404,7 +413,7 @@ pub fn append_placed(
                         h.set_mode(m.mode() & 0o7777);
                         h.set_uid(u64::from(m.uid()));
                         h.set_gid(u64::from(m.gid()));
-                        h.set_mtime(m.mtime().max(0) as u64);
+                        h.set_mtime(attrs.mtime(&m));
                     }
                     None => {
                         h.set_mode(0o755);
@@ -425,7 +434,7 @@ pub fn append_placed(
         h.set_mode(mode);
         h.set_uid(u64::from(attrs.uid));
         h.set_gid(u64::from(attrs.gid));
-        h.set_mtime(m.mtime().max(0) as u64);
+        h.set_mtime(attrs.mtime(m));
         h.set_size(0);
         let ft = m.file_type();
         if ft.is_dir() {
@@ -478,6 +487,9 @@ pub fn append_extracted(
         h.set_gid(u64::from(attrs.gid));
         if let Some(mode) = attrs.chmod {
             h.set_mode(mode);
+        }
+        if let Some(c) = attrs.mtime_clamp {
+            h.set_mtime(h.mtime()?.min(c));
         }
         match h.entry_type() {
             tar::EntryType::Symlink | tar::EntryType::Link => {
@@ -612,6 +624,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             chmod: None,
+            mtime_clamp: None,
         };
         let mut layer = LayerTar::new(&mut out);
         append_placed(&mut layer, &placed, attrs, &|_| None).unwrap();

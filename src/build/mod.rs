@@ -997,7 +997,10 @@ impl Step<'_, '_> {
         let store = self.env.store;
         let lowers = st.lowers(store);
         // Owner: --chown names resolve in the stage's own passwd/group.
-        let mut attrs = CopyAttrs::default();
+        let mut attrs = CopyAttrs {
+            mtime_clamp: self.clamp,
+            ..CopyAttrs::default()
+        };
         if let Some(ch) = flag(flags, "chown") {
             let ch = ex(&ch, off)?;
             let passwd = read_in_layers(&lowers, "etc/passwd");

@@ -34,6 +34,7 @@ mod rm;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod start;
 mod stop;
 mod system;
@@ -105,6 +106,8 @@ pub enum Command {
     Build(Box<build::BuildArgs>),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
+    /// Search a registry's catalog for repositories
+    Search(search::SearchArgs),
     /// Create a container without starting it
     Create(Box<start::CreateCmdArgs>),
     /// Start created or stopped containers in the background
@@ -360,6 +363,7 @@ pub fn main() -> i32 {
         Command::Network(c) => network::run(&ctx, c),
         Command::Build(a) => build::run(&ctx, a),
         Command::Commit(a) => commit::run(&ctx, a),
+        Command::Search(a) => search::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),
         Command::Completion(_) => Ok(0),

@@ -9,6 +9,7 @@ pub mod challenge;
 pub mod manifest;
 pub mod platform;
 pub mod push;
+pub mod search;
 
 use std::collections::HashMap;
 use std::io::Read;
