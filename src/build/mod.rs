@@ -1389,48 +1389,19 @@ fn fetch_url(url: &str, dest: &Path) -> Result<(), String> {
     if let Some(dir) = dest.parent() {
         fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let (r, w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    // SAFETY: single-threaded caller; the child leaves with _exit.
-    match unsafe { nix::unistd::fork() }.map_err(|e| e.to_string())? {
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let result = (|| -> Result<(), String> {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(std::time::Duration::from_secs(300))
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let mut resp = client.get(url).send().map_err(|e| e.to_string())?;
-                if !resp.status().is_success() {
-                    return Err(format!("the server answered {}", resp.status()));
-                }
-                let mut f = fs::File::create(dest).map_err(|e| e.to_string())?;
-                io::copy(&mut resp, &mut f).map_err(|e| e.to_string())?;
-                Ok(())
-            })();
-            let code = match result {
-                Ok(()) => 0,
-                Err(m) => {
-                    let _ = nix::unistd::write(&w, m.as_bytes());
-                    1
-                }
-            };
-            // SAFETY: leave the fork.
-            unsafe { libc::_exit(code) }
+    crate::userns::in_forked_child(|| {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(300))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut resp = client.get(url).send().map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("the server answered {}", resp.status()));
         }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let mut msg = String::new();
-            let _ = io::Read::read_to_string(&mut fs::File::from(r), &mut msg);
-            match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                _ => Err(if msg.is_empty() {
-                    "download failed".into()
-                } else {
-                    msg
-                }),
-            }
-        }
-    }
+        let mut f = fs::File::create(dest).map_err(|e| e.to_string())?;
+        io::copy(&mut resp, &mut f).map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

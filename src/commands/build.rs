@@ -1,13 +1,13 @@
 //! `burrow build`: build an image from a Dockerfile (see burrow::build).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
 use burrow::build::{BuildEnv, BuildError, BuildHost, BuildOptions};
+use burrow::image::find_image;
 use burrow::image::write::LayerCompression;
-use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::NetworkMode;
 use burrow::storage::{ImageRecord, Store};
 use chrono::{DateTime, Utc};
@@ -200,14 +200,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
                 .ok_or_else(|| anyhow::anyhow!("--timestamp {t}: out of range"))
         })
         .transpose()?;
-    let mut labels = BTreeMap::new();
-    for l in &args.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        if k.is_empty() {
-            anyhow::bail!("invalid --label {l:?}: give KEY=VALUE");
-        }
-        labels.insert(k.to_string(), v.to_string());
-    }
+    let labels = super::run::parse_labels(&args.label)?;
     if !matches!(
         args.pull.as_str(),
         "always" | "missing" | "never" | "true" | "false"
@@ -234,7 +227,16 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
         Err(e) => return fail(&e),
     };
     for image in &needed {
-        if let Err(code) = ensure_image(ctx, &store, args, image)? {
+        let found = super::pull::image_as_policy(
+            ctx,
+            &store,
+            image,
+            &args.pull,
+            None,
+            &args.registry,
+            args.quiet,
+        )?;
+        if let Err(code) = found {
             return Ok(code);
         }
     }
@@ -363,55 +365,4 @@ fn restore_stdio((out, err): (i32, i32)) {
 fn fail(e: &BuildError) -> anyhow::Result<i32> {
     eprintln!("Error: {e}");
     Ok(e.exit_code().unwrap_or(super::EXIT_ENGINE))
-}
-
-/// Make sure `name` is in the store, pulling it as `--pull` says.
-fn ensure_image(
-    ctx: &Ctx,
-    store: &Store,
-    args: &BuildArgs,
-    name: &str,
-) -> anyhow::Result<Result<(), i32>> {
-    let local = match find_image(store, name) {
-        Ok(i) => Some(i),
-        Err(LookupError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let pull = match (args.pull.as_str(), &local) {
-        ("never" | "false", None) => anyhow::bail!(
-            "image not known: {name} (pull it first with burrow pull {name}, or drop --pull=never)"
-        ),
-        ("never" | "false" | "missing", Some(_)) => false,
-        _ => true,
-    };
-    if !pull {
-        return Ok(Ok(()));
-    }
-    let setup = super::pull::setup(
-        None,
-        None,
-        None,
-        None,
-        args.registry.tls_verify,
-        args.registry.creds.as_deref(),
-        args.registry.authfile.as_ref(),
-    )?;
-    let quiet = args.quiet;
-    let code = ctx.in_userns(|ns| {
-        let observer: Box<dyn PullObserver> = if quiet {
-            Box::new(burrow::image::pull::Quiet)
-        } else if std::io::stderr().is_terminal() {
-            Box::new(super::progress::Bars::new())
-        } else {
-            Box::new(super::progress::Lines)
-        };
-        match super::pull::pull_in_userns(ctx, ns, store, setup, name, observer.as_ref()) {
-            Ok(_) => 0,
-            Err(e) => {
-                eprintln!("Error: pulling {name}: {e:#}");
-                super::EXIT_ENGINE
-            }
-        }
-    })?;
-    Ok(if code == 0 { Ok(()) } else { Err(code) })
 }

@@ -142,14 +142,7 @@ fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<i32> {
         );
     }
     let subnet: Option<Subnet> = args.subnet.as_deref().map(str::parse).transpose()?;
-    let mut labels = BTreeMap::new();
-    for l in &args.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        if k.is_empty() {
-            anyhow::bail!("invalid --label {l:?}: give KEY=VALUE");
-        }
-        labels.insert(k.to_string(), v.to_string());
-    }
+    let labels = super::run::parse_labels(&args.label)?;
     let store = NetworkStore::open(&ctx.paths.root)?;
     let net = store.create(&args.name, subnet, args.internal, labels)?;
     println!("{}", net.name);

@@ -175,3 +175,65 @@ pub fn pull_in_userns(
     )?;
     Ok(record.id)
 }
+
+/// The image `name`, found in the store or pulled as the `--pull` policy
+/// says (`always`/`true`, `missing`, `never`/`false`), in a process of its
+/// own (a pull starts threads). `Err(code)` inside when the pull failed
+/// (already reported).
+pub fn image_as_policy(
+    ctx: &Ctx,
+    store: &burrow::storage::Store,
+    name: &str,
+    policy: &str,
+    platform: Option<&str>,
+    registry: &RegistryFlags,
+    quiet: bool,
+) -> anyhow::Result<Result<burrow::storage::ImageRecord, i32>> {
+    use burrow::image::{LookupError, PullObserver, find_image};
+    use std::io::IsTerminal;
+    let local = match find_image(store, name) {
+        Ok(i) => Some(i),
+        Err(LookupError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let pull = match (policy, &local) {
+        ("never" | "false", None) => bail!(
+            "image not known: {name} (pull it first with burrow pull {name}, or drop --pull=never)"
+        ),
+        ("never" | "false" | "missing", Some(_)) => false,
+        _ => true,
+    };
+    if let (false, Some(image)) = (pull, local) {
+        return Ok(Ok(image));
+    }
+    let setup = setup(
+        platform,
+        None,
+        None,
+        None,
+        registry.tls_verify,
+        registry.creds.as_deref(),
+        registry.authfile.as_ref(),
+    )?;
+    let code = ctx.in_userns(|ns| {
+        let observer: Box<dyn PullObserver> = if quiet {
+            Box::new(burrow::image::pull::Quiet)
+        } else if std::io::stderr().is_terminal() {
+            Box::new(super::progress::Bars::new())
+        } else {
+            Box::new(super::progress::Lines)
+        };
+        match pull_in_userns(ctx, ns, store, setup, name, observer.as_ref()) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("Error: pulling {name}: {e:#}");
+                super::EXIT_ENGINE
+            }
+        }
+    })?;
+    if code != 0 {
+        return Ok(Err(code));
+    }
+    // The pull ran in a child process: look the image up again.
+    Ok(Ok(find_image(store, name)?))
+}

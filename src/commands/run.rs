@@ -2,10 +2,8 @@
 
 use anyhow::Context as _;
 use burrow::confine::{self, CapabilityOptions, SeccompMode, SecurityOpt, parse_security_opt};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use burrow::image::{LookupError, PullObserver, find_image};
 use burrow::runtime::MonitorHooks;
 use burrow::runtime::attach::parse_detach_keys;
 use burrow::runtime::container::new_id;
@@ -730,7 +728,7 @@ fn parse_log_opts(opts: &[String]) -> anyhow::Result<Option<u64>> {
 }
 
 /// `--label KEY=VALUE` (or `KEY`, an empty value).
-fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for l in labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -1021,53 +1019,15 @@ fn image_for_run(
     store: &Store,
     args: &CreateArgs,
 ) -> anyhow::Result<Result<burrow::storage::ImageRecord, i32>> {
-    let name = args.image();
-    let local = match find_image(store, name) {
-        Ok(i) => Some(i),
-        Err(LookupError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let pull = match (args.pull.as_str(), &local) {
-        ("never", None) => anyhow::bail!(
-            "image not known: {name} (pull it first with burrow pull {name}, or drop --pull=never)"
-        ),
-        ("never" | "missing", Some(_)) => false,
-        _ => true,
-    };
-    if let (false, Some(image)) = (pull, local) {
-        return Ok(Ok(image));
-    }
-    let setup = super::pull::setup(
+    super::pull::image_as_policy(
+        ctx,
+        store,
+        args.image(),
+        &args.pull,
         args.platform.as_deref(),
-        None,
-        None,
-        None,
-        args.registry.tls_verify,
-        args.registry.creds.as_deref(),
-        args.registry.authfile.as_ref(),
-    )?;
-    let quiet = args.quiet;
-    let code = ctx.in_userns(|ns| {
-        let observer: Box<dyn PullObserver> = if quiet {
-            Box::new(burrow::image::pull::Quiet)
-        } else if std::io::stderr().is_terminal() {
-            Box::new(super::progress::Bars::new())
-        } else {
-            Box::new(super::progress::Lines)
-        };
-        match super::pull::pull_in_userns(ctx, ns, store, setup, name, observer.as_ref()) {
-            Ok(_) => 0,
-            Err(e) => {
-                eprintln!("Error: pulling {name}: {e:#}");
-                super::EXIT_ENGINE
-            }
-        }
-    })?;
-    if code != 0 {
-        return Ok(Err(code));
-    }
-    // The pull ran in a child process: look the image up again.
-    Ok(Ok(find_image(store, name)?))
+        &args.registry,
+        args.quiet,
+    )
 }
 
 /// Resolved before any record exists, so a bad name or profile leaves

@@ -269,7 +269,7 @@ pub fn attach(
     container_id: &str,
     attachments: &[Attachment],
 ) -> Result<(), String> {
-    in_child(|| {
+    crate::userns::in_forked_child(|| {
         setns(shared, CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("cannot enter the shared network namespace: {e}"))?;
         let mut nl = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
@@ -318,7 +318,7 @@ pub fn detach(
     container_id: &str,
     attachment: &Attachment,
 ) -> Result<(), String> {
-    in_child(|| {
+    crate::userns::in_forked_child(|| {
         setns(shared, CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("cannot enter the shared network namespace: {e}"))?;
         let veth = attachment.host_veth(container_id);
@@ -326,37 +326,4 @@ pub fn detach(
             .and_then(|mut nl| nl.delete_link(&veth))
             .map_err(|e| format!("cannot remove interface {veth}: {e}"))
     })
-}
-
-/// Run `f` in a forked child and return its result (the error's text
-/// comes back over a pipe).
-fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("cannot create a pipe: {e}"))?;
-    // SAFETY: the caller is single-threaded; the child makes system calls
-    // and leaves with _exit.
-    match unsafe { nix::unistd::fork() }.map_err(|e| format!("cannot fork: {e}"))? {
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let code = match f() {
-                Ok(()) => 0,
-                Err(msg) => {
-                    let _ = nix::unistd::write(&w, msg.as_bytes());
-                    1
-                }
-            };
-            // SAFETY: leave the fork without the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let mut msg = String::new();
-            let _ = io::Read::read_to_string(&mut File::from(r), &mut msg);
-            match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                _ if !msg.is_empty() => Err(msg),
-                other => Err(format!("network setup failed: {other:?}")),
-            }
-        }
-    }
 }

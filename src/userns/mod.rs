@@ -366,6 +366,41 @@ impl Forwarding {
     }
 }
 
+/// Run `f` in a forked child and return its result (the error's text
+/// comes back over a pipe): for work that must not change the caller
+/// (`setns`) or must not start threads in it (an HTTP client). The caller
+/// is single-threaded.
+pub fn in_forked_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| format!("cannot create a pipe: {e}"))?;
+    // SAFETY: the caller is single-threaded; the child makes system calls
+    // and leaves with _exit.
+    match unsafe { nix::unistd::fork() }.map_err(|e| format!("cannot fork: {e}"))? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let code = match f() {
+                Ok(()) => 0,
+                Err(msg) => {
+                    let _ = nix::unistd::write(&w, msg.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: leave the fork without the parent's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let mut msg = String::new();
+            let _ = io::Read::read_to_string(&mut std::fs::File::from(r), &mut msg);
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                _ if !msg.is_empty() => Err(msg),
+                other => Err(format!("network setup failed: {other:?}")),
+            }
+        }
+    }
+}
+
 /// Whether this process is already root in a user namespace other than the
 /// initial one (e.g. inside `burrow unshare`), where the caller can run its
 /// code directly instead of through [`run_in_userns`].
