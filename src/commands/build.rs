@@ -84,8 +84,14 @@ fn dockerfile(args: &BuildArgs, context: Option<&Path>) -> anyhow::Result<(Strin
     };
     match (&args.file, context) {
         (Some(f), _) if f == "-" => Ok((read_stdin()?, "Dockerfile".into())),
-        (Some(f), _) => {
-            let text = std::fs::read_to_string(f)
+        (Some(f), ctx) => {
+            // Relative to the current directory, else to the context (as
+            // Podman looks for it).
+            let path = match ctx {
+                Some(c) if !Path::new(f).exists() && c.join(f).exists() => c.join(f),
+                _ => Path::new(f).to_path_buf(),
+            };
+            let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading the Dockerfile {f} (-f)"))?;
             Ok((text, f.clone()))
         }
