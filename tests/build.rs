@@ -97,6 +97,19 @@ CMD ["httpd", "-f", "-p", "2144", "-h", "/srv/www"]
     assert!(http_get(2144, "/cgi-bin/hi").contains("hello from the app"));
     assert_eq!(b.ok(&["exec", "app", "cat", "built.txt"]), "built\n");
     b.ok(&["rm", "-f", "app"]);
+    // One source file edited: every step before its COPY comes from the
+    // cache, that COPY and the rest run again.
+    fs::write(ctx.path().join("index.html"), "<h1>edited</h1>\n").unwrap();
+    let o = build(&b, ctx.path(), &["-t", "localhost/app:2"]);
+    assert_ne!(image_id(&o), id);
+    let text = out(&o);
+    let copy_at = text.find("COPY index.html").unwrap();
+    assert_eq!(
+        text[..copy_at].matches("--> Using cache").count(),
+        2,
+        "{text}"
+    );
+    assert!(!text[copy_at..].contains("Using cache"), "{text}");
     // One history entry per instruction after the base's.
     let hist = inspect[0]["History"].as_array().map(Vec::len).unwrap_or(0);
     assert!(hist >= 7, "{inspect}");

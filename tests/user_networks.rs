@@ -102,6 +102,16 @@ chmod +x /www/cgi-bin/fetch && exec httpd -f -p 2142 -h /www"#;
         std::fs::read_to_string(data.path().join("got.txt")).unwrap(),
         "hello-messages\n"
     );
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "--format",
+            "{{.Names}} {{.Networks}}",
+            "-f",
+            "name=server"
+        ]),
+        "server app\n"
+    );
     // Each sees the other in /etc/hosts, and both share one subnet.
     let hosts = b.ok(&["exec", "client", "cat", "/etc/hosts"]);
     assert!(hosts.contains("\tserver "), "{hosts}");

@@ -153,6 +153,7 @@ fn header_of(field: &str) -> Option<&'static str> {
         "State" => "STATE",
         "Ports" => "PORTS",
         "Names" => "NAMES",
+        "Networks" => "NETWORKS",
         "ExitCode" => "EXIT CODE",
         _ => return None,
     })
@@ -219,6 +220,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "State": s.as_str(),
                         "Status": status_text(c, *s, now),
                         "ExitCode": c.exit_code.unwrap_or(0),
+                        "Networks": c.networks.iter().map(|a| a.network.as_str()).collect::<Vec<_>>(),
                         "Exited": *s == Status::Exited,
                         "StartedAt": c.started.map_or(0, |t| t.timestamp()),
                         "ExitedAt": c.finished.map_or(0, |t| t.timestamp()),
@@ -272,6 +274,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
                         "Status": status_text(c, *s, now),
                         "State": s.as_str(),
                         "Ports": ports_text(c),
+                        "Networks": c.networks.iter().map(|a| a.network.as_str()).collect::<Vec<_>>().join(","),
                         "Names": c.name,
                         "ExitCode": c.exit_code.unwrap_or(0),
                     })
