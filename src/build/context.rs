@@ -160,11 +160,47 @@ pub struct SourceRoot<'a> {
     pub ignore: Option<&'a Ignore>,
 }
 
-/// One thing to copy: its path under the root.
+/// One thing to copy: the path it was named by under the root, and where
+/// that leads once symlinks are followed inside the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
     pub rel: String,
+    pub real: String,
     pub is_dir: bool,
+}
+
+/// `rel` with every symlink followed as if `root` were `/`: absolute
+/// targets and `..` stay inside it, as Docker resolves COPY sources (a
+/// link in the context cannot reach the host's files).
+pub fn resolve_in_root(root: &Path, rel: &str) -> io::Result<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: std::collections::VecDeque<String> = components(rel).into();
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        let candidate = root.join(done.join("/")).join(&c);
+        let m = fs::symlink_metadata(&candidate)?;
+        if !m.file_type().is_symlink() {
+            done.push(c);
+            continue;
+        }
+        hops += 1;
+        if hops > 40 {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let target = fs::read_link(&candidate)?;
+        let target = target.to_string_lossy();
+        if target.starts_with('/') {
+            done.clear();
+        }
+        let mut next: std::collections::VecDeque<String> = components(&target).into();
+        next.extend(todo.drain(..));
+        todo = next;
+    }
+    Ok(done.join("/"))
 }
 
 impl SourceRoot<'_> {
@@ -178,14 +214,17 @@ impl SourceRoot<'_> {
     pub fn resolve(&self, src: &str) -> Result<Vec<Matched>, ContextError> {
         let rel = clean_rel(src).ok_or_else(|| ContextError::Outside(src.to_string()))?;
         if !has_glob(&rel) {
-            let path = self.dir.join(&rel);
-            // The named path itself is followed if it is a symlink.
-            let m = fs::metadata(&path).map_err(|_| ContextError::Missing(src.to_string()))?;
             if self.excluded(&rel) {
                 return Err(ContextError::Missing(src.to_string()));
             }
+            // The named path itself is followed if it is a symlink.
+            let real = resolve_in_root(self.dir, &rel)
+                .map_err(|_| ContextError::Missing(src.to_string()))?;
+            let m = fs::metadata(self.dir.join(&real))
+                .map_err(|_| ContextError::Missing(src.to_string()))?;
             return Ok(vec![Matched {
                 rel,
+                real,
                 is_dir: m.is_dir(),
             }]);
         }
@@ -221,11 +260,20 @@ impl SourceRoot<'_> {
             if self.excluded(&rs) {
                 continue;
             }
-            let is_dir = fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false);
+            let Ok(real) = resolve_in_root(self.dir, &rs) else {
+                continue;
+            };
+            let is_dir = fs::metadata(self.dir.join(&real))
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
             if rest.is_empty() {
-                out.push(Matched { rel: rs, is_dir });
+                out.push(Matched {
+                    rel: rs,
+                    real,
+                    is_dir,
+                });
             } else if is_dir {
-                self.glob_walk(&r, rest, out)?;
+                self.glob_walk(Path::new(&real), rest, out)?;
             }
         }
         Ok(())
@@ -235,11 +283,11 @@ impl SourceRoot<'_> {
     /// `.dockerignore` applied: (path under the root, metadata).
     pub fn walk(&self, m: &Matched) -> Result<Vec<(String, fs::Metadata)>, ContextError> {
         let mut out = Vec::new();
-        let path = self.dir.join(&m.rel);
+        let path = self.dir.join(&m.real);
         let meta = fs::metadata(&path).map_err(io_err(&path))?;
-        out.push((m.rel.clone(), meta));
+        out.push((m.real.clone(), meta));
         if m.is_dir {
-            self.walk_dir(&m.rel, &mut out)?;
+            self.walk_dir(&m.real, &mut out)?;
         }
         Ok(out)
     }
@@ -315,7 +363,7 @@ pub fn place(
     for m in matched {
         for (rel, meta) in root.walk(m)? {
             let below = rel
-                .strip_prefix(&m.rel)
+                .strip_prefix(&m.real)
                 .map(|s| s.trim_start_matches('/'))
                 .unwrap_or("");
             let target = if m.is_dir {
@@ -611,6 +659,19 @@ mod tests {
             root.resolve("../etc/passwd"),
             Err(ContextError::Outside(_))
         ));
+        // Links resolve inside the context, never on the host.
+        std::os::unix::fs::symlink("/etc/passwd", c.join("escape")).unwrap();
+        std::os::unix::fs::symlink("../../one.txt", c.join("src/up")).unwrap();
+        assert!(matches!(
+            root.resolve("escape"),
+            Err(ContextError::Missing(_))
+        ));
+        let m = root.resolve("src/up").unwrap();
+        assert_eq!(
+            (m[0].rel.as_str(), m[0].real.as_str()),
+            ("src/up", "one.txt")
+        );
+        assert_eq!(place(&root, &m, "/x/", true).unwrap()[0].dest, "/x/up");
         // The hash follows content, not times.
         let m = root.resolve("src").unwrap();
         let h1 = content_hash(&place(&root, &m, "/app", true).unwrap()).unwrap();

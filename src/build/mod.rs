@@ -895,7 +895,9 @@ impl Step<'_, '_> {
             }
             _ => return Err(self.err(0, "unknown instruction")),
         };
-        let key = Digest::of(format!("{}\n{shown}\n{extra_key}", before.key).as_bytes());
+        // SHELL changes what shell-form RUN, CMD and ENTRYPOINT mean.
+        let key =
+            Digest::of(format!("{}\n{shown}\n{extra_key}\n{:?}", before.key, st.shell).as_bytes());
         let line = format!("{}STEP {}/{}: {shown}", self.prefix, self.number, self.of);
         self.host.say(&line);
         // The cache.
@@ -1019,11 +1021,11 @@ impl Step<'_, '_> {
             })?);
         }
         let dest = ex(dest, off)?;
-        let abs_dest = if dest.starts_with('/') {
+        let abs_dest = normalize_dest(&if dest.starts_with('/') {
             dest.clone()
         } else {
             format!("{}/{dest}", st.workdir().trim_end_matches('/'))
-        };
+        });
         let mut sources = Vec::new();
         for s in srcs {
             match s {
@@ -1072,9 +1074,12 @@ impl Step<'_, '_> {
                 .resolve(s)
                 .map_err(|e| self.err(off, format!("{what} {s}: {e}")))?;
             for m in matched {
-                if add && from.is_none() && !m.is_dir && context::is_archive(&root_dir.join(&m.rel))
+                if add
+                    && from.is_none()
+                    && !m.is_dir
+                    && context::is_archive(&root_dir.join(&m.real))
                 {
-                    archives.push(root_dir.join(&m.rel));
+                    archives.push(root_dir.join(&m.real));
                 } else {
                     matched_all.push(m);
                 }
@@ -1362,6 +1367,26 @@ pub fn remove_work_dir(work: &Path) -> io::Result<()> {
     atomic::remove_tree(work)
 }
 
+/// An absolute destination without `.` and `..` (which stop at `/`),
+/// keeping a trailing `/` (it says "into this directory").
+fn normalize_dest(dest: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in dest.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = format!("/{}", parts.join("/"));
+    if dest.ends_with('/') && out != "/" {
+        out.push('/');
+    }
+    out
+}
+
 /// The file `rel` as the image's layers (top first) have it.
 fn lookup_in_layers(lowers: &[PathBuf], rel: &str) -> Option<fs::Metadata> {
     for l in lowers {
@@ -1421,6 +1446,13 @@ mod tests {
                 ("B".to_string(), Some("2".to_string()))
             ]
         );
+    }
+
+    #[test]
+    fn destinations_stay_below_the_root() {
+        assert_eq!(normalize_dest("/app/./x/../y/"), "/app/y/");
+        assert_eq!(normalize_dest("/../../etc"), "/etc");
+        assert_eq!(normalize_dest("/"), "/");
     }
 
     #[test]
