@@ -499,3 +499,29 @@ fn timestamped_builds_are_reproducible() {
         "{inspect}"
     );
 }
+
+/// More layers than full paths fit in the kernel's overlay options: each
+/// RUN on top of them still works, and so does the image.
+#[test]
+fn images_with_many_layers_build_and_run() {
+    let (_reg, b, img) = common::pulled("test/build7", &busybox_image(|i| i));
+    let mut dockerfile = format!("FROM {img}\n");
+    for i in 0..60 {
+        dockerfile.push_str(&format!("RUN echo {i} > /layer-{i}\n"));
+    }
+    let ctx = context(&[("Dockerfile", &dockerfile)]);
+    image_id(&build(&b, ctx.path(), &["-q", "-t", "tall"]));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "tall",
+            "sh",
+            "-c",
+            "cat /layer-0 /layer-59"
+        ]),
+        "0\n59\n"
+    );
+}

@@ -288,6 +288,77 @@ pub fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String 
     )
 }
 
+/// The kernel takes at most a page of mount options.
+const MOUNT_DATA_MAX: usize = 4000;
+
+/// How an overlay is mounted: its options, the directory to mount it from
+/// (relative lower directories are looked up from there), and short links
+/// to make first (`link` → `target`, relative to that directory).
+#[derive(Debug, PartialEq, Eq)]
+pub struct OverlayMount {
+    pub data: String,
+    pub base: Option<PathBuf>,
+    pub links: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Overlay mount options that fit the kernel's one-page limit. Full paths
+/// fit some 40 layers of a store under a home directory; beyond, the lower
+/// directories are named relative to their common parent (the store's
+/// `layers/`: some 55 layers), and beyond that by short links
+/// `layers/l/<16 hex digits>` to them (some 200), as Podman does.
+pub fn overlay_mount_data(lowers: &[PathBuf], upper: &Path, work: &Path) -> OverlayMount {
+    let full = overlay_options(lowers, upper, work);
+    let plain = |data| OverlayMount {
+        data,
+        base: None,
+        links: Vec::new(),
+    };
+    if full.len() <= MOUNT_DATA_MAX {
+        return plain(full);
+    }
+    // Layers are `<layers>/<id>/diff`: their common parent is `<layers>`.
+    let Some(base) = lowers
+        .first()
+        .and_then(|l| l.parent())
+        .and_then(|l| l.parent())
+        .map(Path::to_path_buf)
+    else {
+        return plain(full);
+    };
+    let Some(relative) = lowers
+        .iter()
+        .map(|l| l.strip_prefix(&base).ok().map(Path::to_path_buf))
+        .collect::<Option<Vec<PathBuf>>>()
+    else {
+        return plain(full);
+    };
+    let data = overlay_options(&relative, upper, work);
+    if data.len() <= MOUNT_DATA_MAX {
+        return OverlayMount {
+            data,
+            base: Some(base),
+            links: Vec::new(),
+        };
+    }
+    let links: Vec<(PathBuf, PathBuf)> = relative
+        .iter()
+        .map(|r| {
+            let id: String = r
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().chars().take(16).collect())
+                .unwrap_or_default();
+            (Path::new("l").join(id), Path::new("..").join(r))
+        })
+        .collect();
+    let short: Vec<PathBuf> = links.iter().map(|(l, _)| l.clone()).collect();
+    OverlayMount {
+        data: overlay_options(&short, upper, work),
+        base: Some(base),
+        links,
+    }
+}
+
 /// Perform `plan` in order, stopping at the first failure.
 pub fn apply(plan: &Plan, sys: &mut dyn Sys) -> Result<(), SetupError> {
     for op in &plan.ops {
@@ -343,13 +414,45 @@ fn apply_one(rootfs: &Path, op: &SetupOp, sys: &mut dyn Sys) -> io::Result<()> {
             upper,
             work,
             target,
-        } => sys.mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(&overlay_options(lowers, upper, work)),
-        ),
+        } => {
+            let m = overlay_mount_data(lowers, upper, work);
+            if let Some(base) = &m.base {
+                sys.chdir(base)?;
+                if !m.links.is_empty() {
+                    sys.ensure_dir(&base.join("l"))?;
+                }
+                for (link, target) in &m.links {
+                    // Made once per layer and kept (same target every time);
+                    // one naming another layer (a 64-bit prefix shared) fails.
+                    let path = base.join(link);
+                    match sys.symlink(&target.display().to_string(), &path) {
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            if sys.read_link(&path)? != *target {
+                                return Err(io::Error::other(format!(
+                                    "{} names another layer than {}: remove it",
+                                    path.display(),
+                                    target.display()
+                                )));
+                            }
+                        }
+                        other => other?,
+                    }
+                }
+            }
+            if m.data.len() > MOUNT_DATA_MAX {
+                return Err(io::Error::other(format!(
+                    "the image has {} layers, more than an overlay mount can name: squash some of them",
+                    lowers.len()
+                )));
+            }
+            sys.mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(&m.data),
+            )
+        }
         SetupOp::MountProc { target } => {
             let t = sys.resolve_in_root(rootfs, target)?;
             sys.ensure_dir(&t)?;
@@ -596,6 +699,15 @@ mod tests {
         fn sethostname(&mut self, name: &str) -> io::Result<()> {
             self.log(format!("sethostname {name}"))
         }
+        fn chdir(&mut self, dir: &Path) -> io::Result<()> {
+            self.log(format!("chdir {}", dir.display()))
+        }
+        fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no link {}", path.display()),
+            ))
+        }
         fn loopback_up(&mut self) -> io::Result<()> {
             self.log("lo up".into())
         }
@@ -640,6 +752,30 @@ mod tests {
             .iter()
             .position(|c| c.starts_with(prefix))
             .unwrap_or_else(|| panic!("no call {prefix:?} in {calls:#?}"))
+    }
+
+    #[test]
+    fn many_layers_are_mounted_by_relative_paths_then_short_links() {
+        let layers = Path::new("/home/someone/.local/share/burrow/layers");
+        let id = |i: usize| format!("{i:016x}{}", "0".repeat(48));
+        let lowers: Vec<PathBuf> = (0..200).map(|i| layers.join(id(i)).join("diff")).collect();
+        let (upper, work) = (Path::new("/c/upper"), Path::new("/c/work"));
+        let few = overlay_mount_data(&lowers[..3], upper, work);
+        assert_eq!(few.base, None);
+        assert!(few.data.contains(&lowers[0].display().to_string()));
+        let fifty = overlay_mount_data(&lowers[..50], upper, work);
+        assert_eq!(fifty.base.as_deref(), Some(layers));
+        assert!(fifty.links.is_empty());
+        assert!(fifty.data.starts_with(&format!("lowerdir={}/diff:", id(0))));
+        let many = overlay_mount_data(&lowers, upper, work);
+        assert!(many.data.len() <= MOUNT_DATA_MAX, "{}", many.data.len());
+        assert_eq!(
+            many.links[1],
+            (
+                PathBuf::from(format!("l/{:016x}", 1)),
+                PathBuf::from(format!("../{}/diff", id(1)))
+            )
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub trait Sys {
     fn is_dir(&mut self, path: &Path) -> io::Result<Option<bool>>;
     fn sethostname(&mut self, name: &str) -> io::Result<()>;
     fn loopback_up(&mut self) -> io::Result<()>;
+    /// Change the working directory (relative overlay lower directories
+    /// are looked up from it).
+    fn chdir(&mut self, dir: &Path) -> io::Result<()>;
+    fn read_link(&mut self, path: &Path) -> io::Result<PathBuf>;
 }
 
 /// The real kernel.
@@ -155,6 +159,12 @@ impl Sys for LinuxSys {
             }
         }
         Ok(())
+    }
+    fn chdir(&mut self, dir: &Path) -> io::Result<()> {
+        nix::unistd::chdir(dir).map_err(errno)
+    }
+    fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(path)
     }
 }
 
