@@ -327,6 +327,9 @@ pub fn build(
     opts: &BuildOptions,
     host: &mut dyn BuildHost,
 ) -> Result<ImageRecord, BuildError> {
+    // Layers taken from the cache or made by steps belong to no image
+    // until the end: garbage collection waits.
+    let _gc = env.store.gc_shared()?;
     let text = opts.dockerfile.as_str();
     let file = opts.dockerfile_name.clone();
     let df = parse(opts)?;

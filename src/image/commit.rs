@@ -52,6 +52,9 @@ pub fn commit(
     if spec.driver == crate::runtime::rootfs::Driver::Vfs {
         return Err(CommitError::Vfs(rec.name.clone()));
     }
+    // The new layer belongs to no image until the end: garbage collection
+    // waits.
+    let _gc = store.gc_shared()?;
     let image = store
         .image(&rec.image_id)?
         .ok_or_else(|| CommitError::NoImage(rec.name.clone()))?;
