@@ -563,7 +563,9 @@ fn without_sig_proxy_a_signal_ends_only_burrow() {
             &img,
             "sh",
             "-c",
-            "trap 'echo got TERM' TERM; sleep 1; echo done",
+            // Long enough that the signal lands while it runs, even on a
+            // loaded machine (it lost that race once with 1 s).
+            "trap 'echo got TERM' TERM; sleep 3; echo done",
         ])
         .stdout(Stdio::piped())
         .spawn()
