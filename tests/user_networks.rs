@@ -405,3 +405,48 @@ fn bad_network_input_is_refused_with_the_fix() {
     b.ok(&["rm", "plain"]);
     assert_eq!(b.ok(&["network", "prune", "-f"]), "n1\n");
 }
+
+/// The holder killed while members run: the next member starts a new
+/// holder in the same namespaces (adopted from a running member), so it
+/// joins the same bridges.
+#[test]
+fn a_killed_holder_is_replaced_in_the_same_namespaces() {
+    let (_reg, b, img) = common::pulled("test/unet4", &busybox_image(|i| i));
+    b.ok(&["network", "create", "--internal", "kept"]);
+    let web = "mkdir -p /www && echo still-here > /www/index.html && exec httpd -f -p 80 -h /www";
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "kept",
+        &img,
+        "sh",
+        "-c",
+        web,
+    ]);
+    let first = holder(&b).expect("a holder runs");
+    // SAFETY: kill(2) of the test's own holder process.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    wait_until("the holder to die", || holder(&b).is_none());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "kept",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let second = holder(&b).expect("a new holder runs");
+    assert_ne!(first, second);
+    assert_eq!(
+        b.ok(&["exec", "late", "sh", "-c", &retry("wget -qO- http://web/")]),
+        "still-here\n"
+    );
+    b.ok(&["rm", "-f", "web", "late"]);
+    wait_until("the holder to go", || holder(&b).is_none());
+}

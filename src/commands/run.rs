@@ -676,8 +676,13 @@ pub fn join_target(
         NetworkMode::Bridge(_) => {
             let networks = containers.get(&spec.id)?.networks;
             spec.network = NetworkMode::Bridge(networks);
-            let shared = burrow::netns::shared::connect_or_start(&ctx.paths.runroot, map)
-                .context("joining the user networks' shared namespace")?;
+            let members = burrow::runtime::members::Members::for_containers(
+                spec.dir.parent().unwrap_or(&spec.dir),
+            );
+            let shared = burrow::netns::shared::connect_or_start(&ctx.paths.runroot, map, || {
+                members.anchor()
+            })
+            .context("joining the user networks' shared namespace")?;
             spec.shared_netns_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&shared.netns));
             Ok(Join::Shared(shared))
         }

@@ -74,9 +74,25 @@ fn open_lock(runroot: &Path) -> Result<File, SharedError> {
     crate::storage::atomic::open_lock(&path).map_err(io_err("open", &path))
 }
 
-/// Connect to the holder, starting it (in a new user namespace with `map`)
-/// if none runs. Call single-threaded, outside any user namespace.
-pub fn connect_or_start(runroot: &Path, map: &IdMap) -> Result<SharedNetns, SharedError> {
+/// A running member's hold on the shared namespaces: its monitor's pid and
+/// the descriptor number of the network namespace in it. A new holder
+/// adopts the namespaces from there when the old holder was killed while
+/// members still run, so that new members join the same bridges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub pid: i32,
+    pub netns_fd: i32,
+}
+
+/// Connect to the holder, starting it if none runs: in the namespaces of
+/// `anchor` (a running member's) when there is one, else in a new user
+/// namespace with `map` and a new network namespace. Call single-threaded,
+/// outside any user namespace.
+pub fn connect_or_start(
+    runroot: &Path,
+    map: &IdMap,
+    anchor: impl FnOnce() -> Option<Anchor>,
+) -> Result<SharedNetns, SharedError> {
     fs::create_dir_all(runroot).map_err(io_err("create", runroot))?;
     let lock = open_lock(runroot)?;
     lock.lock().map_err(io_err("lock", &lock_path(runroot)))?;
@@ -86,13 +102,32 @@ pub fn connect_or_start(runroot: &Path, map: &IdMap) -> Result<SharedNetns, Shar
     }
     // A socket whose holder is gone (killed) is stale.
     let _ = fs::remove_file(&sock);
-    let code = run_in_userns(map, || match start_holder(runroot) {
+    let start = |netns: Option<File>| match start_holder(runroot, netns) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {e}");
             1
         }
-    })?;
+    };
+    let adopted = anchor().and_then(|a| {
+        let userns = File::open(format!("/proc/{}/ns/user", a.pid)).ok()?;
+        Some((a, userns))
+    });
+    let code = match adopted {
+        Some((a, userns)) => crate::userns::run_in_existing_userns(&userns, || {
+            match File::open(format!("/proc/{}/fd/{}", a.pid, a.netns_fd)) {
+                Ok(netns) => start(Some(netns)),
+                Err(e) => {
+                    eprintln!(
+                        "Error: cannot take over the shared network namespace from process {}: {e}",
+                        a.pid
+                    );
+                    1
+                }
+            }
+        })?,
+        None => run_in_userns(map, || start(None))?,
+    };
     if code != 0 {
         return Err(SharedError::Start(format!("exit code {code}")));
     }
@@ -128,16 +163,22 @@ fn handover(conn: UnixStream) -> Result<SharedNetns, SharedError> {
 
 /// In the new user namespace: make the network namespace, listen, and
 /// leave the holder behind as a process of its own.
-fn start_holder(runroot: &Path) -> Result<(), String> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("cannot create a network namespace: {e}"))?;
-    Netlink::open()
-        .and_then(|mut nl| nl.set_up("lo", None))
-        .map_err(|e| format!("cannot bring up the loopback interface: {e}"))?;
+fn start_holder(runroot: &Path, existing: Option<File>) -> Result<(), String> {
+    match existing {
+        Some(netns) => setns(&netns, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("cannot enter the shared network namespace: {e}"))?,
+        None => {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("cannot create a network namespace: {e}"))?;
+            Netlink::open()
+                .and_then(|mut nl| nl.set_up("lo", None))
+                .map_err(|e| format!("cannot bring up the loopback interface: {e}"))?;
+        }
+    }
     let sock = socket_path(runroot);
     let listener = UnixListener::bind(&sock)
         .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-    // SAFETY: single-threaded (we are the user namespace's first process).
+    // SAFETY: single-threaded (a fresh fork of the command line).
     match unsafe { nix::unistd::fork() }.map_err(|e| format!("cannot fork: {e}"))? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
         nix::unistd::ForkResult::Child => {

@@ -29,6 +29,10 @@ pub struct Member {
     pub attachments: Vec<Attachment>,
     /// The monitor: while it lives, so does the membership.
     pub monitor: ProcessRef,
+    /// The descriptor number of the shared network namespace in the
+    /// monitor (see [`crate::netns::shared::Anchor`]).
+    #[serde(default)]
+    pub netns_fd: Option<i32>,
 }
 
 /// The members of one store: `<store>/networks/members`, next to the
@@ -112,6 +116,17 @@ impl Members {
         self.rewrite(&touched, None)
     }
 
+    /// A running member's hold on the shared namespaces, to adopt them from.
+    pub fn anchor(&self) -> Option<crate::netns::shared::Anchor> {
+        let _lock = self.lock().ok()?;
+        self.live().ok()?.into_iter().find_map(|m| {
+            Some(crate::netns::shared::Anchor {
+                pid: m.monitor.pid,
+                netns_fd: m.netns_fd?,
+            })
+        })
+    }
+
     /// The member entry of container `id`, if it runs on a user network.
     pub fn get(&self, id: &str) -> Option<Member> {
         let _lock = self.lock().ok()?;
@@ -187,6 +202,7 @@ mod tests {
                 name: name.into(),
                 attachments: atts,
                 monitor: me.clone(),
+                netns_fd: None,
             }
         };
         let a = make("aaaa", "a", vec![att("front", 2)]);

@@ -497,6 +497,7 @@ fn join_members(
             name,
             attachments: attachments.to_vec(),
             monitor,
+            netns_fd: spec.shared_netns_fd,
         },
         &[],
     )
