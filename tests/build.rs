@@ -525,3 +525,52 @@ fn images_with_many_layers_build_and_run() {
         "0\n59\n"
     );
 }
+
+/// Two builds at once share the store without harm: both succeed, and
+/// with the same timestamp they make the same image.
+#[test]
+fn concurrent_builds_share_the_store() {
+    let (_reg, b, img) = common::pulled("test/build8", &busybox_image(|i| i));
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            &format!("FROM {img}\nCOPY f /f\nRUN cat /f > /g\nRUN echo more >> /g\n"),
+        ),
+        ("f", "content\n"),
+    ]);
+    let c = ctx.path().display().to_string();
+    let spawn = || {
+        b.cmd(&[
+            "build",
+            "--network",
+            "none",
+            "-q",
+            "--no-cache",
+            "--timestamp",
+            "0",
+            &c,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    let (one, two) = (
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    );
+    assert_eq!(image_id(&one), image_id(&two));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image_id(&one),
+            "cat",
+            "/g"
+        ]),
+        "content\nmore\n"
+    );
+}

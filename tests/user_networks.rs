@@ -450,3 +450,58 @@ fn a_killed_holder_is_replaced_in_the_same_namespaces() {
     b.ok(&["rm", "-f", "web", "late"]);
     wait_until("the holder to go", || holder(&b).is_none());
 }
+
+/// Members started at once get distinct addresses, one holder, and each
+/// other in /etc/hosts.
+#[test]
+fn members_started_at_once_all_see_each_other() {
+    let (_reg, b, img) = common::pulled("test/unet5", &busybox_image(|i| i));
+    b.ok(&["network", "create", "--internal", "crowd"]);
+    let names = ["m1", "m2", "m3", "m4"];
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| {
+            b.cmd(&[
+                "run",
+                "-d",
+                "--name",
+                n,
+                "--network",
+                "crowd",
+                &img,
+                "sleep",
+                "60",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+    let inspect: serde_json::Value =
+        serde_json::from_str(&b.ok(&["network", "inspect", "crowd"])).unwrap();
+    let mut ips: Vec<String> = inspect[0]["containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["ip"].as_str().unwrap().to_string())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 4, "{inspect}");
+    for n in names {
+        let hosts = b.ok(&["exec", n, "cat", "/etc/hosts"]);
+        for other in names {
+            assert!(
+                hosts.contains(&format!("\t{other} ")),
+                "{n} misses {other}: {hosts}"
+            );
+        }
+    }
+    b.ok(&["rm", "-f", "m1", "m2", "m3", "m4"]);
+    wait_until("the holder to go", || holder(&b).is_none());
+}
