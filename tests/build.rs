@@ -574,3 +574,39 @@ fn concurrent_builds_share_the_store() {
         "content\nmore\n"
     );
 }
+
+/// RUN steps get the default network of `run` (pasta: a default route and
+/// the host as host.containers.internal); `RUN --network=none` only lo.
+#[test]
+fn run_steps_have_the_default_network() {
+    let (_reg, b, img) = common::pulled("test/build9", &busybox_image(|i| i));
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM {img}\n\
+             RUN ip route | grep -q default && grep -q host.containers.internal /etc/hosts && echo ok > /net\n\
+             RUN --network=none sh -c 'ip route | grep -q default && exit 1; ls /sys/class/net > /none'\n"
+        ),
+    )]);
+    let o = b.run(&[
+        "build",
+        "-q",
+        "-t",
+        "netted",
+        &ctx.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "netted",
+            "cat",
+            "/net",
+            "/none"
+        ]),
+        "ok\nlo\n"
+    );
+}
