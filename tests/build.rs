@@ -610,3 +610,53 @@ fn run_steps_have_the_default_network() {
         "ok\nlo\n"
     );
 }
+
+/// An image's ONBUILD triggers run when it is used as a base, and are not
+/// passed on.
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let (_reg, b, img) = common::pulled("test/build10", &busybox_image(|i| i));
+    let base = context(&[(
+        "Dockerfile",
+        &format!("FROM {img}\nONBUILD RUN echo triggered > /t\nONBUILD ENV FROM_TRIGGER=1\n"),
+    )]);
+    image_id(&build(
+        &b,
+        base.path(),
+        &["-t", "localhost/base-with-triggers"],
+    ));
+    let inspect = b.ok(&["image", "inspect", "localhost/base-with-triggers"]);
+    assert!(inspect.contains("RUN echo triggered > /t"), "{inspect}");
+    let child = context(&[(
+        "Dockerfile",
+        "FROM localhost/base-with-triggers\nRUN cat /t > /seen\n",
+    )]);
+    let o = build(&b, child.path(), &["-t", "child"]);
+    image_id(&o);
+    assert!(
+        out(&o).contains("ONBUILD STEP 1/2: RUN echo triggered > /t"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "child",
+            "sh",
+            "-c",
+            "cat /seen; echo $FROM_TRIGGER"
+        ]),
+        "triggered\n1\n"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&b.ok(&["image", "inspect", "child"])).unwrap();
+    assert!(
+        inspect[0]["Config"]["OnBuild"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{inspect}"
+    );
+}

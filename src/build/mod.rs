@@ -415,6 +415,48 @@ pub fn build(
                 args: BTreeMap::new(),
             }
         };
+        // An image's ONBUILD triggers run first, as Docker runs them, and
+        // are not passed on to this image.
+        let triggers: Vec<String> = st.config["config"]["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !triggers.is_empty() && from != "scratch" && find_stage(from, &done, si).is_none() {
+            st.cfg().remove("OnBuild");
+            let trigger_text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+            let trigger_file = format!("ONBUILD trigger of {from}");
+            let tdf = parse_dockerfile::parse(&trigger_text).map_err(|e| BuildError::At {
+                file: trigger_file.clone(),
+                line: e.line().saturating_sub(1),
+                msg: e.to_string(),
+            })?;
+            let trigger_prefix = format!("{prefix}ONBUILD ");
+            for t in tdf.stages() {
+                for (n, ins) in t.instructions.iter().enumerate() {
+                    let step = Step {
+                        env,
+                        opts,
+                        host: &mut *host,
+                        file: &trigger_file,
+                        text: &trigger_text,
+                        created,
+                        clamp,
+                        ignore: &ignore,
+                        prefix: &trigger_prefix,
+                        number: n + 1,
+                        of: t.instructions.len(),
+                        line_shift: 1,
+                    };
+                    st = step.apply(st, ins, &global, &mut used_args, &|r: &str| {
+                        find_stage(r, &done, si)
+                    })?;
+                }
+            }
+        }
         for (n, ins) in s.instructions.iter().enumerate() {
             let step = Step {
                 env,
@@ -428,6 +470,7 @@ pub fn build(
                 prefix: &prefix,
                 number: n + 2,
                 of: n_steps,
+                line_shift: 0,
             };
             st = step.apply(st, ins, &global, &mut used_args, &|r: &str| {
                 find_stage(r, &done, si)
@@ -580,6 +623,9 @@ struct Step<'a, 'h> {
     prefix: &'a str,
     number: usize,
     of: usize,
+    /// Lines of `text` before the real first one (the FROM put before
+    /// ONBUILD triggers to parse them).
+    line_shift: usize,
 }
 
 /// Writes a layer's tar.
@@ -599,7 +645,9 @@ impl Step<'_, '_> {
     fn err(&self, offset: usize, msg: impl Into<String>) -> BuildError {
         BuildError::At {
             file: self.file.to_string(),
-            line: line_of(self.text, offset),
+            line: line_of(self.text, offset)
+                .saturating_sub(self.line_shift)
+                .max(1),
             msg: msg.into(),
         }
     }
@@ -613,11 +661,11 @@ impl Step<'_, '_> {
         stage_of: &dyn Fn(&str) -> Option<Stage>,
     ) -> Result<Stage, BuildError> {
         let vars = st.vars();
-        let (file, text) = (self.file, self.text);
+        let (file, text, shift) = (self.file, self.text, self.line_shift);
         let ex = |s: &str, off: usize| {
             words::expand(s, &vars).map_err(|e| BuildError::At {
                 file: file.to_string(),
-                line: line_of(text, off),
+                line: line_of(text, off).saturating_sub(shift).max(1),
                 msg: e.to_string(),
             })
         };
@@ -1298,7 +1346,9 @@ impl Step<'_, '_> {
         let result = if code != 0 {
             Err(BuildError::RunFailed {
                 file: self.file.to_string(),
-                line: line_of(self.text, off),
+                line: line_of(self.text, off)
+                    .saturating_sub(self.line_shift)
+                    .max(1),
                 command: shown.to_string(),
                 code,
             })
