@@ -28,7 +28,7 @@ use parse_dockerfile::Instruction;
 use serde_json::{Value, json};
 
 use crate::digest::Digest;
-use crate::image::write::{LayerCompression, WriteError, empty_config, put_new_image};
+use crate::image::write::{LayerCompression, WriteError, empty_config, put_new_image, string_list};
 use crate::runtime::rootfs::Driver;
 use crate::runtime::spec::{Confinement, NetworkMode};
 use crate::storage::unpack::UnpackOptions;
@@ -254,14 +254,7 @@ pub fn build(
         };
         // An image's ONBUILD triggers run first, as Docker runs them, and
         // are not passed on to this image.
-        let triggers: Vec<String> = st.config["config"]["OnBuild"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let triggers = string_list(&st.config["config"]["OnBuild"]);
         if !triggers.is_empty() && from != "scratch" && find_stage(from, &done, si).is_none() {
             st.cfg().remove("OnBuild");
             let trigger_text = format!("FROM scratch\n{}\n", triggers.join("\n"));

@@ -32,14 +32,7 @@ impl Stage {
     }
 
     pub(super) fn env(&self) -> Vec<String> {
-        self.config["config"]["Env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::image::write::string_list(&self.config["config"]["Env"])
     }
 
     /// Variables for substitution: the stage's ARGs, then its ENV (which

@@ -160,7 +160,7 @@ impl Step<'_, '_> {
                 msg: e.to_string(),
             })
         };
-        let before = st.clone();
+        let prev_key = st.key.clone();
         // The instruction as shown and hashed, and what it does.
         let (shown, effect, extra_key): (String, Effect, String) = match ins {
             Instruction::Arg(a) => {
@@ -439,7 +439,7 @@ impl Step<'_, '_> {
         };
         // SHELL changes what shell-form RUN, CMD and ENTRYPOINT mean.
         let key =
-            Digest::of(format!("{}\n{shown}\n{extra_key}\n{:?}", before.key, st.shell).as_bytes());
+            Digest::of(format!("{prev_key}\n{shown}\n{extra_key}\n{:?}", st.shell).as_bytes());
         let line = format!("{}STEP {}/{}: {shown}", self.prefix, self.number, self.of);
         self.host.say(&line);
         // The cache.

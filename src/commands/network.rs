@@ -343,7 +343,7 @@ fn connect(ctx: &Ctx, args: &ConnectArgs) -> anyhow::Result<i32> {
     let Some(att) = updated.networks.last().cloned() else {
         return Ok(0);
     };
-    if let Err(e) = apply_live(ctx, &updated, |shared_netns, ctr_netns| {
+    if let Err(e) = apply_live(ctx, &containers, &updated, |shared_netns, ctr_netns| {
         shared::attach(
             shared_netns,
             ctr_netns,
@@ -379,7 +379,7 @@ fn disconnect(ctx: &Ctx, args: &DisconnectArgs) -> anyhow::Result<i32> {
     let updated = containers.modify(&rec.id, |r| {
         r.networks.retain(|a| a.network_id != net.id);
     })?;
-    apply_live(ctx, &updated, |shared_netns, _| {
+    apply_live(ctx, &containers, &updated, |shared_netns, _| {
         shared::detach(shared_netns, &updated.id, &att)
     })?;
     Ok(0)
@@ -391,17 +391,14 @@ fn disconnect(ctx: &Ctx, args: &DisconnectArgs) -> anyhow::Result<i32> {
 /// /etc/hosts. A stopped container gets its networks at its next start.
 fn apply_live(
     ctx: &Ctx,
+    containers: &ContainerStore,
     rec: &ContainerRecord,
     change: impl FnOnce(std::os::fd::BorrowedFd<'_>, std::os::fd::BorrowedFd<'_>) -> Result<(), String>,
 ) -> anyhow::Result<()> {
     let (true, Some(pid)) = (rec.current_status().is_live(), rec.pid) else {
         return Ok(());
     };
-    let containers_dir = ContainerStore::open(&ctx.paths.root)?
-        .dir_of(&rec.id)
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
+    let container_dir = containers.dir_of(&rec.id);
     let Some(held) = shared::connect(&ctx.paths.runroot)? else {
         anyhow::bail!(
             "container {} runs, but the user networks' shared namespace is gone: restart the container",
@@ -416,7 +413,7 @@ fn apply_live(
             let ctr = std::fs::File::open(&path)
                 .map_err(|e| format!("cannot open {path} (has the container stopped?): {e}"))?;
             change(held.netns.as_fd(), ctr.as_fd())?;
-            let members = Members::for_containers(&containers_dir);
+            let members = Members::of_container(&container_dir);
             let mut member: Member = members.get(&rec.id).ok_or_else(|| {
                 format!(
                     "container {} is not a running member of its networks",

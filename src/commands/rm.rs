@@ -72,12 +72,8 @@ pub fn run(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<i32> {
             // Its killed monitor could not take its name off the other
             // members' /etc/hosts.
             if !c.networks.is_empty() {
-                let members = burrow::runtime::members::Members::for_containers(
-                    containers
-                        .dir_of(&c.id)
-                        .parent()
-                        .unwrap_or(std::path::Path::new(".")),
-                );
+                let members =
+                    burrow::runtime::members::Members::of_container(&containers.dir_of(&c.id));
                 if let Err(e) = members.leave(&c.id) {
                     eprintln!(
                         "WARN: updating the /etc/hosts of container {}'s network members: {e}",

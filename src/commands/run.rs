@@ -676,9 +676,7 @@ pub fn join_target(
         NetworkMode::Bridge(_) => {
             let networks = containers.get(&spec.id)?.networks;
             spec.network = NetworkMode::Bridge(networks);
-            let members = burrow::runtime::members::Members::for_containers(
-                spec.dir.parent().unwrap_or(&spec.dir),
-            );
+            let members = burrow::runtime::members::Members::of_container(&spec.dir);
             let shared = burrow::netns::shared::connect_or_start(&ctx.paths.runroot, map, || {
                 members.anchor()
             })

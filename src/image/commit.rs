@@ -3,7 +3,9 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::write::{LayerCompression, WriteError, add_layer, history_entry, put_new_image};
+use super::write::{
+    LayerCompression, WriteError, add_layer, history_entry, put_new_image, string_list,
+};
 use crate::runtime::layer_tar::write_upper_tar;
 use crate::runtime::{ContainerRecord, ContainerSpec};
 use crate::storage::unpack::UnpackOptions;
@@ -70,14 +72,7 @@ pub fn commit(
     }
     // The command the container ran, less the image's entrypoint, is the
     // new image's CMD (Docker's rule).
-    let entrypoint: Vec<String> = config["config"]["Entrypoint"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let entrypoint = string_list(&config["config"]["Entrypoint"]);
     let cmd: Vec<String> = match rec.command.strip_prefix(entrypoint.as_slice()) {
         Some(rest) if !entrypoint.is_empty() => rest.to_vec(),
         _ => rec.command.clone(),

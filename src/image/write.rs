@@ -170,6 +170,18 @@ pub fn add_layer_from(
     })
 }
 
+/// The strings of a JSON array (`Env`, `Entrypoint`, `OnBuild`, ... of an
+/// image config); none when it is missing or not an array.
+pub fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One `history` entry of an image config.
 pub fn history_entry(
     created: DateTime<Utc>,

@@ -43,6 +43,11 @@ pub struct Members {
 }
 
 impl Members {
+    /// For the store holding the container whose directory is `container`.
+    pub fn of_container(container: &Path) -> Members {
+        Members::for_containers(container.parent().unwrap_or(container))
+    }
+
     /// For the store whose `containers/` directory is `containers`.
     pub fn for_containers(containers: &Path) -> Members {
         let root = containers.parent().unwrap_or(containers);

@@ -483,7 +483,6 @@ fn join_members(
     attachments: &[crate::netns::network::Attachment],
 ) -> std::io::Result<()> {
     use super::members::{Member, Members};
-    let containers = spec.dir.parent().unwrap_or(&spec.dir);
     let name = fs::read(spec.dir.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<super::ContainerRecord>(&b).ok())
@@ -491,7 +490,7 @@ fn join_members(
         .unwrap_or_else(|| spec.id[..spec.id.len().min(12)].to_string());
     let monitor = super::container::ProcessRef::current()
         .ok_or_else(|| std::io::Error::other("cannot read the monitor's own /proc entry"))?;
-    Members::for_containers(containers).join(
+    Members::of_container(&spec.dir).join(
         &Member {
             id: spec.id.clone(),
             name,
@@ -513,8 +512,7 @@ fn stop_network(spec: &ContainerSpec, h: NetHelper) {
             if let Some(p) = pasta {
                 stop_pasta(p);
             }
-            let containers = spec.dir.parent().unwrap_or(&spec.dir);
-            if let Err(e) = super::members::Members::for_containers(containers).leave(&spec.id) {
+            if let Err(e) = super::members::Members::of_container(&spec.dir).leave(&spec.id) {
                 eprintln!("Error: removing the container from its networks' /etc/hosts: {e}");
             }
         }
