@@ -8,6 +8,7 @@ pub mod build;
 pub mod config;
 pub mod confine;
 pub mod digest;
+pub mod engine;
 pub mod image;
 pub mod netns;
 pub mod paths;

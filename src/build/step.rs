@@ -17,7 +17,8 @@ use super::{BuildEnv, BuildError, BuildHost, BuildOptions, PROXY_ARGS, line_of, 
 use crate::digest::Digest;
 use crate::image::write::{add_layer, history_entry};
 use crate::runtime::ContainerSpec;
-use crate::runtime::spec::{NameConfig, NetworkMode};
+use crate::runtime::spec::NetworkMode;
+use crate::runtime::spec::ProcessSpec;
 use crate::storage::{ImageLayer, atomic};
 
 fn command_words(c: &Command<'_>, shell: &[String]) -> (Vec<String>, String) {
@@ -803,36 +804,20 @@ impl Step<'_, '_> {
                 env.push(format!("{p}={v}"));
             }
         }
-        let spec = ContainerSpec {
-            id: id.clone(),
-            dir: dir.clone(),
-            lowers: st.lowers(self.env.store),
-            hostname: id[..12].to_string(),
+        let process = ProcessSpec {
             args: argv,
             env,
             cwd: st.workdir(),
-            network,
-            confine: self.env.confine.clone(),
-            user: st.config["config"]["User"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            stdin: false,
-            tty: false,
-            winsize: None,
-            init: false,
-            mounts: Vec::new(),
-            read_only: false,
-            driver: self.env.driver,
-            keep_id: None,
-            id_counts: self.env.id_counts,
-            log: None,
-            log_max_size: None,
-            ports: Vec::new(),
-            join_netns_pid: None,
-            shared_netns_fd: None,
-            names: NameConfig::default(),
+            hostname: id[..12].to_string(),
         };
+        let user = st.config["config"]["User"].as_str().unwrap_or("");
+        let spec = ContainerSpec::builder(&id, dir.clone(), st.lowers(self.env.store), process)
+            .user(user)
+            .network(network)
+            .confine(self.env.confine.clone())
+            .root(self.env.driver, None, self.env.id_counts)
+            .build()
+            .map_err(|e| self.err(off, e.to_string()))?;
         let code = crate::runtime::run_container(&spec, None, || {}, || {});
         let result = if code != 0 {
             Err(BuildError::RunFailed {

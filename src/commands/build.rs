@@ -13,7 +13,7 @@ use burrow::storage::{ImageRecord, Store};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -149,7 +149,7 @@ impl BuildHost for Host {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &BuildArgs) -> anyhow::Result<i32> {
     let context = if args.context == "-" {
         None
     } else {
@@ -206,7 +206,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
                 .ok_or_else(|| anyhow::anyhow!("--timestamp {t}: out of range"))
         })
         .transpose()?;
-    let labels = super::run::parse_labels(&args.label)?;
+    let labels = burrow::engine::request::parse_labels(&args.label)?;
     if !matches!(
         args.pull.as_str(),
         "always" | "missing" | "never" | "true" | "false"
@@ -232,36 +232,22 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
         Ok(n) => n,
         Err(e) => return fail(&e),
     };
+    let policy: burrow::engine::PullPolicy = args.pull.parse()?;
+    let registry = args.registry.options();
     for image in &needed {
-        let found = super::pull::image_as_policy(
+        burrow::engine::pull::image_as_policy(
             ctx,
             &store,
             image,
-            &args.pull,
+            policy,
             None,
-            &args.registry,
-            args.quiet,
+            &registry,
+            &|| super::pull::observer(args.quiet),
         )?;
-        if let Err(code) = found {
-            return Ok(code);
-        }
     }
     let seccomp_cache = ctx.paths.runroot.join("seccomp");
     let quiet = args.quiet;
-    let storage_driver = ctx.storage_driver.clone();
-    let probe_path = ctx.paths.runroot.join("overlay.probe");
-    let requested = storage_driver
-        .as_deref()
-        .map(burrow::runtime::rootfs::Driver::parse)
-        .transpose()?;
-    let (driver, why) = burrow::runtime::rootfs::choose(requested, false, || {
-        burrow::runtime::rootfs::cached_overlay_probe(&probe_path, || {
-            burrow::system::overlay::probe_overlay(&ctx.paths)
-        })
-    })?;
-    if let Some(why) = why {
-        eprintln!("WARN: {why}");
-    }
+    let driver = ctx.choose_driver(false)?;
     if driver == burrow::runtime::rootfs::Driver::Vfs {
         anyhow::bail!(
             "build needs the overlay or fuse-overlayfs storage driver (each step's changes are read from its overlay): install fuse-overlayfs"

@@ -6,7 +6,7 @@ use burrow::image::write::LayerCompression;
 use burrow::runtime::{ContainerStore, Status};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -42,7 +42,7 @@ pub struct CommitArgs {
     pub image: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &CommitArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &CommitArgs) -> anyhow::Result<i32> {
     let compression = LayerCompression::parse(&args.compression)
         .ok_or_else(|| anyhow::anyhow!("--compression {}: use gzip or zstd", args.compression))?;
     let mut names = Vec::new();
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, args: &CommitArgs) -> anyhow::Result<i32> {
     let containers = ContainerStore::open(store.root())?;
     let rec = containers.find(&args.container)?;
     let spec = containers.load_spec(&rec.id)?;
-    let ns = super::run::namespace_for(rec.keep_id)?;
+    let ns = ctx.namespace_for(rec.keep_id)?;
     let paused = match (args.pause, rec.current_status(), rec.pid) {
         (true, Status::Running, Some(pid)) => {
             burrow::runtime::lifecycle::set_paused(&containers, &rec.id, pid, true)?;
@@ -81,13 +81,8 @@ pub fn run(ctx: &Ctx, args: &CommitArgs) -> anyhow::Result<i32> {
         change: &change,
     };
     let quiet = args.quiet;
-    let result = ctx.in_namespace(ns, |ns| {
-        let unpack = burrow::storage::unpack::UnpackOptions {
-            uid_count: ns.map.uid_count(),
-            gid_count: ns.map.gid_count(),
-            ignore_chown_errors: ctx.config.storage.ignore_chown_errors,
-            user_name: ns.identity.name.clone(),
-        };
+    let result = ctx.in_namespace(&ns, None, |ns| {
+        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
         match commit(&store, &spec, &rec, &unpack, &opts) {
             Ok(image) => {
                 if !quiet {
@@ -105,5 +100,5 @@ pub fn run(ctx: &Ctx, args: &CommitArgs) -> anyhow::Result<i32> {
     if let Some(pid) = paused {
         burrow::runtime::lifecycle::set_paused(&containers, &rec.id, pid, false)?;
     }
-    result
+    Ok(result?)
 }

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use super::{
-    Ctx, attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
+    Engine, attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
     stop, top,
 };
 
@@ -57,7 +57,7 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
 }
 
-pub fn run(ctx: &Ctx, cmd: &ContainerCommand) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, cmd: &ContainerCommand) -> anyhow::Result<i32> {
     match cmd {
         ContainerCommand::Run(a) => run::run(ctx, a),
         ContainerCommand::Create(a) => start::create(ctx, a),

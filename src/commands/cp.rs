@@ -14,7 +14,8 @@ use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, fork, pipe2};
 
 use super::output::ArchiveOut;
-use super::{Ctx, UserNs};
+use burrow::engine::Engine;
+use burrow::engine::UserNs;
 
 #[derive(Debug, Args)]
 #[command(
@@ -99,7 +100,7 @@ fn contents_only(path: &str) -> bool {
     path.ends_with("/.") || path == "."
 }
 
-pub fn run(ctx: &Ctx, args: &CpArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &CpArgs) -> anyhow::Result<i32> {
     let (src, dst) = (operand(&args.src), operand(&args.dst));
     let (container, into) = match (&src, &dst) {
         (Operand::Container(c, _), Operand::Container(..)) => {
@@ -118,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &CpArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let record = containers.find(&container)?;
-    let userns = super::run::namespace_for(record.keep_id)?;
+    let userns = ctx.namespace_for(record.keep_id)?;
 
     let (host, ctr) = if into {
         let Operand::Container(_, cpath) = &dst else {
@@ -192,7 +193,7 @@ enum HostIds {
 /// in a user-namespace child for a stopped container), joined by a pipe.
 #[allow(clippy::too_many_arguments)]
 fn copy_both_ways(
-    ctx: &Ctx,
+    ctx: &Engine,
     containers: &ContainerStore,
     record: &ContainerRecord,
     userns: UserNs,
@@ -240,7 +241,7 @@ fn copy_both_ways(
                 }
             };
             let code = if host_in_userns {
-                ctx.in_namespace(userns, |_| work())
+                ctx.in_namespace(&userns, None, |_| work())
                     .unwrap_or(super::EXIT_ENGINE)
             } else {
                 work()
@@ -263,7 +264,7 @@ fn copy_both_ways(
                 .err()
         }
         (None, Some(spec)) => {
-            let code = ctx.in_namespace(userns, move |_| {
+            let code = ctx.in_namespace(&userns, None, move |_| {
                 let result = copy::enter_stopped(&spec)
                     .map_err(|e| e.to_string())
                     .and_then(|()| side(ctr, ctr_end, Ids::AsSeen));
@@ -376,12 +377,12 @@ fn side(role: Role, fd: OwnedFd, ids: Ids<'_>) -> Result<(), String> {
 /// `export`: the container's whole root filesystem as a tar, to `output`
 /// or standard output; burrow's mount points (/proc, /sys, /dev, /etc/hosts,
 /// ...) and the container's volumes and tmpfs mounts without their content.
-pub fn export(ctx: &Ctx, container: &str, output: Option<&Path>) -> anyhow::Result<i32> {
+pub fn export(ctx: &Engine, container: &str, output: Option<&Path>) -> anyhow::Result<i32> {
     super::output::refuse_terminal(output, "export")?;
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let record = containers.find(container)?;
-    let userns = super::run::namespace_for(record.keep_id)?;
+    let userns = ctx.namespace_for(record.keep_id)?;
     let spec = containers.load_spec(&record.id)?;
     let mounted = MOUNT_POINTS
         .iter()

@@ -5,7 +5,7 @@ use burrow::runtime::diff::{Kind, changes};
 use burrow::runtime::rootfs::Driver;
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -22,7 +22,7 @@ pub struct DiffArgs {
     pub container: String,
 }
 
-pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &DiffArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let c = containers.find(&args.container)?;
@@ -34,9 +34,9 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<i32> {
         );
     }
     let json = args.format.is_some();
-    let userns = super::run::namespace_for(c.keep_id)?;
+    let userns = ctx.namespace_for(c.keep_id)?;
     // The upper directory holds files of subordinate ids.
-    ctx.in_namespace(userns, |_| {
+    Ok(ctx.in_namespace(&userns, None, |_| {
         let targets: Vec<String> = spec.mounts.iter().map(|m| m.destination.clone()).collect();
         let list = match changes(&spec.upper(), &spec.lowers, &targets) {
             Ok(l) => l,
@@ -67,5 +67,5 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<i32> {
             }
         }
         0
-    })
+    })?)
 }

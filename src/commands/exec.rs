@@ -5,7 +5,7 @@ use burrow::runtime::exec::{ExecRequest, exec_in};
 use burrow::runtime::{ContainerError, ContainerStore, Status, tty};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(override_usage = "burrow exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
@@ -33,7 +33,7 @@ pub struct ExecArgs {
     pub argv: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &ExecArgs) -> anyhow::Result<i32> {
     let (query, command) = args
         .argv
         .split_first()

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -22,6 +22,6 @@ pub struct ExportArgs {
     pub container: String,
 }
 
-pub fn run(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &ExportArgs) -> anyhow::Result<i32> {
     super::cp::export(ctx, &args.container, args.output.as_deref())
 }

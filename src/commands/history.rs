@@ -5,8 +5,8 @@ use burrow::image::history::{HistoryRow, history};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::{human_size, print_table, print_template, time_ago};
+use burrow::engine::Engine;
 
 /// Podman's width of CREATED BY when truncated.
 const CREATED_BY_WIDTH: usize = 45;
@@ -33,7 +33,7 @@ pub struct HistoryArgs {
     pub image: String,
 }
 
-pub fn run(ctx: &Ctx, args: &HistoryArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &HistoryArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let image = find_image(&store, &args.image)?;
     let rows = history(&store, &image)?;

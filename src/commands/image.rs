@@ -2,7 +2,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::{Ctx, history, images, import, inspect, load, pull, report, rmi, save, tag};
+use super::{history, images, import, inspect, load, pull, report, rmi, save, tag};
+use burrow::engine::Engine;
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -40,7 +41,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, cmd: &ImageCommand) -> anyhow::Result<i32> {
     match cmd {
         ImageCommand::Pull(a) => pull::run(ctx, a),
         ImageCommand::List(a) => images::run(ctx, a),
@@ -55,7 +56,7 @@ pub fn run(ctx: &Ctx, cmd: &ImageCommand) -> anyhow::Result<i32> {
     }
 }
 
-fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
+fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
     if !args.force {
         let what = if args.all {
             "all images without at least one container"
@@ -68,7 +69,7 @@ fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
     }
     let store = ctx.store()?;
     let all = args.all;
-    ctx.in_userns(|_| {
+    Ok(ctx.in_userns(|_| {
         let result = (|| -> anyhow::Result<()> {
             let victims: Vec<_> = store
                 .images()?
@@ -87,5 +88,5 @@ fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
             Ok(()) => 0,
             Err(e) => report(&e),
         }
-    })
+    })?)
 }

@@ -4,8 +4,8 @@ use burrow::storage::ImageRecord;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::{human_size, print_table, print_template, time_ago};
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -58,7 +58,7 @@ fn digest_of(img: &ImageRecord) -> String {
         .unwrap_or_default()
 }
 
-pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &ImagesArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let mut images = store.images()?;
     if let Some(r) = &args.reference {

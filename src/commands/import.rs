@@ -8,7 +8,8 @@ use burrow::image::import::{self, ImportOptions, is_url};
 use burrow::reference::tag_name;
 use clap::Args;
 
-use super::{Ctx, report};
+use super::report;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -33,7 +34,7 @@ pub struct ImportArgs {
     pub name: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &ImportArgs) -> anyhow::Result<i32> {
     let names = match &args.name {
         Some(n) => vec![tag_name(n)?],
         None => Vec::new(),
@@ -62,8 +63,8 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<i32> {
         ))
     };
     let store = ctx.store()?;
-    ctx.in_userns(|ns| {
-        let unpack = ns.unpack_options(ctx);
+    Ok(ctx.in_userns(|ns| {
+        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
         let opts = ImportOptions {
             changes: &args.change,
             message: args.message.as_deref(),
@@ -86,5 +87,5 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<i32> {
                 report(&e.into())
             }
         }
-    })
+    })?)
 }

@@ -6,8 +6,8 @@ use burrow::system::overlay::probe_overlay;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::render_template;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -16,7 +16,7 @@ pub struct InfoArgs {
     pub format: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &InfoArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &InfoArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let images = store.images()?;
     let overlay = probe_overlay(&ctx.paths);

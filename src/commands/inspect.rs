@@ -6,8 +6,8 @@ use burrow::runtime::inspect::container_json;
 use burrow::runtime::{ContainerError, ContainerStore};
 use clap::Args;
 
-use super::Ctx;
 use super::format::render_template;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -44,7 +44,7 @@ pub struct ContainerInspectArgs {
     pub format: Option<String>,
 }
 
-pub fn run_containers(ctx: &Ctx, args: &ContainerInspectArgs) -> anyhow::Result<i32> {
+pub fn run_containers(ctx: &Engine, args: &ContainerInspectArgs) -> anyhow::Result<i32> {
     run(
         ctx,
         &InspectArgs {
@@ -55,7 +55,7 @@ pub fn run_containers(ctx: &Ctx, args: &ContainerInspectArgs) -> anyhow::Result<
     )
 }
 
-pub fn run_images(ctx: &Ctx, args: &ImageInspectArgs) -> anyhow::Result<i32> {
+pub fn run_images(ctx: &Engine, args: &ImageInspectArgs) -> anyhow::Result<i32> {
     run(
         ctx,
         &InspectArgs {
@@ -66,7 +66,7 @@ pub fn run_images(ctx: &Ctx, args: &ImageInspectArgs) -> anyhow::Result<i32> {
     )
 }
 
-pub fn run(ctx: &Ctx, args: &InspectArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &InspectArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let mut out = Vec::new();

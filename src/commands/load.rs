@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use burrow::image::archive;
 use clap::Args;
 
-use super::{Ctx, report};
+use super::report;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -26,7 +27,7 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &LoadArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &LoadArgs) -> anyhow::Result<i32> {
     let input: Box<dyn Read + Send> = match &args.input {
         Some(p) => Box::new(
             File::open(p).with_context(|| format!("cannot read the archive {}", p.display()))?,
@@ -43,8 +44,8 @@ pub fn run(ctx: &Ctx, args: &LoadArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let quiet = args.quiet;
     // Layers are unpacked with the subordinate ids.
-    ctx.in_userns(|ns| {
-        let unpack = ns.unpack_options(ctx);
+    Ok(ctx.in_userns(|ns| {
+        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
         let result = archive::load(&store, input, &unpack, &mut |d| {
             if !quiet {
                 eprintln!("Copying blob {}", d.short());
@@ -67,7 +68,7 @@ pub fn run(ctx: &Ctx, args: &LoadArgs) -> anyhow::Result<i32> {
                 report(&e.into())
             }
         }
-    })
+    })?)
 }
 
 /// After a failed load or import: layers and blobs stored before the

@@ -10,7 +10,7 @@ use burrow::config::registries::RegistriesConf;
 use burrow::registry::{Client, ClientOptions, RegistryError};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -52,7 +52,7 @@ pub struct LogoutArgs {
     pub authfile: Option<PathBuf>,
 }
 
-pub fn login(_ctx: &Ctx, args: &LoginArgs) -> anyhow::Result<i32> {
+pub fn login(_ctx: &Engine, args: &LoginArgs) -> anyhow::Result<i32> {
     let key = auth::registry_key(&args.registry);
     let (host, path) = key.split_once('/').unwrap_or((&key, ""));
     if args.get_login {
@@ -118,7 +118,7 @@ pub fn login(_ctx: &Ctx, args: &LoginArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn logout(_ctx: &Ctx, args: &LogoutArgs) -> anyhow::Result<i32> {
+pub fn logout(_ctx: &Engine, args: &LogoutArgs) -> anyhow::Result<i32> {
     let file = auth_file(args.authfile.as_ref())?;
     let Some(registry) = &args.registry else {
         AuthStore::remove_all(&file)?;

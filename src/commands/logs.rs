@@ -8,7 +8,7 @@ use burrow::runtime::logs::{LogFollower, LogLine, Stream};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -53,7 +53,7 @@ fn parse_time(s: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
     Ok(now - chrono::Duration::seconds(secs))
 }
 
-pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &LogsArgs) -> anyhow::Result<i32> {
     let now = Utc::now();
     let since = args
         .since

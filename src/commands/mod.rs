@@ -44,15 +44,11 @@ mod unshare;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use burrow::config::BurrowConfig;
-use burrow::paths::Paths;
-use burrow::storage::Store;
-use burrow::userns::{self, IdMap, UserIdentity};
+use burrow::engine::{Engine, EngineError, ErrorKind};
 use clap::{Parser, Subcommand};
 
 /// Exit status for errors of burrow itself (Docker/Podman convention).
-pub const EXIT_ENGINE: i32 = 125;
+pub use burrow::engine::error::EXIT_ENGINE;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -180,109 +176,6 @@ pub enum Command {
     Completion(completion::CompletionArgs),
 }
 
-/// Everything a command needs from the environment.
-pub struct Ctx {
-    pub paths: Paths,
-    pub config: BurrowConfig,
-    /// `--storage-driver`, else the config's.
-    pub storage_driver: Option<String>,
-}
-
-impl Ctx {
-    fn load(cli: &Cli) -> anyhow::Result<Ctx> {
-        let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone())?;
-        let config = BurrowConfig::load(&paths.config_file())?;
-        let storage_driver = cli
-            .storage_driver
-            .clone()
-            .or_else(|| config.storage.driver.clone());
-        Ok(Ctx {
-            paths,
-            config,
-            storage_driver,
-        })
-    }
-
-    /// Open (creating if needed) the image store.
-    pub fn store(&self) -> anyhow::Result<Store> {
-        self.paths.ensure()?;
-        Store::open(&self.paths.root)
-            .with_context(|| format!("opening the store at {}", self.paths.root.display()))
-    }
-
-    /// Run `f` inside a user namespace that maps the user's subordinate
-    /// ranges, so the store's files owned by container ids can be created
-    /// and removed. The fork happens here, before any thread exists.
-    pub fn in_userns(&self, f: impl FnOnce(&UserNs) -> i32) -> anyhow::Result<i32> {
-        if userns::in_userns_already() {
-            let identity = UserIdentity::current()?;
-            let (map, _) = IdMap::for_user(&identity);
-            return Ok(f(&UserNs { identity, map }));
-        }
-        let ns = UserNs::for_current_user()?;
-        self.in_namespace(ns, f)
-    }
-
-    /// Like [`Ctx::in_userns`], with a map of the caller's choosing.
-    pub fn in_namespace(&self, ns: UserNs, f: impl FnOnce(&UserNs) -> i32) -> anyhow::Result<i32> {
-        Ok(userns::run_in_userns(&ns.map, || {
-            let code = f(&ns);
-            // The child exits without flushing (see userns::run_in_userns).
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-            code
-        })?)
-    }
-
-    /// Like [`Ctx::in_namespace`], but in the existing user namespace
-    /// `existing` when given (a container's whose network another one
-    /// shares, or the user networks' shared one); `ns` describes it (same
-    /// map).
-    pub fn in_namespace_of(
-        &self,
-        ns: UserNs,
-        existing: Option<&std::fs::File>,
-        f: impl FnOnce(&UserNs) -> i32,
-    ) -> anyhow::Result<i32> {
-        let Some(file) = existing else {
-            return self.in_namespace(ns, f);
-        };
-        Ok(userns::run_in_existing_userns(file, || {
-            let code = f(&ns);
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-            code
-        })?)
-    }
-}
-
-/// The user namespace a command runs in.
-pub struct UserNs {
-    pub identity: UserIdentity,
-    pub map: IdMap,
-}
-
-impl UserNs {
-    /// The current user's mapping; warns once on stderr when it lacks a
-    /// subordinate range (what breaks, and the fix).
-    pub fn for_current_user() -> anyhow::Result<UserNs> {
-        let identity = UserIdentity::current()?;
-        let (map, warning) = IdMap::for_user(&identity);
-        if let Some(w) = warning {
-            eprintln!("WARN: {w}");
-        }
-        Ok(UserNs { identity, map })
-    }
-
-    /// How layers are unpacked in this namespace (pull, load, import).
-    pub fn unpack_options(&self, ctx: &Ctx) -> burrow::storage::unpack::UnpackOptions {
-        burrow::storage::unpack::UnpackOptions {
-            uid_count: self.map.uid_count(),
-            gid_count: self.map.gid_count(),
-            ignore_chown_errors: ctx.config.storage.ignore_chown_errors,
-            user_name: self.identity.name.clone(),
-        }
-    }
-}
-
 /// Ask before a destructive command, as Podman does (`WARNING! ...`, then
 /// `[y/N]`); true for yes. Standard input at its end (a script that gave no
 /// answer) is an error naming `--force`.
@@ -300,10 +193,31 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     ))
 }
 
-/// Print an error the way Podman does and return the engine exit code.
+/// Print an error the way Podman does and return its exit code: the
+/// engine's for its own errors, else 125. A command that could not be
+/// executed (126) or found (127) is burrow's remark about the command.
 pub fn report(err: &anyhow::Error) -> i32 {
-    eprintln!("Error: {err:#}");
-    EXIT_ENGINE
+    match err.downcast_ref::<EngineError>() {
+        Some(e) if e.kind() != ErrorKind::Engine => {
+            eprintln!("burrow: {err:#}");
+            e.exit_code()
+        }
+        Some(e) => {
+            eprintln!("Error: {err:#}");
+            e.exit_code()
+        }
+        None => {
+            eprintln!("Error: {err:#}");
+            EXIT_ENGINE
+        }
+    }
+}
+
+/// The engine for the global options.
+fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    Ok(Engine::open(cli.root.clone(), cli.runroot.clone())?
+        .with_storage_driver(cli.storage_driver.clone())
+        .on_warning(|w| eprintln!("WARN: {w}")))
 }
 
 pub fn main() -> i32 {
@@ -320,7 +234,7 @@ pub fn main() -> i32 {
     if let Command::Completion(args) = &cli.command {
         return completion::run(args);
     }
-    let ctx = match Ctx::load(&cli) {
+    let ctx = match open_engine(&cli) {
         Ok(c) => c,
         Err(e) => return report(&e),
     };

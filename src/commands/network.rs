@@ -12,8 +12,8 @@ use burrow::runtime::{ContainerRecord, ContainerStore, NetworkMode};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::{print_table, print_template};
+use burrow::engine::Engine;
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
@@ -111,7 +111,7 @@ pub struct ExistsArgs {
     pub network: String,
 }
 
-pub fn run(ctx: &Ctx, cmd: &NetworkCommand) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, cmd: &NetworkCommand) -> anyhow::Result<i32> {
     match cmd {
         NetworkCommand::Create(a) => create(ctx, a),
         NetworkCommand::Ls(a) => ls(ctx, a),
@@ -127,14 +127,14 @@ pub fn run(ctx: &Ctx, cmd: &NetworkCommand) -> anyhow::Result<i32> {
     }
 }
 
-fn stores(ctx: &Ctx) -> anyhow::Result<(NetworkStore, ContainerStore)> {
+fn stores(ctx: &Engine) -> anyhow::Result<(NetworkStore, ContainerStore)> {
     Ok((
         NetworkStore::open(&ctx.paths.root)?,
         ContainerStore::open(&ctx.paths.root)?,
     ))
 }
 
-fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<i32> {
+fn create(ctx: &Engine, args: &CreateArgs) -> anyhow::Result<i32> {
     if args.driver != "bridge" {
         anyhow::bail!(
             "network driver {:?} is not supported: burrow makes bridge networks (leave out --driver)",
@@ -142,7 +142,7 @@ fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<i32> {
         );
     }
     let subnet: Option<Subnet> = args.subnet.as_deref().map(str::parse).transpose()?;
-    let labels = super::run::parse_labels(&args.label)?;
+    let labels = burrow::engine::request::parse_labels(&args.label)?;
     let store = NetworkStore::open(&ctx.paths.root)?;
     let net = store.create(&args.name, subnet, args.internal, labels)?;
     println!("{}", net.name);
@@ -190,7 +190,7 @@ fn column(field: &str) -> Option<&'static str> {
     })
 }
 
-fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<i32> {
+fn ls(ctx: &Engine, args: &LsArgs) -> anyhow::Result<i32> {
     let (store, _) = stores(ctx)?;
     let nets = store.list()?;
     let id = |n: &Network| {
@@ -226,7 +226,7 @@ fn ls(ctx: &Ctx, args: &LsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn inspect(ctx: &Ctx, args: &NamesArgs) -> anyhow::Result<i32> {
+fn inspect(ctx: &Engine, args: &NamesArgs) -> anyhow::Result<i32> {
     let (store, containers) = stores(ctx)?;
     let all = containers.list()?;
     let mut out = Vec::new();
@@ -284,7 +284,7 @@ fn users(containers: &[ContainerRecord], net: &Network) -> Vec<String> {
     names
 }
 
-fn rm(ctx: &Ctx, args: &NamesArgs) -> anyhow::Result<i32> {
+fn rm(ctx: &Engine, args: &NamesArgs) -> anyhow::Result<i32> {
     let (store, containers) = stores(ctx)?;
     let mut code = 0;
     for name in &args.names {
@@ -300,7 +300,7 @@ fn rm(ctx: &Ctx, args: &NamesArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
+fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
     if !args.force
         && !super::confirm("This will remove all networks not used by at least one container.")?
     {
@@ -331,12 +331,12 @@ fn bridged(containers: &ContainerStore, query: &str) -> anyhow::Result<Container
     Ok(rec)
 }
 
-fn connect(ctx: &Ctx, args: &ConnectArgs) -> anyhow::Result<i32> {
+fn connect(ctx: &Engine, args: &ConnectArgs) -> anyhow::Result<i32> {
     let (store, containers) = stores(ctx)?;
     let net = store.get(&args.network)?;
     let rec = bridged(&containers, &args.container)?;
     let updated = containers.modify_with_others(&rec.id, |others, r| {
-        let att = super::run::attachment_for(&net, others, r, args.ip, &args.alias)?;
+        let att = burrow::engine::attachment_for(&net, others, r, args.ip, &args.alias)?;
         r.networks.push(att);
         Ok(())
     })?;
@@ -360,7 +360,7 @@ fn connect(ctx: &Ctx, args: &ConnectArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn disconnect(ctx: &Ctx, args: &DisconnectArgs) -> anyhow::Result<i32> {
+fn disconnect(ctx: &Engine, args: &DisconnectArgs) -> anyhow::Result<i32> {
     let (store, containers) = stores(ctx)?;
     let net = store.get(&args.network)?;
     let rec = bridged(&containers, &args.container)?;
@@ -390,7 +390,7 @@ fn disconnect(ctx: &Ctx, args: &DisconnectArgs) -> anyhow::Result<i32> {
 /// then record its memberships anew, which rewrites the members'
 /// /etc/hosts. A stopped container gets its networks at its next start.
 fn apply_live(
-    ctx: &Ctx,
+    ctx: &Engine,
     containers: &ContainerStore,
     rec: &ContainerRecord,
     change: impl FnOnce(std::os::fd::BorrowedFd<'_>, std::os::fd::BorrowedFd<'_>) -> Result<(), String>,

@@ -4,7 +4,7 @@ use burrow::netns::ports::Proto;
 use burrow::runtime::ContainerStore;
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -21,7 +21,7 @@ pub struct PortArgs {
     pub private_port: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &PortArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &PortArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let c = containers.find(&args.container)?;

@@ -3,7 +3,7 @@
 use burrow::runtime::{ContainerStore, Status};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -12,7 +12,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
     if !args.force && !super::confirm("This will remove all stopped containers.")? {
         return Ok(0);
     }

@@ -1,12 +1,13 @@
 //! `burrow ps`: list containers, with Docker's and Podman's columns.
 
-use burrow::runtime::{ContainerRecord, ContainerStore, Status};
+use burrow::engine::ContainerFilter;
+use burrow::runtime::{ContainerRecord, Status};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::{print_table, print_template, time_ago};
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -33,73 +34,6 @@ pub struct PsArgs {
     /// Output format: table, json, a Go template such as '{{.ID}} {{.Names}}', or 'table TEMPLATE'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-}
-
-/// One `--filter`.
-enum Filter {
-    Status(Status),
-    Name(String),
-    Id(String),
-    Ancestor(String),
-    Exited(i32),
-    /// `label=KEY` or `label=KEY=VALUE`.
-    Label(String, Option<String>),
-}
-
-fn parse_filter(f: &str) -> anyhow::Result<Filter> {
-    let Some((key, value)) = f.split_once('=') else {
-        anyhow::bail!("invalid filter {f:?}: use KEY=VALUE, e.g. status=exited");
-    };
-    Ok(match key {
-        "status" => Filter::Status(match value {
-            "created" => Status::Created,
-            "running" => Status::Running,
-            "paused" => Status::Paused,
-            "restarting" => Status::Restarting,
-            "exited" => Status::Exited,
-            other => {
-                anyhow::bail!(
-                    "invalid status filter {other:?}: use created, running, paused, restarting or exited"
-                )
-            }
-        }),
-        "label" => match value.split_once('=') {
-            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
-            None => Filter::Label(value.to_string(), None),
-        },
-        "name" => Filter::Name(value.to_string()),
-        "id" => Filter::Id(value.to_string()),
-        "ancestor" => Filter::Ancestor(value.to_string()),
-        "exited" => Filter::Exited(value.parse().map_err(|_| {
-            anyhow::anyhow!("invalid exited filter {value:?}: use an exit code, e.g. exited=0")
-        })?),
-        other => {
-            anyhow::bail!(
-                "unknown filter {other:?}: use status, name, id, ancestor, label or exited"
-            )
-        }
-    })
-}
-
-fn matches(c: &ContainerRecord, status: Status, f: &Filter) -> bool {
-    match f {
-        Filter::Status(s) => status == *s,
-        Filter::Name(n) => c.name.contains(n.as_str()),
-        Filter::Id(p) => c.id.starts_with(p.as_str()),
-        Filter::Ancestor(i) => {
-            c.image == *i
-                || c.image_id
-                    .hex()
-                    .starts_with(i.trim_start_matches("sha256:"))
-                || c.image.rsplit_once(':').map(|(n, _)| n) == Some(i.as_str())
-        }
-        Filter::Exited(code) => status == Status::Exited && c.exit_code == Some(*code),
-        Filter::Label(k, v) => match (c.labels.get(k), v) {
-            (Some(have), Some(want)) => have == want,
-            (Some(_), None) => true,
-            (None, _) => false,
-        },
-    }
 }
 
 fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> String {
@@ -159,27 +93,17 @@ fn header_of(field: &str) -> Option<&'static str> {
     })
 }
 
-pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
     let filters = args
         .filter
         .iter()
-        .map(|f| parse_filter(f))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
-    let mut list: Vec<(ContainerRecord, Status)> = containers
-        .list()?
-        .into_iter()
-        .map(|c| {
-            let s = c.current_status();
-            (c, s)
-        })
-        .collect();
-    // Newest first.
-    list.sort_by(|a, b| b.0.created.cmp(&a.0.created).then(a.0.id.cmp(&b.0.id)));
+        .map(|f| f.parse::<ContainerFilter>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let containers = ctx.containers()?;
     let last = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || last.is_some() || !filters.is_empty();
-    list.retain(|(c, s)| (show_all || s.is_live()) && filters.iter().all(|f| matches(c, *s, f)));
+    // Newest first.
+    let mut list = ctx.list(&containers, show_all, &filters)?;
     if let Some(n) = last {
         list.truncate(n);
     }
@@ -284,41 +208,4 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_parse_with_clear_errors() {
-        assert!(matches!(
-            parse_filter("status=exited").unwrap(),
-            Filter::Status(Status::Exited)
-        ));
-        assert!(matches!(
-            parse_filter("exited=3").unwrap(),
-            Filter::Exited(3)
-        ));
-        assert!(matches!(
-            parse_filter("label=a=b").unwrap(),
-            Filter::Label(k, Some(v)) if k == "a" && v == "b"
-        ));
-        assert!(matches!(
-            parse_filter("label=a").unwrap(),
-            Filter::Label(k, None) if k == "a"
-        ));
-        for (bad, needle) in [
-            ("status", "use KEY=VALUE"),
-            (
-                "status=zombie",
-                "use created, running, paused, restarting or exited",
-            ),
-            ("exited=x", "use an exit code"),
-            ("volume=a", "unknown filter \"volume\""),
-        ] {
-            let e = parse_filter(bad).err().unwrap().to_string();
-            assert!(e.contains(needle), "{bad}: {e}");
-        }
-    }
 }

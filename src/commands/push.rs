@@ -9,8 +9,9 @@ use burrow::registry::Client;
 use burrow::registry::manifest::ManifestFormat;
 use clap::Args;
 
-use super::pull::{RegistryFlags, client_options};
-use super::{Ctx, progress};
+use super::progress;
+use super::pull::RegistryFlags;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -31,12 +32,8 @@ pub struct PushArgs {
     pub quiet: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &PushArgs) -> anyhow::Result<i32> {
-    let opts = client_options(
-        args.registry.tls_verify,
-        args.registry.creds.as_deref(),
-        args.registry.authfile.as_ref(),
-    )?;
+pub fn run(ctx: &Engine, args: &PushArgs) -> anyhow::Result<i32> {
+    let opts = args.registry.options().client_options()?;
     let store = ctx.store()?;
     let client = Client::new(opts)?;
     let observer: Box<dyn PushObserver> = if args.quiet {

@@ -3,7 +3,7 @@
 use burrow::runtime::ContainerStore;
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
@@ -15,7 +15,7 @@ pub struct RenameArgs {
     pub name: String,
 }
 
-pub fn run(ctx: &Ctx, args: &RenameArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &RenameArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let c = containers.find(&args.container)?;

@@ -1,11 +1,9 @@
 //! `burrow rm`: remove containers.
 
-use std::time::{Duration, Instant};
-
 use burrow::runtime::{ContainerError, ContainerRecord, ContainerStore};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -29,7 +27,7 @@ pub struct RmArgs {
 const EXIT_NO_SUCH: i32 = 1;
 const EXIT_RUNNING: i32 = 2;
 
-pub fn run(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &RmArgs) -> anyhow::Result<i32> {
     if args.all && !args.containers.is_empty() {
         anyhow::bail!("give container names or --all, not both");
     }
@@ -64,21 +62,13 @@ pub fn run(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<i32> {
                 code = code.max(EXIT_RUNNING);
                 continue;
             }
-            if let Err(e) = kill_and_wait(&c) {
-                eprintln!("Error: {e}");
-                code = code.max(super::EXIT_ENGINE);
-                continue;
-            }
-            // Its killed monitor could not take its name off the other
-            // members' /etc/hosts.
-            if !c.networks.is_empty() {
-                let members =
-                    burrow::runtime::members::Members::of_container(&containers.dir_of(&c.id));
-                if let Err(e) = members.leave(&c.id) {
-                    eprintln!(
-                        "WARN: updating the /etc/hosts of container {}'s network members: {e}",
-                        c.name
-                    );
+            match ctx.kill_for_removal(&containers, &c) {
+                Ok(None) => {}
+                Ok(Some(warning)) => eprintln!("WARN: {warning}"),
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    code = code.max(super::EXIT_ENGINE);
+                    continue;
                 }
             }
         }
@@ -89,45 +79,14 @@ pub fn run(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<i32> {
     }
     // Upper directories hold files of subordinate ids: removed inside the
     // user namespace.
-    let removed = ctx.in_userns(|_| {
-        let mut failed = 0;
-        for id in &removable {
-            match containers.remove(id) {
-                Ok(()) => println!("{id}"),
-                Err(e) => {
-                    eprintln!("Error: removing container {id}: {e}");
-                    failed = super::EXIT_ENGINE;
-                }
+    for (id, result) in removable.iter().zip(ctx.remove(&containers, &removable)?) {
+        match result {
+            Ok(()) => println!("{id}"),
+            Err(e) => {
+                eprintln!("Error: removing container {id}: {e}");
+                code = code.max(super::EXIT_ENGINE);
             }
         }
-        failed
-    })?;
-    Ok(code.max(removed))
-}
-
-/// Kill a running container's monitor (the container dies with it: its
-/// processes have the monitor as parent-death signal source) and wait
-/// until it is gone.
-fn kill_and_wait(c: &ContainerRecord) -> anyhow::Result<()> {
-    let Some(m) = c.monitor.as_ref().filter(|m| m.alive()) else {
-        return Ok(());
-    };
-    // SAFETY: kill(2) of a process whose identity was just checked.
-    if unsafe { libc::kill(m.pid, libc::SIGKILL) } != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ESRCH) {
-            anyhow::bail!("cannot kill container {}: {err}", c.name);
-        }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while m.alive() {
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "container {} did not stop within 10 seconds of SIGKILL",
-                c.name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
+    Ok(code)
 }

@@ -4,7 +4,8 @@ use anyhow::bail;
 use burrow::image::remove::{Removal, remove};
 use clap::Args;
 
-use super::{Ctx, report};
+use super::report;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct RmiArgs {
@@ -19,7 +20,7 @@ pub struct RmiArgs {
     pub all: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &RmiArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &RmiArgs) -> anyhow::Result<i32> {
     if args.images.is_empty() && !args.all {
         bail!("rmi needs at least one image name or ID (or --all)");
     }
@@ -28,7 +29,7 @@ pub fn run(ctx: &Ctx, args: &RmiArgs) -> anyhow::Result<i32> {
     }
     let store = ctx.store()?;
     // Deleting layer files owned by container ids needs the user namespace.
-    ctx.in_userns(|_| {
+    Ok(ctx.in_userns(|_| {
         let queries: Vec<String> = if args.all {
             match store.images() {
                 Ok(imgs) => imgs.iter().map(|i| i.id.to_string()).collect(),
@@ -65,5 +66,5 @@ pub fn run(ctx: &Ctx, args: &RmiArgs) -> anyhow::Result<i32> {
             return report(&e.into());
         }
         code
-    })
+    })?)
 }

@@ -7,8 +7,8 @@ use burrow::image::archive::{self, ArchiveFormat, SaveItem};
 use burrow::image::lookup::{Match, find_image_match};
 use clap::Args;
 
-use super::Ctx;
 use super::output::ArchiveOut;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -34,7 +34,7 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &SaveArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &SaveArgs) -> anyhow::Result<i32> {
     let format = ArchiveFormat::parse(&args.format).context("unknown --format")?;
     let store = ctx.store()?;
     // Nothing may collect the blobs while they are being read.

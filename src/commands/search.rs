@@ -4,8 +4,8 @@ use burrow::registry::Client;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::format::{print_table, print_template};
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -41,15 +41,11 @@ fn split_term(term: &str) -> (Option<&str>, &str) {
     }
 }
 
-pub fn run(_ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<i32> {
+pub fn run(_ctx: &Engine, args: &SearchArgs) -> anyhow::Result<i32> {
     if args.limit == 0 {
         anyhow::bail!("--limit 0: give at least 1");
     }
-    let opts = super::pull::client_options(
-        args.registry.tls_verify,
-        args.registry.creds.as_deref(),
-        args.registry.authfile.as_ref(),
-    )?;
+    let opts = args.registry.options().client_options()?;
     let (host, term) = split_term(&args.term);
     let registries: Vec<String> = match host {
         Some(h) => vec![h.to_string()],

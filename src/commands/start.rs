@@ -1,14 +1,10 @@
 //! `burrow create`, `burrow start` and `burrow restart`.
 
-use anyhow::Context as _;
-use burrow::runtime::{ContainerError, ContainerStore};
+use burrow::engine::{AttachOptions, Engine};
+use burrow::runtime::attach::parse_detach_keys;
 use clap::Args;
 
-use super::Ctx;
-use super::run::{
-    AttachRequest, CreateArgs, Created, create_container, namespace_for, start_detached,
-};
-use burrow::runtime::attach::parse_detach_keys;
+use super::run::CreateArgs;
 
 #[derive(Debug, Args)]
 #[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND [ARG...]]")]
@@ -52,33 +48,31 @@ pub struct RestartArgs {
     pub containers: Vec<String>,
 }
 
-pub fn create(ctx: &Ctx, args: &CreateCmdArgs) -> anyhow::Result<i32> {
-    match create_container(ctx, &args.c)? {
-        Ok(created) => {
-            println!("{}", created.record.id);
-            Ok(0)
-        }
-        Err(code) => Ok(code),
-    }
+pub fn create(ctx: &Engine, args: &CreateCmdArgs) -> anyhow::Result<i32> {
+    let req = args.c.request()?;
+    let created = ctx.create(&req, &|| super::pull::observer(args.c.quiet))?;
+    println!("{}", created.record.id);
+    Ok(0)
 }
 
-pub fn start(ctx: &Ctx, args: &StartArgs) -> anyhow::Result<i32> {
+pub fn start(ctx: &Engine, args: &StartArgs) -> anyhow::Result<i32> {
     let detach_keys = parse_detach_keys(&args.detach_keys)?;
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+    let containers = ctx.containers()?;
     if args.attach || args.interactive {
         let [q] = args.containers.as_slice() else {
             anyhow::bail!("--attach and --interactive take one container: start the others apart");
         };
-        let attach = AttachRequest {
+        let attach = AttachOptions {
             stdin: args.interactive,
             detach_keys,
             sig_proxy: args.sig_proxy,
         };
-        return start_one(ctx, &store, &containers, q, Some(attach));
+        return Ok(ctx
+            .start_existing(&containers, q, Some(attach))?
+            .exit_code());
     }
     Ok(each(&args.containers, |q| {
-        start_one(ctx, &store, &containers, q, None)
+        Ok(ctx.start_existing(&containers, q, None)?.exit_code())
     }))
 }
 
@@ -90,64 +84,17 @@ fn each(queries: &[String], mut one: impl FnMut(&str) -> anyhow::Result<i32>) ->
         match one(q) {
             Ok(0) => println!("{q}"),
             Ok(c) => code = code.max(c),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                code = code.max(super::EXIT_ENGINE);
-            }
+            Err(e) => code = code.max(super::report(&e)),
         }
     }
     code
 }
 
-pub fn restart(ctx: &Ctx, args: &RestartArgs) -> anyhow::Result<i32> {
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+pub fn restart(ctx: &Engine, args: &RestartArgs) -> anyhow::Result<i32> {
+    let containers = ctx.containers()?;
     Ok(each(&args.containers, |q| {
         let c = containers.find(q)?;
-        super::stop::stop_container(&containers, &c, args.time);
-        start_one(ctx, &store, &containers, &c.id, None)
+        ctx.stop(&containers, &c, args.time);
+        Ok(ctx.start_existing(&containers, &c.id, None)?.exit_code())
     }))
-}
-
-/// Start one container unless it runs already (no error, as Docker).
-fn start_one(
-    ctx: &Ctx,
-    store: &burrow::storage::Store,
-    containers: &ContainerStore,
-    query: &str,
-    attach: Option<AttachRequest>,
-) -> anyhow::Result<i32> {
-    let gc = store.gc_shared()?;
-    let record = containers.find(query)?;
-    if record.current_status().is_live() {
-        if attach.is_some() {
-            return super::attach::attach_to(containers, &record, attach);
-        }
-        return Ok(0);
-    }
-    let mut spec = containers.load_spec(&record.id)?;
-    // Input is attached only where the container was made to read it.
-    let attach = attach.map(|a| AttachRequest {
-        stdin: a.stdin && spec.stdin,
-        ..a
-    });
-    let exec = record
-        .exec
-        .clone()
-        .ok_or_else(|| ContainerError::NoSpec(record.id.clone()))?;
-    spec.confine = exec
-        .confinement(&ctx.paths.runroot.join("seccomp"))
-        .with_context(|| format!("container {}", record.name))?;
-    let userns = namespace_for(record.keep_id)?;
-    // A fresh start: the policy counts again, and `stop` no longer holds.
-    let record = containers.modify(&record.id, |r| {
-        r.stopped_by_user = false;
-        r.restart_count = 0;
-    })?;
-    start_detached(
-        ctx,
-        Created::new(record, spec, userns, containers.clone(), gc),
-        false,
-        attach,
-    )
 }

@@ -1,12 +1,9 @@
 //! `burrow stop`, `burrow kill` and `burrow wait`.
 
-use std::time::{Duration, Instant};
-
-use burrow::runtime::process::signal_container;
-use burrow::runtime::{ContainerRecord, ContainerStore, Status};
+use burrow::runtime::{ContainerRecord, ContainerStore};
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
@@ -51,106 +48,44 @@ fn lookup(containers: &ContainerStore, q: &str, code: &mut i32) -> Option<Contai
     }
 }
 
-fn running_monitor(c: &ContainerRecord) -> Option<i32> {
-    c.current_status()
-        .is_live()
-        .then(|| c.monitor.as_ref().map(|m| m.pid))
-        .flatten()
-}
-
-/// Wait until the container is no longer running; false on timeout.
-fn wait_stopped(containers: &ContainerStore, id: &str, timeout: Option<Duration>) -> bool {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        match containers.find(id) {
-            Ok(c) if c.current_status().is_live() => {}
-            _ => return true,
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub fn stop(ctx: &Ctx, args: &StopArgs) -> anyhow::Result<i32> {
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+pub fn stop(ctx: &Engine, args: &StopArgs) -> anyhow::Result<i32> {
+    let containers = ctx.containers()?;
     let mut code = 0;
     for q in &args.containers {
         let Some(c) = lookup(&containers, q, &mut code) else {
             continue;
         };
-        stop_container(&containers, &c, args.time);
+        ctx.stop(&containers, &c, args.time);
         println!("{q}");
     }
     Ok(code)
 }
 
-/// Stop a container: its stop signal (the image's StopSignal, else
-/// SIGTERM), then SIGKILL after `time` seconds (else its --stop-timeout,
-/// else 10). Stopping a stopped container is no error, as in Docker; no
-/// restart policy brings it back.
-pub fn stop_container(containers: &ContainerStore, c: &ContainerRecord, time: Option<u64>) {
-    let _ = containers.modify(&c.id, |r| r.stopped_by_user = true);
-    // A paused container's processes would not see the signal until
-    // continued: continue them first, as Docker does.
-    if let (Status::Paused, Some(pid1)) = (c.current_status(), c.pid) {
-        let _ = burrow::runtime::lifecycle::set_paused(containers, &c.id, pid1, false);
-    }
-    if let Some(pid) = running_monitor(c) {
-        let time = time.unwrap_or_else(|| u64::from(c.stop_timeout.unwrap_or(10)));
-        let _ = signal_container(pid, c.stop_signal.unwrap_or(libc::SIGTERM));
-        if !wait_stopped(containers, &c.id, Some(Duration::from_secs(time))) {
-            let _ = signal_container(pid, libc::SIGKILL);
-            wait_stopped(containers, &c.id, Some(Duration::from_secs(10)));
-        }
-    }
-}
-
-pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<i32> {
+pub fn kill(ctx: &Engine, args: &KillArgs) -> anyhow::Result<i32> {
     let signal = parse_signal(&args.signal)?;
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+    let containers = ctx.containers()?;
     let mut code = 0;
     for q in &args.containers {
         let Some(c) = lookup(&containers, q, &mut code) else {
             continue;
         };
-        // Unlike stop, kill leaves the restart policy in force (as Podman).
-        match running_monitor(&c) {
-            Some(pid) => match signal_container(pid, signal) {
-                Ok(()) => println!("{q}"),
-                Err(e) => {
-                    eprintln!("Error: signalling container {q}: {e}");
-                    code = code.max(125);
-                }
-            },
-            None => {
-                eprintln!("Error: container {q} is not running");
-                code = code.max(125);
-            }
+        match ctx.kill(&c, signal) {
+            Ok(()) => println!("{q}"),
+            Err(e) => code = code.max(super::report(&e.into())),
         }
     }
     Ok(code)
 }
 
-pub fn wait(ctx: &Ctx, args: &WaitArgs) -> anyhow::Result<i32> {
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+pub fn wait(ctx: &Engine, args: &WaitArgs) -> anyhow::Result<i32> {
+    let containers = ctx.containers()?;
     let mut code = 0;
     for q in &args.containers {
         let Some(c) = lookup(&containers, q, &mut code) else {
             continue;
         };
-        wait_stopped(&containers, &c.id, None);
         // -1, as Podman prints, when the end was never recorded.
-        let exit = containers
-            .find(&c.id)
-            .ok()
-            .and_then(|c| c.exit_code)
-            .unwrap_or(-1);
-        println!("{exit}");
+        println!("{}", ctx.wait(&containers, &c).unwrap_or(-1));
     }
     Ok(code)
 }

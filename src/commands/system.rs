@@ -3,7 +3,7 @@
 use burrow::system::check::{Check, CheckStatus, run_checks};
 use clap::{Args, Subcommand};
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
@@ -18,13 +18,13 @@ pub struct CheckArgs {
     pub quick: bool,
 }
 
-pub fn run(ctx: &Ctx, cmd: &SystemCommand) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, cmd: &SystemCommand) -> anyhow::Result<i32> {
     match cmd {
         SystemCommand::Check(a) => check(ctx, a),
     }
 }
 
-fn check(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<i32> {
+fn check(ctx: &Engine, args: &CheckArgs) -> anyhow::Result<i32> {
     let quick = args.quick;
     let store_check = || -> Check {
         let store = match ctx.store() {

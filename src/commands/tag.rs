@@ -4,7 +4,7 @@ use burrow::image::find_image;
 use burrow::reference::tag_name;
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
@@ -15,7 +15,7 @@ pub struct TagArgs {
     pub names: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &TagArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &TagArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let image = find_image(&store, &args.image)?;
     let names = args

@@ -5,8 +5,8 @@ use burrow::runtime::procs::{self, ProcInfo};
 use burrow::runtime::{ContainerRecord, ContainerStore, Status};
 use clap::Args;
 
-use super::Ctx;
 use super::format::print_table;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -73,7 +73,7 @@ fn go_duration(secs: f64) -> String {
     }
 }
 
-pub fn top(ctx: &Ctx, args: &TopArgs) -> anyhow::Result<i32> {
+pub fn top(ctx: &Engine, args: &TopArgs) -> anyhow::Result<i32> {
     let descriptors: Vec<String> = if args.descriptors.is_empty() {
         DEFAULT.iter().map(|s| s.to_string()).collect()
     } else {
@@ -158,15 +158,15 @@ fn running_pid(c: &ContainerRecord) -> anyhow::Result<i32> {
     }
 }
 
-pub fn pause(ctx: &Ctx, args: &PauseArgs) -> anyhow::Result<i32> {
+pub fn pause(ctx: &Engine, args: &PauseArgs) -> anyhow::Result<i32> {
     set_paused(ctx, args, true)
 }
 
-pub fn unpause(ctx: &Ctx, args: &PauseArgs) -> anyhow::Result<i32> {
+pub fn unpause(ctx: &Engine, args: &PauseArgs) -> anyhow::Result<i32> {
     set_paused(ctx, args, false)
 }
 
-fn set_paused(ctx: &Ctx, args: &PauseArgs, pause: bool) -> anyhow::Result<i32> {
+fn set_paused(ctx: &Engine, args: &PauseArgs, pause: bool) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let mut code = 0;

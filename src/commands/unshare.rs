@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::Ctx;
+use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
@@ -13,9 +13,9 @@ pub struct UnshareArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: &UnshareArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &UnshareArgs) -> anyhow::Result<i32> {
     ctx.paths.ensure()?;
-    let ns = super::UserNs::for_current_user()?;
+    let ns = ctx.user_namespace()?;
     let env = [(
         "BURROW_ROOT".to_string(),
         ctx.paths.root.display().to_string(),

@@ -26,6 +26,10 @@ pub enum SpecError {
     Network(String),
     #[error("the image config is not valid JSON: {0}")]
     BadConfig(String),
+    #[error(
+        "--userns=keep-id needs the fuse-overlayfs or vfs storage driver: the kernel overlay cannot map your ids"
+    )]
+    KeepIdOverlay,
 }
 
 /// The parts of an image's runtime config (`config` in the OCI image config)
@@ -734,5 +738,134 @@ mod tests {
     fn resolv_conf_drops_loopback_servers() {
         let out = resolv_conf("search x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n");
         assert_eq!(out, "search x\nnameserver 10.0.0.1\n");
+    }
+}
+
+/// Builds a [`ContainerSpec`]: every container burrow starts (`create`,
+/// `run`, a build's RUN step) is made through it, with the defaults of
+/// `run` for what the caller does not set.
+#[derive(Debug, Clone)]
+pub struct SpecBuilder {
+    spec: ContainerSpec,
+}
+
+impl ContainerSpec {
+    /// Container `id`, in directory `dir`, over the image layers `lowers`
+    /// (top first), running `process`; no network until one is set.
+    pub fn builder(
+        id: &str,
+        dir: PathBuf,
+        lowers: Vec<PathBuf>,
+        process: ProcessSpec,
+    ) -> SpecBuilder {
+        SpecBuilder {
+            spec: ContainerSpec {
+                id: id.to_string(),
+                dir,
+                lowers,
+                hostname: process.hostname,
+                args: process.args,
+                env: process.env,
+                cwd: process.cwd,
+                network: NetworkMode::None,
+                confine: Confinement::default(),
+                user: String::new(),
+                stdin: false,
+                tty: false,
+                winsize: None,
+                init: false,
+                mounts: Vec::new(),
+                read_only: false,
+                driver: super::rootfs::Driver::Overlay,
+                keep_id: None,
+                id_counts: (65536, 65536),
+                log: None,
+                log_max_size: None,
+                ports: Vec::new(),
+                join_netns_pid: None,
+                shared_netns_fd: None,
+                names: NameConfig::default(),
+            },
+        }
+    }
+}
+
+impl SpecBuilder {
+    /// `user[:group]` as the image's passwd and group files name them.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.spec.user = user.into();
+        self
+    }
+
+    pub fn network(mut self, network: NetworkMode) -> Self {
+        self.spec.network = network;
+        self
+    }
+
+    /// Published ports and name resolution.
+    pub fn ports(
+        mut self,
+        ports: Vec<crate::netns::ports::PortMapping>,
+        names: NameConfig,
+    ) -> Self {
+        self.spec.ports = ports;
+        self.spec.names = names;
+        self
+    }
+
+    pub fn confine(mut self, confine: Confinement) -> Self {
+        self.spec.confine = confine;
+        self
+    }
+
+    /// How the root is made, the keep-id ids, and the size of the id map.
+    pub fn root(
+        mut self,
+        driver: super::rootfs::Driver,
+        keep_id: Option<(u32, u32)>,
+        id_counts: (u32, u32),
+    ) -> Self {
+        self.spec.driver = driver;
+        self.spec.keep_id = keep_id;
+        self.spec.id_counts = id_counts;
+        self
+    }
+
+    /// Standard input, a terminal, and burrow as pid 1.
+    pub fn stdio(mut self, stdin: bool, tty: bool, init: bool) -> Self {
+        self.spec.stdin = stdin;
+        self.spec.tty = tty;
+        self.spec.init = init;
+        self
+    }
+
+    pub fn mounts(mut self, mounts: Vec<super::mounts::Mount>, read_only: bool) -> Self {
+        self.spec.mounts = mounts;
+        self.spec.read_only = read_only;
+        self
+    }
+
+    /// Output to the container's log (a detached container), rotated past
+    /// `max_size`.
+    pub fn logged(mut self, max_size: Option<u64>) -> Self {
+        self.spec.log = Some(self.spec.log_path());
+        self.spec.log_max_size = max_size;
+        self
+    }
+
+    /// The spec, if it can run: a command, an absolute working directory,
+    /// and no keep-id ids on the kernel overlay (which cannot map them).
+    pub fn build(self) -> Result<ContainerSpec, SpecError> {
+        let s = self.spec;
+        if s.args.is_empty() {
+            return Err(SpecError::NoCommand);
+        }
+        if !s.cwd.starts_with('/') {
+            return Err(SpecError::RelativeWorkdir(s.cwd));
+        }
+        if s.keep_id.is_some() && s.driver == super::rootfs::Driver::Overlay {
+            return Err(SpecError::KeepIdOverlay);
+        }
+        Ok(s)
     }
 }

@@ -1,0 +1,311 @@
+//! Containers once made: stop, kill, remove, wait, list and inspect.
+
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use super::error::{EngineError, RequestError};
+use crate::runtime::lifecycle::set_paused;
+use crate::runtime::members::Members;
+use crate::runtime::process::signal_container;
+use crate::runtime::{ContainerError, ContainerRecord, ContainerStore, Status};
+
+/// One condition of a container listing (`ps --filter`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerFilter {
+    Status(Status),
+    /// Part of the name.
+    Name(String),
+    /// Start of the ID.
+    Id(String),
+    /// The image: as named, its ID or ID prefix, or its name without tag.
+    Ancestor(String),
+    Exited(i32),
+    /// `label=KEY` or `label=KEY=VALUE`.
+    Label(String, Option<String>),
+}
+
+impl std::str::FromStr for ContainerFilter {
+    type Err = RequestError;
+
+    /// `KEY=VALUE`, Docker's filter keys.
+    fn from_str(f: &str) -> Result<ContainerFilter, RequestError> {
+        let invalid = |m: String| Err(RequestError::Invalid(m));
+        let Some((key, value)) = f.split_once('=') else {
+            return invalid(format!(
+                "invalid filter {f:?}: use KEY=VALUE, e.g. status=exited"
+            ));
+        };
+        Ok(match key {
+            "status" => ContainerFilter::Status(match value {
+                "created" => Status::Created,
+                "running" => Status::Running,
+                "paused" => Status::Paused,
+                "restarting" => Status::Restarting,
+                "exited" => Status::Exited,
+                other => {
+                    return invalid(format!(
+                        "invalid status filter {other:?}: use created, running, paused, restarting or exited"
+                    ));
+                }
+            }),
+            "label" => match value.split_once('=') {
+                Some((k, v)) => ContainerFilter::Label(k.to_string(), Some(v.to_string())),
+                None => ContainerFilter::Label(value.to_string(), None),
+            },
+            "name" => ContainerFilter::Name(value.to_string()),
+            "id" => ContainerFilter::Id(value.to_string()),
+            "ancestor" => ContainerFilter::Ancestor(value.to_string()),
+            "exited" => match value.parse() {
+                Ok(code) => ContainerFilter::Exited(code),
+                Err(_) => {
+                    return invalid(format!(
+                        "invalid exited filter {value:?}: use an exit code, e.g. exited=0"
+                    ));
+                }
+            },
+            other => {
+                return invalid(format!(
+                    "unknown filter {other:?}: use status, name, id, ancestor, label or exited"
+                ));
+            }
+        })
+    }
+}
+
+impl ContainerFilter {
+    /// Whether container `c`, whose status is `status` now, passes.
+    pub fn matches(&self, c: &ContainerRecord, status: Status) -> bool {
+        match self {
+            ContainerFilter::Status(s) => status == *s,
+            ContainerFilter::Name(n) => c.name.contains(n.as_str()),
+            ContainerFilter::Id(p) => c.id.starts_with(p.as_str()),
+            ContainerFilter::Ancestor(i) => {
+                c.image == *i
+                    || c.image_id
+                        .hex()
+                        .starts_with(i.trim_start_matches("sha256:"))
+                    || c.image.rsplit_once(':').map(|(n, _)| n) == Some(i.as_str())
+            }
+            ContainerFilter::Exited(code) => status == Status::Exited && c.exit_code == Some(*code),
+            ContainerFilter::Label(k, v) => match (c.labels.get(k), v) {
+                (Some(have), Some(want)) => have == want,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        }
+    }
+}
+
+/// How `stop` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// It was not running.
+    NotRunning,
+    /// It stopped after the stop signal.
+    Stopped,
+    /// It was killed after the timeout.
+    Killed,
+}
+
+/// The pid of the monitor of a live container.
+fn running_monitor(c: &ContainerRecord) -> Option<i32> {
+    c.current_status()
+        .is_live()
+        .then(|| c.monitor.as_ref().map(|m| m.pid))
+        .flatten()
+}
+
+/// Wait until the container is no longer running; false on timeout.
+fn wait_stopped(containers: &ContainerStore, id: &str, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match containers.find(id) {
+            Ok(c) if c.current_status().is_live() => {}
+            _ => return true,
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Engine {
+    /// Containers, newest first: all of them with `all`, else the live
+    /// ones; each with its status now, and passing every filter.
+    pub fn list(
+        &self,
+        containers: &ContainerStore,
+        all: bool,
+        filters: &[ContainerFilter],
+    ) -> Result<Vec<(ContainerRecord, Status)>, EngineError> {
+        let mut list: Vec<(ContainerRecord, Status)> = containers
+            .list()?
+            .into_iter()
+            .map(|c| {
+                let s = c.current_status();
+                (c, s)
+            })
+            .collect();
+        list.sort_by(|a, b| b.0.created.cmp(&a.0.created).then(a.0.id.cmp(&b.0.id)));
+        list.retain(|(c, s)| (all || s.is_live()) && filters.iter().all(|f| f.matches(c, *s)));
+        Ok(list)
+    }
+
+    /// The container `query` names, as `inspect` shows it (Docker's
+    /// fields).
+    pub fn inspect(
+        &self,
+        containers: &ContainerStore,
+        query: &str,
+    ) -> Result<serde_json::Value, EngineError> {
+        let c = containers.find(query)?;
+        Ok(crate::runtime::inspect::container_json(
+            &c,
+            &containers.dir_of(&c.id),
+        ))
+    }
+
+    /// Stop container `c`: its stop signal (the image's StopSignal, else
+    /// SIGTERM), then SIGKILL after `time` seconds (else its
+    /// --stop-timeout, else 10). Stopping a stopped container is no error,
+    /// as in Docker; no restart policy brings it back.
+    pub fn stop(
+        &self,
+        containers: &ContainerStore,
+        c: &ContainerRecord,
+        time: Option<u64>,
+    ) -> StopOutcome {
+        let _ = containers.modify(&c.id, |r| r.stopped_by_user = true);
+        // A paused container's processes would not see the signal until
+        // continued: continue them first, as Docker does.
+        if let (Status::Paused, Some(pid1)) = (c.current_status(), c.pid) {
+            let _ = set_paused(containers, &c.id, pid1, false);
+        }
+        let Some(pid) = running_monitor(c) else {
+            return StopOutcome::NotRunning;
+        };
+        let time = time.unwrap_or_else(|| u64::from(c.stop_timeout.unwrap_or(10)));
+        let _ = signal_container(pid, c.stop_signal.unwrap_or(libc::SIGTERM));
+        if wait_stopped(containers, &c.id, Some(Duration::from_secs(time))) {
+            return StopOutcome::Stopped;
+        }
+        let _ = signal_container(pid, libc::SIGKILL);
+        wait_stopped(containers, &c.id, Some(Duration::from_secs(10)));
+        StopOutcome::Killed
+    }
+
+    /// Send `signal` to container `c`'s process. Unlike stop, kill leaves
+    /// the restart policy in force (as Podman).
+    pub fn kill(&self, c: &ContainerRecord, signal: i32) -> Result<(), EngineError> {
+        let Some(pid) = running_monitor(c) else {
+            return Err(
+                ContainerError::Refused(format!("container {} is not running", c.name)).into(),
+            );
+        };
+        signal_container(pid, signal)
+            .map_err(|e| EngineError::io(format!("signalling container {}", c.name), e))
+    }
+
+    /// Wait until container `c` has exited; its exit code, None when its
+    /// end was never recorded.
+    pub fn wait(&self, containers: &ContainerStore, c: &ContainerRecord) -> Option<i32> {
+        wait_stopped(containers, &c.id, None);
+        containers.find(&c.id).ok().and_then(|c| c.exit_code)
+    }
+
+    /// Make running container `c` removable: SIGKILL its monitor (the
+    /// container goes with it), wait for it, and take its names off the
+    /// other network members' /etc/hosts (its killed monitor could not).
+    /// Returns a warning when the last part failed.
+    pub fn kill_for_removal(
+        &self,
+        containers: &ContainerStore,
+        c: &ContainerRecord,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(m) = c.monitor.as_ref().filter(|m| m.alive()) else {
+            return Ok(None);
+        };
+        // SAFETY: kill(2) of a process whose identity was just checked.
+        if unsafe { libc::kill(m.pid, libc::SIGKILL) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ESRCH) {
+                return Err(EngineError::io(
+                    format!("cannot kill container {}", c.name),
+                    err,
+                ));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while m.alive() {
+            if Instant::now() > deadline {
+                return Err(ContainerError::Refused(format!(
+                    "container {} did not stop within 10 seconds of SIGKILL",
+                    c.name
+                ))
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if c.networks.is_empty() {
+            return Ok(None);
+        }
+        let members = Members::of_container(&containers.dir_of(&c.id));
+        Ok(members.leave(&c.id).err().map(|e| {
+            format!(
+                "updating the /etc/hosts of container {}'s network members: {e}",
+                c.name
+            )
+        }))
+    }
+
+    /// Remove stopped containers `ids` (their upper directories hold files
+    /// of subordinate ids, so this happens in the user namespace); each
+    /// one's result, in order.
+    pub fn remove(
+        &self,
+        containers: &ContainerStore,
+        ids: &[String],
+    ) -> Result<Vec<Result<(), String>>, EngineError> {
+        self.in_userns(|_| {
+            ids.iter()
+                .map(|id| containers.remove(id).map_err(|e| e.to_string()))
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_with_clear_errors() {
+        let p = |s: &str| s.parse::<ContainerFilter>();
+        assert_eq!(
+            p("status=exited").unwrap(),
+            ContainerFilter::Status(Status::Exited)
+        );
+        assert_eq!(p("exited=3").unwrap(), ContainerFilter::Exited(3));
+        assert_eq!(
+            p("label=a=b").unwrap(),
+            ContainerFilter::Label("a".into(), Some("b".into()))
+        );
+        assert_eq!(
+            p("label=a").unwrap(),
+            ContainerFilter::Label("a".into(), None)
+        );
+        for (bad, needle) in [
+            ("status", "use KEY=VALUE"),
+            (
+                "status=zombie",
+                "use created, running, paused, restarting or exited",
+            ),
+            ("exited=x", "use an exit code"),
+            ("volume=a", "unknown filter \"volume\""),
+        ] {
+            let e = p(bad).err().unwrap().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+}

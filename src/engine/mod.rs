@@ -1,0 +1,141 @@
+//! The container engine's API: what every front end calls (the command
+//! line today; compose, kube play, systemd units and the API socket next).
+//! A front end builds a [`ContainerRequest`], hands it to [`Engine::create`]
+//! and drives the container with [`Engine::start`], [`Engine::stop`],
+//! [`Engine::kill`], [`Engine::remove`], [`Engine::wait`],
+//! [`Engine::list`] and [`Engine::inspect`]. Nothing here parses a command
+//! line or prints: errors are typed ([`EngineError`], with the exit status
+//! a command line reports), warnings go to the front end's callback.
+//!
+//! Every call that forks (into the user namespace, a monitor, a pull)
+//! must come from a single-threaded process: enter the namespaces before
+//! any thread or async runtime starts.
+
+mod create;
+pub mod error;
+mod manage;
+mod namespace;
+pub mod pull;
+pub mod request;
+mod start;
+
+use std::path::PathBuf;
+
+pub use create::{Created, attachment_for};
+pub use error::{EngineError, ErrorKind, Reported, RequestError};
+pub use manage::{ContainerFilter, StopOutcome};
+pub use namespace::UserNs;
+pub use pull::{PullPolicy, RegistryOptions};
+pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
+pub use start::{Attach, AttachOptions, Started, needs_monitor};
+
+use crate::config::BurrowConfig;
+use crate::paths::Paths;
+use crate::runtime::ContainerStore;
+use crate::storage::Store;
+
+type WarnFn = Box<dyn Fn(&str)>;
+
+/// One user's engine: where its store and runtime state live, its
+/// configuration, and where its warnings go.
+pub struct Engine {
+    pub paths: Paths,
+    pub config: BurrowConfig,
+    /// The storage driver asked for (else the configuration's, else the
+    /// best the host allows).
+    pub storage_driver: Option<String>,
+    warn: WarnFn,
+}
+
+impl Engine {
+    /// The engine of the current user: roots from the arguments, else the
+    /// environment (`BURROW_ROOT`, `BURROW_RUNROOT`, the XDG directories),
+    /// and `config.toml`. Warnings are logged until
+    /// [`Engine::on_warning`] says otherwise.
+    pub fn open(root: Option<PathBuf>, runroot: Option<PathBuf>) -> Result<Engine, EngineError> {
+        let paths = Paths::resolve(root, runroot)?;
+        let config = BurrowConfig::load(&paths.config_file())?;
+        let storage_driver = config.storage.driver.clone();
+        Ok(Engine {
+            paths,
+            config,
+            storage_driver,
+            warn: Box::new(|w| log::warn!("{w}")),
+        })
+    }
+
+    /// Use `driver` for new containers instead of the configuration's.
+    pub fn with_storage_driver(mut self, driver: Option<String>) -> Engine {
+        if driver.is_some() {
+            self.storage_driver = driver;
+        }
+        self
+    }
+
+    /// Send warnings (a missing subordinate range, a storage driver
+    /// fallback) to `f`.
+    pub fn on_warning(mut self, f: impl Fn(&str) + 'static) -> Engine {
+        self.warn = Box::new(f);
+        self
+    }
+
+    pub(crate) fn warn(&self, message: &str) {
+        (self.warn)(message)
+    }
+
+    /// The image store, created if needed.
+    pub fn store(&self) -> Result<Store, EngineError> {
+        self.paths.ensure()?;
+        Ok(Store::open(&self.paths.root)?)
+    }
+
+    /// The containers of the store.
+    pub fn containers(&self) -> Result<ContainerStore, EngineError> {
+        Ok(ContainerStore::open(&self.paths.root)?)
+    }
+
+    /// The current user's namespace with the default map (warning when
+    /// they have no subordinate range).
+    pub fn user_namespace(&self) -> Result<UserNs, EngineError> {
+        let (ns, warning) = UserNs::for_current_user()?;
+        if let Some(w) = warning {
+            self.warn(&w);
+        }
+        Ok(ns)
+    }
+
+    /// The namespace a container was created for: the default map, or
+    /// the keep-id map over the same ids.
+    pub fn namespace_for(&self, keep_id: Option<(u32, u32)>) -> Result<UserNs, EngineError> {
+        let ns = self.user_namespace()?;
+        Ok(match keep_id {
+            Some(_) => ns.keep_id()?,
+            None => ns,
+        })
+    }
+
+    /// Run `f` as root of a user namespace that maps the user's
+    /// subordinate ranges (where the store's files owned by container ids
+    /// can be made and removed), in a forked child; its answer comes back.
+    pub fn in_userns<T>(&self, f: impl FnOnce(&UserNs) -> T) -> Result<T, EngineError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let ns = self.user_namespace()?;
+        namespace::run_in(&ns, None, f)
+    }
+
+    /// Like [`Engine::in_userns`], in namespace `ns`, or in the existing
+    /// user namespace `existing` that `ns` describes.
+    pub fn in_namespace<T>(
+        &self,
+        ns: &UserNs,
+        existing: Option<&std::fs::File>,
+        f: impl FnOnce(&UserNs) -> T,
+    ) -> Result<T, EngineError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        namespace::run_in(ns, existing, f)
+    }
+}

@@ -1,0 +1,649 @@
+//! What a front end asks the engine for: a [`ContainerRequest`], made with
+//! a [`ContainerRequestBuilder`] whose methods take values as users write
+//! them (`8080:80`, `./data:/data:ro`, `on-failure:3`) and check each as
+//! it comes, so a bad value is refused before anything is pulled or made.
+//! Checks between options wait for [`ContainerRequestBuilder::build`];
+//! checks against the image, the store and the host for
+//! [`super::Engine::create`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use super::error::RequestError;
+use super::pull::{PullPolicy, RegistryOptions};
+use crate::confine::{SeccompMode, SecurityOpt, parse_security_opt};
+use crate::netns::ports::{PortMapping, parse_publish};
+use crate::runtime::NetworkMode;
+use crate::runtime::lifecycle::{RestartPolicy, parse_signal};
+use crate::runtime::mounts::{self, Mount};
+use crate::runtime::spec::{NameConfig, parse_env_file};
+
+/// The image a container is made from, and how to get it.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRequest {
+    /// Name, ID or ID prefix, as the user wrote it.
+    pub reference: String,
+    pub pull: PullPolicy,
+    /// OS/ARCH[/VARIANT] to pull [default: this host].
+    pub platform: Option<String>,
+    pub registry: RegistryOptions,
+}
+
+/// The container's process.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessRequest {
+    /// Arguments after the image [default: the image's command].
+    pub command: Vec<String>,
+    /// Replaces the image's entrypoint ("" clears it, and the image's
+    /// command with it).
+    pub entrypoint: Option<String>,
+    /// `K=V`, or `K` to copy K from the caller's environment; later ones
+    /// win.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// `user[:group]` [default: the image's, or the user with keep-id].
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    /// A terminal of its own.
+    pub tty: bool,
+    /// It reads the caller's standard input.
+    pub stdin: bool,
+    /// burrow stays pid 1, forwarding signals and reaping.
+    pub init: bool,
+}
+
+/// The container's filesystem beyond the image.
+#[derive(Debug, Clone, Default)]
+pub struct FilesystemRequest {
+    /// Bind mounts and tmpfs mounts, checked and ordered at build.
+    pub mounts: Vec<Mount>,
+    pub read_only: bool,
+    /// With `read_only`: tmpfs on /run, /tmp and /var/tmp.
+    pub read_only_tmpfs: bool,
+}
+
+/// Which network the container is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkChoice {
+    /// A mode of its own: pasta, slirp4netns, none, host, container:X.
+    Mode(NetworkMode),
+    /// User networks by name.
+    Networks(Vec<String>),
+}
+
+/// The container's network.
+#[derive(Debug, Clone)]
+pub struct NetworkRequest {
+    pub choice: NetworkChoice,
+    /// As the user wrote it (kept in the record).
+    pub given: String,
+    /// Other names on its user networks.
+    pub aliases: Vec<String>,
+    /// Its address on its (one) user network.
+    pub ip: Option<Ipv4Addr>,
+    pub ports: Vec<PortMapping>,
+    /// Publish every port the image exposes.
+    pub publish_all: bool,
+    pub names: NameConfig,
+}
+
+impl Default for NetworkRequest {
+    fn default() -> NetworkRequest {
+        NetworkRequest {
+            choice: NetworkChoice::Mode(NetworkMode::Pasta(Vec::new())),
+            given: "pasta".to_string(),
+            aliases: Vec::new(),
+            ip: None,
+            ports: Vec::new(),
+            publish_all: false,
+            names: NameConfig::default(),
+        }
+    }
+}
+
+/// The user namespace a container runs in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UsernsMode {
+    /// Root inside is the user; subordinate ids follow.
+    #[default]
+    Default,
+    /// The user's own uid and gid inside; the command runs as the user.
+    KeepId,
+}
+
+/// Capabilities, seccomp and the masked kernel paths.
+#[derive(Debug, Clone)]
+pub struct ConfinementRequest {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub seccomp: SeccompMode,
+    /// Every capability of the user namespace, no filter, nothing masked.
+    pub privileged: bool,
+}
+
+impl Default for ConfinementRequest {
+    fn default() -> ConfinementRequest {
+        ConfinementRequest {
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            seccomp: SeccompMode::Default,
+            privileged: false,
+        }
+    }
+}
+
+/// What happens when the container's command exits, and how it is
+/// stopped.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleRequest {
+    pub restart: RestartPolicy,
+    /// Removed when it exits.
+    pub auto_remove: bool,
+    /// The signal `stop` sends first [default: the image's, else SIGTERM].
+    pub stop_signal: Option<i32>,
+    /// Seconds `stop` waits before SIGKILL [default: 10].
+    pub stop_timeout: Option<u32>,
+    /// The log is rotated past this size.
+    pub log_max_size: Option<u64>,
+}
+
+/// Everything a container is made from.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerRequest {
+    pub name: Option<String>,
+    pub image: ImageRequest,
+    pub process: ProcessRequest,
+    pub filesystem: FilesystemRequest,
+    pub network: NetworkRequest,
+    pub userns: UsernsMode,
+    pub confinement: ConfinementRequest,
+    pub lifecycle: LifecycleRequest,
+    /// Over the image's labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerRequest {
+    /// A request for a container of `image`, with every default.
+    pub fn builder(image: &str) -> ContainerRequestBuilder {
+        ContainerRequestBuilder {
+            req: ContainerRequest {
+                image: ImageRequest {
+                    reference: image.to_string(),
+                    ..ImageRequest::default()
+                },
+                filesystem: FilesystemRequest {
+                    read_only_tmpfs: true,
+                    ..FilesystemRequest::default()
+                },
+                ..ContainerRequest::default()
+            },
+            base_dir: None,
+        }
+    }
+}
+
+/// Builds a [`ContainerRequest`], checking each value as it is given.
+#[derive(Debug, Clone)]
+pub struct ContainerRequestBuilder {
+    req: ContainerRequest,
+    /// Where relative host paths start [default: the current directory].
+    base_dir: Option<PathBuf>,
+}
+
+fn invalid(msg: String) -> RequestError {
+    RequestError::Invalid(msg)
+}
+
+impl ContainerRequestBuilder {
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.req.name = Some(name.into());
+        self
+    }
+
+    pub fn pull(mut self, policy: PullPolicy) -> Self {
+        self.req.image.pull = policy;
+        self
+    }
+
+    pub fn platform(mut self, platform: Option<String>) -> Self {
+        self.req.image.platform = platform;
+        self
+    }
+
+    pub fn registry(mut self, registry: RegistryOptions) -> Self {
+        self.req.image.registry = registry;
+        self
+    }
+
+    /// The command and its arguments [default: the image's].
+    pub fn command<S: Into<String>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        self.req.process.command = argv.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn entrypoint(mut self, entrypoint: Option<String>) -> Self {
+        self.req.process.entrypoint = entrypoint;
+        self
+    }
+
+    /// `K=V`, or `K` to copy K from the caller's environment.
+    pub fn env(mut self, var: impl Into<String>) -> Result<Self, RequestError> {
+        let var = var.into();
+        if var.is_empty() || var.starts_with('=') {
+            return Err(crate::runtime::SpecError::BadEnv(var).into());
+        }
+        self.req.process.env.push(var);
+        Ok(self)
+    }
+
+    /// The variables of an env file (`K=V` or `K` lines, `#` comments),
+    /// before those given later.
+    pub fn env_file(mut self, path: &Path) -> Result<Self, RequestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("reading --env-file {}: {e}", path.display())))?;
+        let vars = parse_env_file(&text)
+            .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))?;
+        self.req.process.env.extend(vars);
+        Ok(self)
+    }
+
+    pub fn workdir(mut self, dir: Option<String>) -> Self {
+        self.req.process.workdir = dir;
+        self
+    }
+
+    pub fn user(mut self, user: Option<String>) -> Self {
+        self.req.process.user = user;
+        self
+    }
+
+    pub fn hostname(mut self, hostname: Option<String>) -> Self {
+        self.req.process.hostname = hostname;
+        self
+    }
+
+    pub fn tty(mut self, tty: bool) -> Self {
+        self.req.process.tty = tty;
+        self
+    }
+
+    pub fn stdin(mut self, stdin: bool) -> Self {
+        self.req.process.stdin = stdin;
+        self
+    }
+
+    pub fn init(mut self, init: bool) -> Self {
+        self.req.process.init = init;
+        self
+    }
+
+    /// Where relative host paths of mounts start.
+    pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base_dir = Some(dir.into());
+        self
+    }
+
+    fn cwd(&self) -> Result<PathBuf, RequestError> {
+        match &self.base_dir {
+            Some(d) => Ok(d.clone()),
+            None => std::env::current_dir()
+                .map_err(|e| invalid(format!("finding the current directory for -v: {e}"))),
+        }
+    }
+
+    /// `HOST:CONTAINER[:OPTIONS]` (`-v`).
+    pub fn volume(mut self, spec: &str) -> Result<Self, RequestError> {
+        let m = mounts::parse_volume(spec, &self.cwd()?)?;
+        self.req.filesystem.mounts.push(m);
+        Ok(self)
+    }
+
+    /// `type=bind,...` or `type=tmpfs,...` (`--mount`).
+    pub fn mount(mut self, spec: &str) -> Result<Self, RequestError> {
+        let m = mounts::parse_mount(spec, &self.cwd()?)?;
+        self.req.filesystem.mounts.push(m);
+        Ok(self)
+    }
+
+    /// `PATH[:OPTIONS]` (`--tmpfs`).
+    pub fn tmpfs(mut self, spec: &str) -> Result<Self, RequestError> {
+        self.req.filesystem.mounts.push(mounts::parse_tmpfs(spec)?);
+        Ok(self)
+    }
+
+    pub fn read_only(mut self, read_only: bool, with_tmpfs: bool) -> Self {
+        self.req.filesystem.read_only = read_only;
+        self.req.filesystem.read_only_tmpfs = with_tmpfs;
+        self
+    }
+
+    /// A mode (`pasta[:OPTS]`, `slirp4netns[:OPTS]`, `none`, `host`,
+    /// `container:NAME`) or user networks (`NAME[,NAME...]`).
+    pub fn network(mut self, network: &str) -> Result<Self, RequestError> {
+        let choice = match NetworkMode::parse(network) {
+            Ok(m) => NetworkChoice::Mode(m),
+            Err(e) => {
+                if network.contains(':')
+                    || crate::netns::network::RESERVED.contains(&network)
+                    || network.is_empty()
+                {
+                    return Err(e.into());
+                }
+                let mut names: Vec<String> = Vec::new();
+                for n in network.split(',') {
+                    if !names.iter().any(|o| o == n) {
+                        names.push(n.to_string());
+                    }
+                }
+                NetworkChoice::Networks(names)
+            }
+        };
+        self.req.network.choice = choice;
+        self.req.network.given = network.to_string();
+        Ok(self)
+    }
+
+    pub fn network_alias(mut self, alias: impl Into<String>) -> Self {
+        self.req.network.aliases.push(alias.into());
+        self
+    }
+
+    pub fn ip(mut self, ip: Option<Ipv4Addr>) -> Self {
+        self.req.network.ip = ip;
+        self
+    }
+
+    /// `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]`, ranges allowed.
+    pub fn publish(mut self, spec: &str) -> Result<Self, RequestError> {
+        self.req.network.ports.extend(parse_publish(spec)?);
+        Ok(self)
+    }
+
+    pub fn publish_all(mut self, all: bool) -> Self {
+        self.req.network.publish_all = all;
+        self
+    }
+
+    /// A DNS server's address.
+    pub fn dns(mut self, server: &str) -> Result<Self, RequestError> {
+        server
+            .parse::<IpAddr>()
+            .map_err(|_| invalid(format!("invalid --dns {server:?}: give an IP address")))?;
+        self.req.network.names.servers.push(server.to_string());
+        Ok(self)
+    }
+
+    pub fn dns_search(mut self, domain: impl Into<String>) -> Self {
+        self.req.network.names.search.push(domain.into());
+        self
+    }
+
+    pub fn dns_option(mut self, option: impl Into<String>) -> Self {
+        self.req.network.names.options.push(option.into());
+        self
+    }
+
+    /// `NAME:IP`, added to /etc/hosts.
+    pub fn add_host(mut self, entry: &str) -> Result<Self, RequestError> {
+        let (name, ip) = entry
+            .split_once(':')
+            .filter(|(n, i)| !n.is_empty() && i.parse::<IpAddr>().is_ok())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "invalid --add-host {entry:?}: use NAME:IP, e.g. db:10.0.0.5"
+                ))
+            })?;
+        self.req
+            .network
+            .names
+            .hosts
+            .push((name.to_string(), ip.to_string()));
+        Ok(self)
+    }
+
+    /// `""` (the default map) or `keep-id`.
+    pub fn userns(mut self, mode: &str) -> Result<Self, RequestError> {
+        self.req.userns = match mode {
+            "" => UsernsMode::Default,
+            "keep-id" => UsernsMode::KeepId,
+            other => {
+                return Err(invalid(format!(
+                    "--userns={other} is not supported: use --userns=keep-id or leave it out"
+                )));
+            }
+        };
+        Ok(self)
+    }
+
+    pub fn cap_add(mut self, cap: impl Into<String>) -> Self {
+        self.req.confinement.cap_add.push(cap.into());
+        self
+    }
+
+    pub fn cap_drop(mut self, cap: impl Into<String>) -> Self {
+        self.req.confinement.cap_drop.push(cap.into());
+        self
+    }
+
+    /// `seccomp=unconfined`, `seccomp=PROFILE.json` or `no-new-privileges`.
+    pub fn security_opt(mut self, opt: &str) -> Result<Self, RequestError> {
+        match parse_security_opt(opt)? {
+            SecurityOpt::Seccomp(m) => self.req.confinement.seccomp = m,
+            // Always set: an unprivileged seccomp filter requires it.
+            SecurityOpt::NoNewPrivileges => {}
+        }
+        Ok(self)
+    }
+
+    pub fn privileged(mut self, privileged: bool) -> Self {
+        self.req.confinement.privileged = privileged;
+        self
+    }
+
+    /// `no`, `on-failure[:MAX]`, `always` or `unless-stopped`.
+    pub fn restart(mut self, policy: &str) -> Result<Self, RequestError> {
+        self.req.lifecycle.restart = policy
+            .parse()
+            .map_err(|e: crate::runtime::lifecycle::BadRestartPolicy| invalid(e.to_string()))?;
+        Ok(self)
+    }
+
+    pub fn auto_remove(mut self, rm: bool) -> Self {
+        self.req.lifecycle.auto_remove = rm;
+        self
+    }
+
+    /// A signal name or number.
+    pub fn stop_signal(mut self, signal: &str) -> Result<Self, RequestError> {
+        self.req.lifecycle.stop_signal =
+            Some(parse_signal(signal).map_err(|e| invalid(e.to_string()))?);
+        Ok(self)
+    }
+
+    pub fn stop_timeout(mut self, seconds: Option<u32>) -> Self {
+        self.req.lifecycle.stop_timeout = seconds;
+        self
+    }
+
+    /// `max-size=SIZE`, the one option of the container log.
+    pub fn log_opt(mut self, opt: &str) -> Result<Self, RequestError> {
+        match opt.split_once('=') {
+            Some(("max-size", v)) => {
+                self.req.lifecycle.log_max_size =
+                    Some(crate::runtime::logs::parse_size(v).ok_or_else(|| {
+                        invalid(format!(
+                            "invalid --log-opt {opt:?}: give a size such as 10m, 512k or 1g"
+                        ))
+                    })?)
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "unsupported --log-opt {opt:?}: the container log (k8s-file) takes max-size=SIZE"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// `KEY=VALUE`, or `KEY` for an empty value.
+    pub fn label(mut self, label: &str) -> Result<Self, RequestError> {
+        let (k, v) = parse_label(label)?;
+        self.req.labels.insert(k, v);
+        Ok(self)
+    }
+
+    /// The request, once the options are checked against each other.
+    pub fn build(self) -> Result<ContainerRequest, RequestError> {
+        let mut req = self.req;
+        let conflict = |m: String| Err(RequestError::Conflict(m));
+        let net = &req.network;
+        match &net.choice {
+            NetworkChoice::Mode(mode) => {
+                if !net.aliases.is_empty() {
+                    return conflict(
+                        "--network-alias names a container on user networks: it needs --network NAME (see burrow network create)".into(),
+                    );
+                }
+                if net.ip.is_some() {
+                    return conflict(
+                        "--ip sets the container's address on a user network: it needs --network NAME (see burrow network create)".into(),
+                    );
+                }
+                if !net.ports.is_empty() && matches!(mode, NetworkMode::Container(_)) {
+                    return conflict(
+                        "-p with --network container: publish the ports on the container whose network this one shares".into(),
+                    );
+                }
+                if !net.ports.is_empty() && !mode.has_helper() {
+                    return conflict(format!(
+                        "-p publishes ports through pasta or slirp4netns: it needs --network pasta (the default) or slirp4netns, not --network {}",
+                        net.given
+                    ));
+                }
+            }
+            NetworkChoice::Networks(names) => {
+                if req.userns == UsernsMode::KeepId {
+                    return conflict(format!(
+                        "--userns=keep-id cannot be combined with user networks (--network {}): their members share one user namespace with your default id map",
+                        net.given
+                    ));
+                }
+                if net.ip.is_some() && names.len() > 1 {
+                    return conflict(format!(
+                        "--ip sets the address on one network, but --network names {}: give one network, then `burrow network connect --ip` for the others",
+                        names.len()
+                    ));
+                }
+            }
+        }
+        if req.lifecycle.auto_remove && req.lifecycle.restart != RestartPolicy::No {
+            return conflict(format!(
+                "--rm and --restart={} conflict: a container removed at exit cannot be restarted; drop one of them",
+                req.lifecycle.restart
+            ));
+        }
+        let fs = &mut req.filesystem;
+        if fs.read_only && fs.read_only_tmpfs {
+            let extra = mounts::read_only_tmpfs(&fs.mounts);
+            fs.mounts.extend(extra);
+        }
+        fs.mounts = mounts::finish(std::mem::take(&mut fs.mounts))?;
+        Ok(req)
+    }
+}
+
+/// `KEY=VALUE` (or `KEY`, an empty value), as labels are given.
+pub fn parse_label(label: &str) -> Result<(String, String), RequestError> {
+    let (k, v) = label.split_once('=').unwrap_or((label, ""));
+    if k.is_empty() {
+        return Err(invalid(format!("invalid label {label:?}: use KEY=VALUE")));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Labels given as `KEY=VALUE`.
+pub fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, RequestError> {
+    labels.iter().map(|l| parse_label(l)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_value_is_checked_as_it_comes() {
+        let b = ContainerRequest::builder("img");
+        assert!(b.clone().publish("x:80").is_err());
+        assert!(b.clone().dns("not-an-ip").is_err());
+        assert!(b.clone().add_host("db").is_err());
+        assert!(b.clone().restart("sometimes").is_err());
+        assert!(b.clone().stop_signal("NOPE").is_err());
+        assert!(b.clone().log_opt("max-file=3").is_err());
+        assert!(b.clone().userns("auto").is_err());
+        assert!(b.clone().label("=v").is_err());
+        assert!(b.clone().network("pasta:").is_ok());
+        assert!(b.clone().network("container:").is_err());
+        let err = b.clone().env("=x").unwrap_err().to_string();
+        assert!(err.contains("use -e NAME=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn options_are_checked_against_each_other() {
+        let b = ContainerRequest::builder("img");
+        let e = |r: Result<ContainerRequest, RequestError>| r.unwrap_err().to_string();
+        assert!(
+            e(b.clone()
+                .auto_remove(true)
+                .restart("always")
+                .unwrap()
+                .build())
+            .contains("--rm")
+        );
+        assert!(e(b.clone().network_alias("x").build()).contains("--network-alias"));
+        assert!(e(b.clone().ip(Some(Ipv4Addr::LOCALHOST)).build()).contains("--ip"));
+        let none = b.clone().network("none").unwrap().publish("80").unwrap();
+        assert!(e(none.build()).contains("-p publishes ports"));
+        let keep = b
+            .clone()
+            .network("net1")
+            .unwrap()
+            .userns("keep-id")
+            .unwrap();
+        assert!(e(keep.build()).contains("keep-id"));
+        let two = b
+            .clone()
+            .network("a,b")
+            .unwrap()
+            .ip(Some(Ipv4Addr::LOCALHOST));
+        assert!(e(two.build()).contains("one network"));
+    }
+
+    #[test]
+    fn a_request_keeps_what_was_given() {
+        let req = ContainerRequest::builder("busybox")
+            .name("web")
+            .command(["sh", "-c", "exit 3"])
+            .env("A=1")
+            .unwrap()
+            .network("a,b,a")
+            .unwrap()
+            .label("k=v")
+            .unwrap()
+            .label("flag")
+            .unwrap()
+            .publish("8080:80")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(req.image.reference, "busybox");
+        assert_eq!(req.process.command, ["sh", "-c", "exit 3"]);
+        assert_eq!(
+            req.network.choice,
+            NetworkChoice::Networks(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(req.network.ports[0].container_port, 80);
+        assert_eq!(req.labels["flag"], "");
+        assert_eq!(req.name.as_deref(), Some("web"));
+    }
+}
