@@ -1,13 +1,20 @@
-//! `burrow container SUBCOMMAND`: the container commands grouped as Docker
-//! and Podman do (`burrow container ls` is `burrow ps`).
+//! The container commands: each is both a top-level command (`burrow run`)
+//! and one of `burrow container` (`burrow container run`), as in Docker
+//! and Podman, declared once here. `burrow container` adds the commands
+//! whose top-level form is another (`container ls` for `ps`, `container
+//! inspect` for the `inspect` of images and containers) or that exist
+//! only there (`container prune`).
 
+use burrow::engine::Engine;
 use clap::Subcommand;
 
 use super::{
-    Engine, attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
-    stop, top,
+    attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start, stop,
+    top,
 };
 
+/// The container commands that read the same at the top level and under
+/// `burrow container`.
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Run a command in a new container
@@ -36,12 +43,7 @@ pub enum ContainerCommand {
     Export(export::ExportArgs),
     /// List a container's published ports
     Port(port::PortArgs),
-    /// Remove every stopped container
-    Prune(prune::PruneArgs),
-    /// List containers
-    #[command(visible_alias = "ls", alias = "ps")]
-    List(ps::PsArgs),
-    /// Remove containers
+    /// Remove one or more containers
     Rm(rm::RmArgs),
     /// Run a command in a running container
     Exec(Box<exec::ExecArgs>),
@@ -53,6 +55,18 @@ pub enum ContainerCommand {
     Kill(stop::KillArgs),
     /// Wait for containers to exit and print their exit codes
     Wait(stop::WaitArgs),
+}
+
+/// `burrow container SUBCOMMAND`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerGroup {
+    #[command(flatten)]
+    Common(ContainerCommand),
+    /// Remove every stopped container
+    Prune(prune::PruneArgs),
+    /// List containers
+    #[command(visible_alias = "ls", alias = "ps")]
+    List(ps::PsArgs),
     /// Show low-level information on containers
     Inspect(inspect::ContainerInspectArgs),
 }
@@ -72,14 +86,20 @@ pub fn run(ctx: &Engine, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Diff(a) => diff::run(ctx, a),
         ContainerCommand::Export(a) => export::run(ctx, a),
         ContainerCommand::Port(a) => port::run(ctx, a),
-        ContainerCommand::Prune(a) => prune::run(ctx, a),
-        ContainerCommand::List(a) => ps::run(ctx, a),
         ContainerCommand::Rm(a) => rm::run(ctx, a),
         ContainerCommand::Exec(a) => exec::run(ctx, a),
         ContainerCommand::Logs(a) => logs::run(ctx, a),
         ContainerCommand::Stop(a) => stop::stop(ctx, a),
         ContainerCommand::Kill(a) => stop::kill(ctx, a),
         ContainerCommand::Wait(a) => stop::wait(ctx, a),
-        ContainerCommand::Inspect(a) => inspect::run_containers(ctx, a),
+    }
+}
+
+pub fn run_group(ctx: &Engine, cmd: &ContainerGroup) -> anyhow::Result<i32> {
+    match cmd {
+        ContainerGroup::Common(c) => run(ctx, c),
+        ContainerGroup::Prune(a) => prune::run(ctx, a),
+        ContainerGroup::List(a) => ps::run(ctx, a),
+        ContainerGroup::Inspect(a) => inspect::run_containers(ctx, a),
     }
 }

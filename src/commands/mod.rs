@@ -96,50 +96,16 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// List images in local storage
     Images(images::ImagesArgs),
-    /// Run a command in a new container
-    Run(Box<run::RunArgs>),
+    #[command(flatten)]
+    Containers(container::ContainerCommand),
     /// Build an image from a Dockerfile
     Build(Box<build::BuildArgs>),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
     /// Search a registry's catalog for repositories
     Search(search::SearchArgs),
-    /// Create a container without starting it
-    Create(Box<start::CreateCmdArgs>),
-    /// Start created or stopped containers in the background
-    Start(start::StartArgs),
-    /// Stop and start containers again
-    Restart(start::RestartArgs),
-    /// Attach to a running container's input and output
-    Attach(attach::AttachArgs),
-    /// Show the processes of a running container
-    Top(top::TopArgs),
-    /// Pause every process of containers
-    Pause(top::PauseArgs),
-    /// Continue paused containers
-    Unpause(top::PauseArgs),
-    /// Rename a container
-    Rename(rename::RenameArgs),
-    /// Copy files between a container and the host
-    Cp(cp::CpArgs),
-    /// Show the files a container added, changed or deleted
-    Diff(diff::DiffArgs),
-    /// List a container's published ports
-    Port(port::PortArgs),
     /// List containers
     Ps(ps::PsArgs),
-    /// Run a command in a running container
-    Exec(Box<exec::ExecArgs>),
-    /// Show what a detached container wrote
-    Logs(logs::LogsArgs),
-    /// Stop containers: SIGTERM, then SIGKILL after a timeout
-    Stop(stop::StopArgs),
-    /// Send a signal to containers
-    Kill(stop::KillArgs),
-    /// Wait for containers to exit and print their exit codes
-    Wait(stop::WaitArgs),
-    /// Remove one or more containers
-    Rm(rm::RmArgs),
     /// Remove one or more images
     Rmi(rmi::RmiArgs),
     /// Add a name to an image
@@ -152,8 +118,6 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Make an image from a root filesystem tarball
     Import(import::ImportArgs),
-    /// Write a container's root filesystem as a tar
-    Export(export::ExportArgs),
     /// Show how an image was made, layer by layer
     History(history::HistoryArgs),
     /// Manage images
@@ -161,7 +125,7 @@ pub enum Command {
     Image(image::ImageCommand),
     /// Manage containers
     #[command(subcommand)]
-    Container(container::ContainerCommand),
+    Container(container::ContainerGroup),
     /// Manage user networks, on which containers reach each other by name
     #[command(subcommand)]
     Network(network::NetworkCommand),
@@ -244,35 +208,17 @@ pub fn main() -> i32 {
         Command::Login(a) => login::login(&ctx, a),
         Command::Logout(a) => login::logout(&ctx, a),
         Command::Images(a) => images::run(&ctx, a),
-        Command::Run(a) => run::run(&ctx, a),
-        Command::Create(a) => start::create(&ctx, a),
-        Command::Start(a) => start::start(&ctx, a),
-        Command::Restart(a) => start::restart(&ctx, a),
-        Command::Attach(a) => attach::run(&ctx, a),
-        Command::Top(a) => top::top(&ctx, a),
-        Command::Pause(a) => top::pause(&ctx, a),
-        Command::Unpause(a) => top::unpause(&ctx, a),
-        Command::Rename(a) => rename::run(&ctx, a),
-        Command::Cp(a) => cp::run(&ctx, a),
-        Command::Diff(a) => diff::run(&ctx, a),
-        Command::Port(a) => port::run(&ctx, a),
         Command::Ps(a) => ps::run(&ctx, a),
-        Command::Exec(a) => exec::run(&ctx, a),
-        Command::Logs(a) => logs::run(&ctx, a),
-        Command::Stop(a) => stop::stop(&ctx, a),
-        Command::Kill(a) => stop::kill(&ctx, a),
-        Command::Wait(a) => stop::wait(&ctx, a),
-        Command::Rm(a) => rm::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Save(a) => save::run(&ctx, a),
         Command::Load(a) => load::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
-        Command::Export(a) => export::run(&ctx, a),
         Command::History(a) => history::run(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
-        Command::Container(c) => container::run(&ctx, c),
+        Command::Container(c) => container::run_group(&ctx, c),
+        Command::Containers(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
         Command::Build(a) => build::run(&ctx, a),

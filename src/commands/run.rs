@@ -301,6 +301,7 @@ pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
 
 #[cfg(test)]
 mod tests {
+    use crate::commands::container::ContainerCommand;
     use crate::commands::{Cli, Command};
     use clap::Parser;
 
@@ -310,7 +311,7 @@ mod tests {
             "burrow", "run", "--rm", "-e", "A=1", "img", "sh", "-c", "exit 3", "--rm",
         ])
         .unwrap();
-        let Command::Run(a) = cli.command else {
+        let Command::Containers(ContainerCommand::Run(a)) = cli.command else {
             panic!("not run")
         };
         assert!(a.c.rm);
@@ -321,14 +322,14 @@ mod tests {
         // Burrow's own options after the image are the command's, too.
         let cli =
             Cli::try_parse_from(["burrow", "run", "img", "-u", "1000", "--rm", "id"]).unwrap();
-        let Command::Run(a) = cli.command else {
+        let Command::Containers(ContainerCommand::Run(a)) = cli.command else {
             panic!("not run")
         };
         assert_eq!(a.c.user, None);
         assert!(!a.c.rm);
         assert_eq!(a.c.command(), ["-u", "1000", "--rm", "id"]);
         let cli = Cli::try_parse_from(["burrow", "run", "-u", "app", "img"]).unwrap();
-        let Command::Run(a) = cli.command else {
+        let Command::Containers(ContainerCommand::Run(a)) = cli.command else {
             panic!("not run")
         };
         assert_eq!((a.c.user.as_deref(), a.c.image()), (Some("app"), "img"));
