@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use common::podman::Podman;
-use common::{Burrow, busybox_image, busybox_layer, pulled};
+use common::{Burrow, busybox_image, busybox_layer, pulled, stderr, stdout};
 use serde_json::Value;
 
 fn image_id(b: &Burrow, name: &str) -> String {
@@ -35,12 +35,8 @@ fn ok_with_stdin(b: &Burrow, args: &[&str], file: &Path) -> String {
         .stdin(File::open(file).unwrap())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "burrow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert!(out.status.success(), "burrow {args:?}: {}", stderr(&out));
+    stdout(&out)
 }
 
 /// Names and contents of the regular files of a tar archive.
@@ -280,7 +276,7 @@ fn what_is_not_an_image_archive_is_refused_and_nothing_is_stored() {
         (&wrong_layer, "does not belong to this image"),
     ] {
         let out = b.run(&["load", "-q", "-i", file.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         assert_eq!(out.status.code(), Some(125), "{err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(err.contains(says), "{err}");
@@ -331,9 +327,7 @@ fn import_with_changes_runs_and_history_shows_it() {
         lines[1].starts_with(&id[..12]) && lines[1].contains("from a tarball"),
         "{history}"
     );
-    let json: Value =
-        serde_json::from_str(&b.ok(&["image", "history", "--format", "json", "imported:v1"]))
-            .unwrap();
+    let json = b.ok_json(&["image", "history", "--format", "json", "imported:v1"]);
     assert_eq!(json[0]["id"], id);
     assert!(json[0]["size"].as_u64().unwrap() > 100_000);
     assert_eq!(b.ok(&["history", "-q", "imported:v1"]).trim(), &id[..12]);
@@ -507,9 +501,9 @@ fn a_burrow_archive_loads_and_runs_in_podman() {
         "echo from-podman",
     ]);
     assert!(
-        run.status.success() && String::from_utf8_lossy(&run.stdout).trim() == "from-podman",
+        run.status.success() && stdout(&run).trim() == "from-podman",
         "podman run of the loaded image: {}",
-        String::from_utf8_lossy(&run.stderr)
+        stderr(&run)
     );
 }
 

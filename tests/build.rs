@@ -8,16 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::busybox_image;
 use common::net::http_get;
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{Wait, busybox_image, stderr, stdout};
 
 /// A build context with `files` (path, content).
 fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -40,8 +32,8 @@ fn build(b: &common::Burrow, ctx: &Path, extra: &[&str]) -> Output {
 
 /// The last line of a build's output: the image ID.
 fn image_id(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "{}{}", out(o), err(o));
-    out(o).lines().last().unwrap_or("").to_string()
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(o), stderr(o));
+    stdout(o).lines().last().unwrap_or("").to_string()
 }
 
 /// Workflow 3: a small web app dockerized and called from the host.
@@ -69,14 +61,13 @@ CMD ["httpd", "-f", "-p", "2144", "-h", "/srv/www"]
     ]);
     let o = build(&b, ctx.path(), &["-t", "localhost/app:1"]);
     let id = image_id(&o);
-    let text = out(&o);
+    let text = stdout(&o);
     assert!(text.contains("STEP 1/8: FROM"), "{text}");
     assert!(
         text.contains("Successfully tagged localhost/app:1"),
         "{text}"
     );
-    let inspect: serde_json::Value =
-        serde_json::from_str(&b.ok(&["image", "inspect", "localhost/app:1"])).unwrap();
+    let inspect = b.ok_json(&["image", "inspect", "localhost/app:1"]);
     let cfg = &inspect[0]["Config"];
     assert_eq!(cfg["WorkingDir"], "/srv/www", "{inspect}");
     assert!(cfg["ExposedPorts"]["2144/tcp"].is_object(), "{inspect}");
@@ -102,7 +93,7 @@ CMD ["httpd", "-f", "-p", "2144", "-h", "/srv/www"]
     fs::write(ctx.path().join("index.html"), "<h1>edited</h1>\n").unwrap();
     let o = build(&b, ctx.path(), &["-t", "localhost/app:2"]);
     assert_ne!(image_id(&o), id);
-    let text = out(&o);
+    let text = stdout(&o);
     let copy_at = text.find("COPY index.html").unwrap();
     assert_eq!(
         text[..copy_at].matches("--> Using cache").count(),
@@ -145,7 +136,7 @@ RUN rm /bin/ls && echo "run sees V=$V SHADOW=$SHADOW" > /run.txt && echo RUN-$((
     let o = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
     let id = image_id(&o);
     // The unused stage (whose RUN fails) was skipped.
-    assert!(!out(&o).contains("exit 1"), "{}", out(&o));
+    assert!(!stdout(&o).contains("exit 1"), "{}", stdout(&o));
     let check = "cat /opt/tool.txt /run.txt; echo E=$E; ls -A /ctx | sort | tr '\\n' ' '; test -e /bin/ls && echo ls-still-there || echo ls-gone";
     let got = b.ok(&[
         "run",
@@ -164,18 +155,18 @@ RUN rm /bin/ls && echo "run sees V=$V SHADOW=$SHADOW" > /run.txt && echo RUN-$((
     // Rebuilt unchanged: every step from the cache, the same image.
     let again = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
     assert_eq!(image_id(&again), id);
-    let hits = out(&again).matches("--> Using cache").count();
-    assert_eq!(hits, 5, "{}", out(&again));
-    assert!(out(&o).contains("RUN-2-EXECUTED"), "{}", out(&o));
+    let hits = stdout(&again).matches("--> Using cache").count();
+    assert_eq!(hits, 5, "{}", stdout(&again));
+    assert!(stdout(&o).contains("RUN-2-EXECUTED"), "{}", stdout(&o));
     assert!(
-        !out(&again).contains("RUN-2-EXECUTED"),
+        !stdout(&again).contains("RUN-2-EXECUTED"),
         "a cached RUN does not run"
     );
     // A changed context file: COPY . and what follows run again.
     fs::write(ctx.path().join("keep.txt"), "changed").unwrap();
     let changed = build(&b, ctx.path(), &["-t", "multi", "--build-arg", "V=given"]);
     assert_ne!(image_id(&changed), id);
-    let text = out(&changed);
+    let text = stdout(&changed);
     let copy_at = text.find("COPY . /ctx").unwrap();
     assert!(!text[copy_at..].contains("Using cache"), "{text}");
     // --target builds a stage of its own.
@@ -200,10 +191,10 @@ RUN rm /bin/ls && echo "run sees V=$V SHADOW=$SHADOW" > /run.txt && echo RUN-$((
         &["--no-cache", "-q", "--build-arg", "V=given"],
     );
     assert_eq!(
-        out(&o).lines().count(),
+        stdout(&o).lines().count(),
         1,
         "-q prints the ID only: {}",
-        out(&o)
+        stdout(&o)
     );
     // Nothing is left in the build's work directory.
     let left: Vec<_> = fs::read_dir(b.root.path().join("build-tmp"))
@@ -245,30 +236,34 @@ fn bad_dockerfiles_fail_with_the_line_and_leave_nothing() {
         let ctx = context(&[("Dockerfile", dockerfile)]);
         let extra: &[&str] = if i == 6 { &["--target", "nope"] } else { &[] };
         let o = build(&b, ctx.path(), extra);
-        assert_eq!(o.status.code(), Some(*code), "{dockerfile}: {}", err(&o));
-        assert!(err(&o).contains(needle), "{dockerfile}: {}", err(&o));
+        assert_eq!(o.status.code(), Some(*code), "{dockerfile}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{dockerfile}: {}", stderr(&o));
         assert_eq!(
-            err(&o)
+            stderr(&o)
                 .trim()
                 .lines()
                 .filter(|l| l.starts_with("Error"))
                 .count(),
             1,
             "{}",
-            err(&o)
+            stderr(&o)
         );
     }
     assert_eq!(b.ok(&["images", "-q"]), images_before, "no image was made");
     // A build arg nobody uses, and an ARG without a value, are warned of.
     let ctx = context(&[("Dockerfile", &format!("FROM {img}\nARG EMPTY\nRUN true\n"))]);
     let o = build(&b, ctx.path(), &["--build-arg", "UNUSED=1"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        out(&o).contains("build-args [UNUSED] were not consumed"),
+        stdout(&o).contains("build-args [UNUSED] were not consumed"),
         "{}",
-        out(&o)
+        stdout(&o)
     );
-    assert!(out(&o).contains("ARG EMPTY has no value"), "{}", out(&o));
+    assert!(
+        stdout(&o).contains("ARG EMPTY has no value"),
+        "{}",
+        stdout(&o)
+    );
     // No context: a Dockerfile on stdin cannot COPY.
     let o = b
         .cmd(&["build", "--network", "none", "-"])
@@ -286,7 +281,7 @@ fn bad_dockerfiles_fail_with_the_line_and_leave_nothing() {
         })
         .unwrap();
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("no build context"), "{}", err(&o));
+    assert!(stderr(&o).contains("no build context"), "{}", stderr(&o));
 }
 
 /// ADD: a local archive is unpacked, a URL fetched and checked; COPY
@@ -327,7 +322,7 @@ fn add_archives_and_urls_copy_owners_and_modes() {
         "adds",
         &ctx.path().display().to_string(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let got = b.ok(&[
         "run",
         "--rm",
@@ -353,7 +348,11 @@ fn add_archives_and_urls_copy_owners_and_modes() {
         &ctx.path().display().to_string(),
     ]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("does not match --checksum"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("does not match --checksum"),
+        "{}",
+        stderr(&o)
+    );
     fs::write(
         ctx.path().join("Dockerfile"),
         format!("FROM {img}\nRUN <<EOF\necho hi\nEOF\n"),
@@ -366,7 +365,7 @@ fn add_archives_and_urls_copy_owners_and_modes() {
         &ctx.path().display().to_string(),
     ]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("here-documents"), "{}", err(&o));
+    assert!(stderr(&o).contains("here-documents"), "{}", stderr(&o));
 }
 
 /// An image built and pushed by burrow: skopeo reads it, Podman pulls
@@ -391,10 +390,9 @@ fn built_images_travel_and_containers_commit() {
         .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
         .output()
         .unwrap();
-    assert!(skopeo.status.success(), "{}", err(&skopeo));
+    assert!(skopeo.status.success(), "{}", stderr(&skopeo));
     let info: serde_json::Value = serde_json::from_slice(&skopeo.stdout).unwrap();
-    let base_layers = serde_json::from_str::<serde_json::Value>(&b.ok(&["image", "inspect", &img]))
-        .unwrap()[0]["RootFS"]["Layers"]
+    let base_layers = b.ok_json(&["image", "inspect", &img])[0]["RootFS"]["Layers"]
         .as_array()
         .map(Vec::len)
         .unwrap_or(0);
@@ -420,14 +418,14 @@ fn built_images_travel_and_containers_commit() {
         "-c",
         "echo changed > /changed.txt; rm /bin/ls; touch /ready; sleep 60",
     ]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while b.run(&["exec", "c1", "test", "-e", "/ready"]).status.code() != Some(0) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the container never got ready"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert!(
+        Wait::secs(10).every_ms(50).until(|| b
+            .run(&["exec", "c1", "test", "-e", "/ready"])
+            .status
+            .code()
+            == Some(0)),
+        "the container never got ready"
+    );
     let o = b.run(&[
         "commit",
         "-q",
@@ -440,8 +438,8 @@ fn built_images_travel_and_containers_commit() {
         "c1",
         "committed:1",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(out(&o).trim().len(), 64, "{}", out(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim().len(), 64, "{}", stdout(&o));
     assert_eq!(
         b.ok(&["run", "--rm", "--network", "none", "committed:1"]),
         "changed\n"
@@ -468,7 +466,7 @@ fn built_images_travel_and_containers_commit() {
     let before = b.ok(&["images", "-q"]);
     let o = b.run(&["commit", "-c", "FROBNICATE x", "c1", "bad:1"]);
     assert_eq!(o.status.code(), Some(125));
-    assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     assert_eq!(b.ok(&["images", "-q"]), before);
     b.ok(&["rm", "-f", "c1"]);
 }
@@ -492,8 +490,7 @@ fn timestamped_builds_are_reproducible() {
     fs::write(ctx.path().join("a.txt"), "a").unwrap();
     let second = image_id(&build(&b, ctx.path(), &args));
     assert_eq!(first, second);
-    let inspect: serde_json::Value =
-        serde_json::from_str(&b.ok(&["image", "inspect", &first])).unwrap();
+    let inspect = b.ok_json(&["image", "inspect", &first]);
     assert_eq!(
         inspect[0]["Created"], "2001-09-09T01:46:40.000000000Z",
         "{inspect}"
@@ -595,7 +592,7 @@ fn run_steps_have_the_default_network() {
         "netted",
         &ctx.path().display().to_string(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(
         b.ok(&[
             "run",
@@ -634,9 +631,9 @@ fn onbuild_triggers_run_in_the_child_build() {
     let o = build(&b, child.path(), &["-t", "child"]);
     image_id(&o);
     assert!(
-        out(&o).contains("ONBUILD STEP 1/2: RUN echo triggered > /t"),
+        stdout(&o).contains("ONBUILD STEP 1/2: RUN echo triggered > /t"),
         "{}",
-        out(&o)
+        stdout(&o)
     );
     assert_eq!(
         b.ok(&[
@@ -651,8 +648,7 @@ fn onbuild_triggers_run_in_the_child_build() {
         ]),
         "triggered\n1\n"
     );
-    let inspect: serde_json::Value =
-        serde_json::from_str(&b.ok(&["image", "inspect", "child"])).unwrap();
+    let inspect = b.ok_json(&["image", "inspect", "child"]);
     assert!(
         inspect[0]["Config"]["OnBuild"]
             .as_array()

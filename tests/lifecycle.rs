@@ -3,17 +3,12 @@
 
 mod common;
 
-use std::process::{Child, Output};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
-use common::{Burrow, Registry, busybox_image};
+use common::{Burrow, Registry, Wait, busybox_image, stderr, stdout};
 
 fn pulled() -> (Registry, Burrow, String) {
     common::pulled("test/life", &busybox_image(|i| i))
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `burrow run --name NAME IMG sleep 60` in the background, once `ps`
@@ -25,20 +20,17 @@ fn start_sleeper(b: &Burrow, img: &str, name: &str) -> Child {
         .cmd(&["run", "--name", name, img, "sleep", "60"])
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    // (`b.ok` may panic too, leaving the child to the runner.)
+    let running = Wait::secs(20).until(|| {
         let names = b.ok(&["ps", "--format", "{{.Names}}"]);
-        if names.lines().any(|l| l == name) {
-            return child;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} never showed as running");
-        }
-        // (`b.ok` above may panic too, leaving the child to the runner.)
-        std::thread::sleep(Duration::from_millis(20));
+        names.lines().any(|l| l == name)
+    });
+    if !running {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{name} never showed as running");
     }
+    child
 }
 
 #[test]
@@ -96,8 +88,7 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     );
     assert_eq!(names(&["-l"]), "sleeper");
     assert_eq!(names(&["-n", "2"]), "sleeper,done");
-    let json: serde_json::Value =
-        serde_json::from_str(&b.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    let json = b.ok_json(&["ps", "-a", "--format", "json"]);
     assert_eq!(json.as_array().unwrap().len(), 3);
     assert_eq!(json[0]["Names"][0], "sleeper");
     assert_eq!(json[0]["State"], "running");
@@ -113,26 +104,31 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     assert!(table.contains("Exited (3)"), "{table}");
     let o = b.run(&["ps", "--filter", "volume=x"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("unknown filter \"volume\""), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("unknown filter \"volume\""),
+        "{}",
+        stderr(&o)
+    );
 
     // rm: a running container needs -f; -f kills it (its `run` sees 137).
     let o = b.run(&["rm", "sleeper"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err(&o).contains("it is running; stop it first or use burrow rm -f"));
+    assert!(stderr(&o).contains("it is running; stop it first or use burrow rm -f"));
     let o = b.run(&["rm", "-f", "sleeper"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim().len(), 64);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim().len(), 64);
     assert_eq!(sleeper.wait().unwrap().code(), Some(137));
     assert_eq!(names(&["-a"]), "done,failed");
     let o = b.run(&["rm", "nosuch"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("no such container: nosuch"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("no such container: nosuch"),
+        "{}",
+        stderr(&o)
+    );
     b.ok(&["rm", "--all"]);
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
-    let left = std::fs::read_dir(b.root.path().join("containers"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().is_dir())
-        .count();
+    let left = b.container_dirs().len();
     assert_eq!(left, 0);
 }
 
@@ -144,15 +140,14 @@ fn a_killed_run_leaves_a_truthful_record() {
     // death signals), and nobody writes the exit down.
     run.kill().unwrap();
     run.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let state = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
-        if state == "victim exited Exited (unknown)\n" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still: {state}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut state = String::new();
+    assert!(
+        Wait::secs(10).until(|| {
+            state = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+            state == "victim exited Exited (unknown)\n"
+        }),
+        "still: {state}"
+    );
     assert_eq!(b.ok(&["ps", "-q"]), "");
     // Not running, so rm needs no -f.
     b.ok(&["rm", "victim"]);
@@ -175,10 +170,10 @@ fn prefixes_and_names_find_containers() {
         .unwrap();
     let o = b.run(&["rm", &a[..1]]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("is ambiguous"), "{}", err(&o));
+    assert!(stderr(&o).contains("is ambiguous"), "{}", stderr(&o));
     let o = b.run(&["rm", &a[..20]]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), *a);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), *a);
     b.ok(&["rm", "c3", "c4"]);
     assert_eq!(b.ok(&["ps", "-a", "-q"]).lines().count(), 14);
 }
@@ -192,27 +187,24 @@ fn detached_containers_log_stop_kill_and_wait() {
     // `run -d` returns once the command runs, holding none of our pipes
     // (output() would otherwise wait for the container to end).
     let o = b.run(&["run", "-d", "--name", "bg", &img, "sh", "-c", script]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
     assert_eq!(
         b.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
         "bg running\n"
     );
     let wait_for = |needle: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let o = b.run(&["logs", "bg"]);
-            if String::from_utf8_lossy(&o.stdout).contains(needle) {
-                return o;
-            }
-            assert!(Instant::now() < deadline, "no {needle:?} in the log");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Wait::secs(20)
+            .for_some(|| {
+                let o = b.run(&["logs", "bg"]);
+                stdout(&o).contains(needle).then_some(o)
+            })
+            .unwrap_or_else(|| panic!("no {needle:?} in the log"))
     };
     let o = wait_for("hello");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
-    assert_eq!(err(&o), "oops\n", "stderr stays stderr");
+    assert_eq!(stdout(&o), "hello\n");
+    assert_eq!(stderr(&o), "oops\n", "stderr stays stderr");
     // `logs -f` follows until the container ends.
     let follower = b
         .cmd(&["logs", "-f", "bg"])
@@ -223,10 +215,7 @@ fn detached_containers_log_stop_kill_and_wait() {
     wait_for("got USR1");
     assert_eq!(b.ok(&["stop", "bg"]), "bg\n");
     let followed = follower.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&followed.stdout),
-        "hello\ngot USR1\ngot TERM\n"
-    );
+    assert_eq!(stdout(&followed), "hello\ngot USR1\ngot TERM\n");
     assert_eq!(b.ok(&["wait", "bg"]), "7\n");
     assert_eq!(
         b.ok(&["ps", "-a", "--format", "{{.Status}}"])
@@ -256,25 +245,31 @@ fn detached_containers_log_stop_kill_and_wait() {
     b.ok(&["run", "-d", "--name", "k", &img, "sleep", "60"]);
     let o = b.run(&["kill", "-s", "NOPE", "k"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("invalid signal \"NOPE\""), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("invalid signal \"NOPE\""),
+        "{}",
+        stderr(&o)
+    );
     b.ok(&["kill", "k"]);
     assert_eq!(b.ok(&["wait", "k"]), "137\n");
     // A command that cannot start fails `run -d` itself.
     let o = b.run(&["run", "-d", &img, "nosuchcmd"]);
     assert_eq!(o.status.code(), Some(127));
-    assert!(err(&o).contains("executable file not found"), "{}", err(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "");
     // --rm -d: gone once it exits.
     let o = b.run(&["run", "-d", "--rm", "--name", "brief", &img, "true"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while b
-        .ok(&["ps", "-a", "--format", "{{.Names}}"])
-        .contains("brief")
-    {
-        assert!(Instant::now() < deadline, "--rm -d container stayed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        Wait::secs(20).until(|| !b
+            .ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains("brief")),
+        "--rm -d container stayed"
+    );
 }
 
 #[test]
@@ -290,7 +285,7 @@ fn twenty_parallel_lifecycles_keep_the_store_whole() {
                 // Everyone also races for one shared name: exactly one wins.
                 let shared = b.run(&["run", "-d", "--name", "same", &img, "sleep", "60"]);
                 let o = b.run(&["run", "-d", "--name", &name, &img, "sleep", "60"]);
-                assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+                assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
                 b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
                 b.ok(&["stop", "-t", "0", &name]);
                 b.ok(&["rm", &name]);
@@ -352,13 +347,10 @@ fn exec_joins_a_running_container() {
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"piped\n").unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout),
-        "piped\n"
-    );
+    assert_eq!(stdout(&child.wait_with_output().unwrap()), "piped\n");
     for (cmd, code) in [("exit 5", 5), ("kill -9 $$", 137)] {
         let o = b.run(&["exec", "box", "sh", "-c", cmd]);
-        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", err(&o));
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", stderr(&o));
     }
     assert_eq!(b.run(&["exec", "box", "nosuch"]).status.code(), Some(127));
     assert_eq!(
@@ -368,10 +360,10 @@ fn exec_joins_a_running_container() {
     b.ok(&["stop", "-t", "0", "box"]);
     let o = b.run(&["exec", "box", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("is not running"), "{}", err(&o));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
     let o = b.run(&["exec", "nosuch", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("no such container"), "{}", err(&o));
+    assert!(stderr(&o).contains("no such container"), "{}", stderr(&o));
 }
 
 #[test]
@@ -402,7 +394,7 @@ fn inspect_shows_containers_like_docker() {
     assert_eq!(f("{{.GraphDriver.Name}}"), "overlay");
     b.ok(&["stop", "-t", "0", "web"]);
     assert_eq!(f("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
-    let all: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "web", &img])).unwrap();
+    let all = b.ok_json(&["inspect", "web", &img]);
     assert_eq!(all[0]["Name"], "web");
     assert!(all[1]["RepoTags"].is_array(), "{all}");
     // --type narrows; image inspect never finds containers.

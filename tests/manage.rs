@@ -3,33 +3,14 @@
 
 mod common;
 
-use std::process::Output;
-use std::time::{Duration, Instant};
+use common::{Wait, busybox_image, proc_stat_fields, stderr, stdout};
 
-use common::{Burrow, busybox_image};
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn state(b: &Burrow, name: &str) -> String {
-    b.ok(&["inspect", "--format", "{{.State.Status}}", name])
-        .trim()
-        .to_string()
-}
+/// For the processes and states these commands change.
+const WAIT: Wait = Wait::secs(20).every_ms(25);
 
 /// The process state letter (R, S, T, ...) of a host pid.
 fn proc_state(pid: &str) -> char {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+    proc_stat_fields(pid)[0].chars().next().unwrap()
 }
 
 #[test]
@@ -47,7 +28,7 @@ fn top_shows_the_containers_processes() {
     ]);
     b.ok(&["exec", "-d", "-u", "1000:1000", "t", "sleep", "3000"]);
     let mut table = String::new();
-    until("four processes in top", || {
+    WAIT.expect("four processes in top", || {
         table = b.ok(&["top", "t"]);
         table.lines().count() == 5
     });
@@ -96,14 +77,14 @@ fn top_shows_the_containers_processes() {
     let o = b.run(&["top", "t", "bogus"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("unknown descriptor \"bogus\""),
+        stderr(&o).contains("unknown descriptor \"bogus\""),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     b.ok(&["stop", "-t", "1", "t"]);
     let o = b.run(&["top", "t"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("is not running"), "{}", err(&o));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
 }
 
 #[test]
@@ -127,9 +108,9 @@ fn pause_unpause_rename_and_prune() {
             .map(|l| l.trim().to_string())
             .collect()
     };
-    until("two processes", || hpids().len() >= 2);
+    WAIT.expect("two processes", || hpids().len() >= 2);
     assert_eq!(b.ok(&["pause", "p"]), "p\n");
-    assert_eq!(state(&b, "p"), "paused");
+    assert_eq!(b.inspect_status("p"), "paused");
     assert_eq!(
         b.ok(&["inspect", "--format", "{{.State.Paused}}", "p"]),
         "true\n"
@@ -143,20 +124,20 @@ fn pause_unpause_rename_and_prune() {
     }
     let o = b.run(&["exec", "p", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("is paused"), "{}", err(&o));
+    assert!(stderr(&o).contains("is paused"), "{}", stderr(&o));
     let o = b.run(&["pause", "p"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("already paused"), "{}", err(&o));
+    assert!(stderr(&o).contains("already paused"), "{}", stderr(&o));
 
     assert_eq!(b.ok(&["unpause", "p"]), "p\n");
-    assert_eq!(state(&b, "p"), "running");
+    assert_eq!(b.inspect_status("p"), "running");
     let n1 = b.ok(&["exec", "p", "cat", "/tmp/n"]);
-    until("the counter to move again", || {
+    WAIT.expect("the counter to move again", || {
         b.ok(&["exec", "p", "cat", "/tmp/n"]) != n1
     });
     let o = b.run(&["unpause", "p"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("is not paused"), "{}", err(&o));
+    assert!(stderr(&o).contains("is not paused"), "{}", stderr(&o));
     // A paused container stops (continued first, as Docker does: its
     // trap runs, where a frozen shell would have been killed with 137).
     b.ok(&["pause", "p"]);
@@ -165,22 +146,26 @@ fn pause_unpause_rename_and_prune() {
 
     // rename: the new name finds it, the old one does not; names stay unique.
     b.ok(&["rename", "p", "q"]);
-    assert_eq!(state(&b, "q"), "exited");
+    assert_eq!(b.inspect_status("q"), "exited");
     let o = b.run(&["inspect", "p"]);
     assert_ne!(o.status.code(), Some(0));
     b.ok(&["create", "--name", "other", &img, "true"]);
     let o = b.run(&["rename", "q", "other"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("already in use"), "{}", err(&o));
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
     let o = b.run(&["rename", "q", "bad name"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("invalid container name"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("invalid container name"),
+        "{}",
+        stderr(&o)
+    );
 
     // prune: stopped and created ones go, running ones stay.
     b.ok(&["run", "-d", "--name", "live", &img, "sleep", "60"]);
     let o = b.run(&["container", "prune", "-f"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 2);
     assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "live\n");
     // Without -f it asks, and "no" keeps everything.
     b.ok(&["create", "--name", "kept", &img, "true"]);
@@ -195,7 +180,7 @@ fn pause_unpause_rename_and_prune() {
     child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(err(&o).contains("Are you sure"), "{}", err(&o));
+    assert!(stderr(&o).contains("Are you sure"), "{}", stderr(&o));
     assert!(
         b.ok(&["ps", "-a", "--format", "{{.Names}}"])
             .contains("kept")
@@ -213,7 +198,7 @@ fn pause_unpause_rename_and_prune() {
 
     let o = b.run(&["exec", "-d", "-t", "kept", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("exec -d"), "{}", err(&o));
+    assert!(stderr(&o).contains("exec -d"), "{}", stderr(&o));
 }
 
 #[test]
@@ -236,7 +221,7 @@ fn cp_both_ways_running_and_stopped() {
         "run", "-d", "--name", "c", &img, "sh", "-c",
         "ln -s / /escape; mkdir /data; echo mine > /data/owned; chown 1000:1000 /data/owned; sleep 300",
     ]);
-    until("the container's setup", || {
+    WAIT.expect("the container's setup", || {
         b.run(&["exec", "c", "test", "-f", "/data/owned"])
             .status
             .success()
@@ -328,9 +313,9 @@ fn cp_both_ways_running_and_stopped() {
         ),
     ] {
         let o = b.run(&args);
-        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", err(&o));
-        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
-        assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     }
     b.ok(&["rm", "-f", "c"]);
 }
@@ -359,8 +344,7 @@ fn diff_lists_what_the_container_changed() {
             "A /a\nA /a/b\nA /a/b/c\nC /etc\nD /etc/group\nC /etc/passwd\nC /tmp\nA /tmp/new\n",
             "{driver}"
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&b.ok(&["diff", "--format", "json", &name])).unwrap();
+        let json = b.ok_json(&["diff", "--format", "json", &name]);
         assert_eq!(json["deleted"], serde_json::json!(["/etc/group"]));
     }
     b.ok(&[
@@ -374,7 +358,7 @@ fn diff_lists_what_the_container_changed() {
     ]);
     let o = b.run(&["diff", "d-vfs"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("vfs driver"), "{}", err(&o));
+    assert!(stderr(&o).contains("vfs driver"), "{}", stderr(&o));
     let o = b.run(&["diff", "nosuch"]);
     assert_eq!(o.status.code(), Some(125));
 }

@@ -6,15 +6,10 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::busybox_image;
 use common::net::{helpers, host_server, http_get, pastas};
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{Wait, busybox_image, stderr};
 
 /// The host's IPv4 default gateway (connecting a UDP socket to it sends
 /// nothing; it only picks the host's own address).
@@ -73,8 +68,7 @@ fn published_ports_tcp_udp_and_all() {
     );
     let o = b.run(&["port", "web", "9999/udp"]);
     assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value =
-        serde_json::from_str(&b.ok(&["container", "inspect", "web"])).unwrap();
+    let v = b.ok_json(&["container", "inspect", "web"]);
     assert_eq!(
         v[0]["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"],
         port.to_string()
@@ -85,9 +79,9 @@ fn published_ports_tcp_udp_and_all() {
     let o = b.run(&["run", "-p", &format!("127.0.0.1:{port}:80"), &img, "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains(&format!("port {port}/tcp on 127.0.0.1 is already in use")),
+        stderr(&o).contains(&format!("port {port}/tcp on 127.0.0.1 is already in use")),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     assert_eq!(b.ok(&["ps", "-a", "-q"]), before);
 
@@ -116,15 +110,16 @@ fn published_ports_tcp_udp_and_all() {
     let sock = UdpSocket::bind((host_ip, 0)).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 256];
-    let reply = loop {
-        sock.send_to(b"datagram-1\n", (host_ip, uport)).unwrap();
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            break String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-        assert!(Instant::now() < deadline, "no answer to a datagram");
-    };
+    // No pause between tries: waiting for the answer (200 ms) is one.
+    let reply = Wait::secs(20)
+        .every_ms(0)
+        .for_some(|| {
+            sock.send_to(b"datagram-1\n", (host_ip, uport)).unwrap();
+            let (n, _) = sock.recv_from(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        })
+        .expect("no answer to a datagram");
     assert_eq!(reply, "echo:datagram-1\n");
     assert!(b.ok(&["logs", "udp"]).contains("datagram-1"));
 
@@ -138,15 +133,11 @@ fn published_ports_tcp_udp_and_all() {
     assert_eq!(pastas(&b).len(), 3, "{:?}", pastas(&b));
     b.ok(&["rm", "-f", "web", "udp"]);
     b.ok(&["stop", "-t", "1", "all"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pastas(&b).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "pasta left behind: {:?}",
-            pastas(&b)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        Wait::secs(10).every_ms(50).until(|| pastas(&b).is_empty()),
+        "pasta left behind: {:?}",
+        pastas(&b)
+    );
 }
 
 #[test]
@@ -241,8 +232,8 @@ fn the_host_names_and_network_modes() {
     ] {
         let o = b.run(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
-        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
-        assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     }
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
     assert!(pastas(&b).is_empty(), "{:?}", pastas(&b));
@@ -280,18 +271,17 @@ fn slirp4netns_is_the_other_backend() {
     let o = b.run(&["run", "--network", "slirp4netns:mtu=big", &img, "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("invalid slirp4netns option \"mtu=big\""),
+        stderr(&o).contains("invalid slirp4netns option \"mtu=big\""),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     let slirps = || helpers(&b, "slirp4netns.log").len();
     assert_eq!(slirps(), 1);
     b.ok(&["rm", "-f", "web"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while slirps() > 0 {
-        assert!(Instant::now() < deadline, "slirp4netns left behind");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        Wait::secs(10).every_ms(50).until(|| slirps() == 0),
+        "slirp4netns left behind"
+    );
 }
 
 #[test]
@@ -355,16 +345,16 @@ fn a_container_can_share_another_ones_network() {
     ] {
         let o = b.run(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
-        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
     b.ok(&["stop", "-t", "0", "web"]);
     b.ok(&["stop", "-t", "0", "side"]);
     let o = b.run(&["start", "side"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("is not running: start it first"),
+        stderr(&o).contains("is not running: start it first"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     b.ok(&["start", "web"]);
     b.ok(&["start", "side"]);

@@ -12,19 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::{
     Burrow, Compression, ImageBuilder, LayerBuilder, Registry, busybox_image, busybox_layer, index,
-    raw_header, require_unprivileged,
+    raw_header, require_unprivileged, stderr, stdout,
 };
-use serde_json::Value;
-
-fn inspect(b: &Burrow, name: &str) -> Value {
-    let out = b.ok(&["image", "inspect", name]);
-    let v: Value = serde_json::from_str(&out).expect("inspect prints JSON");
-    v[0].clone()
-}
 
 /// Layer directories of an image, bottom layer first.
 fn layer_dirs(b: &Burrow, name: &str) -> Vec<PathBuf> {
-    let v = inspect(b, name);
+    let v = b.inspect_image(name);
     let data = &v["GraphDriver"]["Data"];
     let mut dirs: Vec<PathBuf> = data["LowerDir"]
         .as_str()
@@ -49,23 +42,6 @@ fn pull(b: &Burrow, reference: &str) -> String {
 
 fn image_count(b: &Burrow) -> usize {
     b.ok(&["images", "-q"]).lines().count()
-}
-
-fn store_entries(b: &Burrow, sub: &str) -> Vec<String> {
-    std::fs::read_dir(b.root.path().join(sub))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn layer_entries(b: &Burrow) -> Vec<String> {
-    store_entries(b, "layers")
-        .into_iter()
-        .filter(|n| !n.ends_with(".lock"))
-        .collect()
 }
 
 #[test]
@@ -96,7 +72,7 @@ fn pull_lists_inspects_and_unpacks_busybox() {
     );
     assert!(row.contains("latest") && row.contains(&id[..12]), "{row}");
 
-    let v = inspect(&b, "test/busybox");
+    let v = b.inspect_image("test/busybox");
     assert_eq!(v["Id"], img.config_digest.as_str());
     assert_eq!(
         v["RepoTags"][0],
@@ -135,7 +111,7 @@ fn pull_lists_inspects_and_unpacks_busybox() {
     assert_eq!(host.uid(), common::host_subuid_start() + 999);
 
     // JSON, quiet, digests and template listings.
-    let json: Value = serde_json::from_str(&b.ok(&["images", "--format", "json"])).unwrap();
+    let json = b.ok_json(&["images", "--format", "json"]);
     assert_eq!(json[0]["Id"], id.as_str());
     assert_eq!(b.ok(&["images", "-q"]).trim(), &id[..12]);
     assert!(
@@ -159,7 +135,7 @@ fn pull_lists_inspects_and_unpacks_busybox() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert!(stderr(&out).contains("already exists"));
 }
 
 #[test]
@@ -274,7 +250,7 @@ fn manifest_list_picks_the_platform() {
         &r,
     ]);
     assert_eq!(id.trim(), arm.config_digest.trim_start_matches("sha256:"));
-    let v = inspect(&b, &r);
+    let v = b.inspect_image(&r);
     assert_eq!(v["Architecture"], "arm64");
     // RepoDigests name the list the user pulled, as Docker does.
     assert_eq!(
@@ -385,9 +361,9 @@ fn corrupted_blob_is_rejected_and_nothing_is_stored() {
     );
     assert_eq!(image_count(&b), 0);
     assert!(
-        layer_entries(&b).is_empty(),
+        b.stored("layers").is_empty(),
         "no layer stored: {:?}",
-        layer_entries(&b)
+        b.stored("layers")
     );
     assert!(
         !b.root
@@ -421,7 +397,6 @@ fn hostile_layers_cannot_escape() {
     let outside = tempfile::tempdir().unwrap();
     let victim = outside.path().join("victim");
     std::fs::create_dir(&victim).unwrap();
-    let fail_msg = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
 
     // `..` that climbs out of the layer: refused, naming the entry.
     let out = pull_layer(
@@ -434,7 +409,7 @@ fn hostile_layers_cannot_escape() {
         ),
     );
     assert!(!out.status.success());
-    assert!(fail_msg(&out).contains("escape"), "{}", fail_msg(&out));
+    assert!(stderr(&out).contains("escape"), "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(125));
 
     // An absolute path lands inside the layer.
@@ -447,7 +422,7 @@ fn hostile_layers_cannot_escape() {
             b"safe",
         ),
     );
-    assert!(out.status.success(), "{}", fail_msg(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     let dirs = layer_dirs(&b, &reg.reference("evil/abs", "latest"));
     assert_eq!(
         std::fs::read_to_string(dirs[0].join("abs-file")).unwrap(),
@@ -488,7 +463,7 @@ fn hostile_layers_cannot_escape() {
             .node("dev/sda", tar::EntryType::Block, 0o600, 8, 0)
             .file("ok", "ok", 0o644, 0, 0),
     );
-    assert!(out.status.success(), "{}", fail_msg(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     let dirs = layer_dirs(&b, &reg.reference("evil/dev", "latest"));
     assert!(!dirs[0].join("dev/sda").exists());
     assert!(dirs[0].join("ok").exists());
@@ -733,21 +708,17 @@ fn parallel_pulls_share_layers_and_keep_the_store_consistent() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", stderr(&out));
     }
     assert_eq!(image_count(&b), 2);
     // busybox + one layer each: three layers, each unpacked once.
-    assert_eq!(layer_entries(&b).len(), 3, "{:?}", layer_entries(&b));
+    assert_eq!(b.stored("layers").len(), 3, "{:?}", b.stored("layers"));
     let check = b.ok(&["system", "check"]);
     assert!(check.contains("OK    store"), "{check}");
 
     // Removing one image keeps the shared base layer for the other.
     b.ok(&["rmi", "par/a"]);
-    assert_eq!(layer_entries(&b).len(), 2);
+    assert_eq!(b.stored("layers").len(), 2);
     let dirs = layer_dirs(&b, "par/c");
     assert!(dirs[0].join("bin/busybox").exists());
 }
@@ -809,10 +780,7 @@ fn a_killed_pull_leaves_a_consistent_store_and_the_next_pull_finishes() {
     assert!(check.contains("OK    store"), "{check}");
     // Garbage collection removes what the killed pulls left in tmp/.
     b.ok(&["image", "prune", "-f"]);
-    let leftovers: Vec<String> = store_entries(&b, "tmp")
-        .into_iter()
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
+    let leftovers = b.stored("tmp");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -826,7 +794,7 @@ fn tag_untag_and_remove() {
     let r = reg.reference("test/tags", "latest");
     let id = pull(&b, &r);
     b.ok(&["tag", &r, "mine/app:v1", "other"]);
-    let names = inspect(&b, &id)["RepoTags"].clone();
+    let names = b.inspect_image(&id)["RepoTags"].clone();
     assert_eq!(
         names,
         serde_json::json!([r, "docker.io/mine/app:v1", "docker.io/library/other:latest"])
@@ -837,21 +805,21 @@ fn tag_untag_and_remove() {
     // Removing by name only untags.
     let out = b.ok(&["rmi", "other"]);
     assert_eq!(out.trim(), "Untagged: docker.io/library/other:latest");
-    assert!(!layer_entries(&b).is_empty());
+    assert!(!b.stored("layers").is_empty());
     let out = b.ok(&["rmi", "-f", &id[..12]]);
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
     assert_eq!(image_count(&b), 0);
     assert!(
-        layer_entries(&b).is_empty(),
+        b.stored("layers").is_empty(),
         "layers collected: {:?}",
-        layer_entries(&b)
+        b.stored("layers")
     );
-    let blobs = store_entries(&b, "blobs/sha256");
+    let blobs = b.store_entries("blobs/sha256");
     assert!(blobs.is_empty(), "blobs collected: {blobs:?}");
 
     let out = b.run(&["rmi", "nosuchimage"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchimage"));
+    assert!(stderr(&out).contains("nosuchimage"));
 }
 
 #[test]
@@ -861,7 +829,7 @@ fn bad_references_and_unknown_images_fail_with_one_line() {
     for bad in ["Alpine", "a::b", "registry:5000/Repo", "app:bad tag", ""] {
         let out = b.run(&["pull", "--tls-verify=false", bad]);
         assert_eq!(out.status.code(), Some(125), "{bad:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         assert_eq!(err.trim().lines().count(), 1, "{bad:?}: {err}");
     }
     let reg = Registry::start();
@@ -880,7 +848,7 @@ fn system_check_reports_this_host() {
     require_unprivileged();
     let b = Burrow::new();
     let out = b.run(&["system", "check"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     for name in [
         "user namespaces",
         "newuidmap",
@@ -892,7 +860,7 @@ fn system_check_reports_this_host() {
         assert!(text.to_lowercase().contains(name), "missing {name}: {text}");
     }
     assert!(out.status.success(), "{text}");
-    let info: Value = serde_json::from_str(&b.ok(&["info", "--format", "json"])).unwrap();
+    let info = b.ok_json(&["info", "--format", "json"]);
     assert_eq!(info["store"]["graphRoot"], b.root.path().to_str().unwrap());
 }
 
@@ -939,7 +907,7 @@ fn rmi_refuses_an_image_a_container_uses_unless_forced() {
 
     let out = b.run(&["rmi", &r]);
     assert_eq!(out.status.code(), Some(125));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("in use by container") && err.contains("keeper"),
         "{err}"
@@ -957,11 +925,11 @@ fn rmi_refuses_an_image_a_container_uses_unless_forced() {
     );
     assert_eq!(image_count(&b), 0);
     assert!(
-        store_entries(&b, "containers")
+        b.store_entries("containers")
             .iter()
             .all(|n| n.ends_with(".lock")),
         "{:?}",
-        store_entries(&b, "containers")
+        b.store_entries("containers")
     );
-    assert!(layer_entries(&b).is_empty());
+    assert!(b.stored("layers").is_empty());
 }

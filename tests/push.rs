@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use base64::Engine;
 use common::{
     Burrow, Compression, LayerBuilder, Registry, busybox_image, pulled, require_tool,
-    require_unprivileged,
+    require_unprivileged, stderr, stdout,
 };
 use serde_json::Value;
 
@@ -29,10 +29,6 @@ fn login(b: &Burrow, host: &str, user: &str, password: &str) -> Output {
         ],
         password,
     )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `skopeo inspect [--raw] docker://REFERENCE`: the registry's view, not
@@ -68,8 +64,8 @@ fn skopeo_raw_manifest(reference: &str) -> Value {
 }
 
 fn manifest_digest(b: &Burrow, name: &str) -> String {
-    let v: Value = serde_json::from_str(&b.ok(&["image", "inspect", name])).unwrap();
-    let digests = v[0]["RepoDigests"].as_array().expect("RepoDigests").clone();
+    let v = b.inspect_image(name);
+    let digests = v["RepoDigests"].as_array().expect("RepoDigests").clone();
     let d = digests[0].as_str().expect("a repo digest");
     d.split_once('@').expect("name@digest").1.to_string()
 }
@@ -216,10 +212,7 @@ fn push_needs_login_on_an_htpasswd_registry() {
 
     let out = login(&b, &host, "alice", "s3cret\n");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "Login Succeeded!"
-    );
+    assert_eq!(stdout(&out).trim(), "Login Succeeded!");
     let mode = std::fs::metadata(&auth_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let v: Value = serde_json::from_slice(&std::fs::read(&auth_file).unwrap()).unwrap();
@@ -422,7 +415,7 @@ fn search_lists_matching_repositories_from_the_catalog() {
             format!("{host}/search/beta")
         ]
     );
-    let json: Value = serde_json::from_str(&b.ok(&[
+    let json = b.ok_json(&[
         "search",
         "--tls-verify=false",
         "--limit",
@@ -430,8 +423,7 @@ fn search_lists_matching_repositories_from_the_catalog() {
         "--format",
         "json",
         &format!("{host}/a"),
-    ]))
-    .unwrap();
+    ]);
     assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
     assert_eq!(
         b.ok(&[

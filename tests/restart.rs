@@ -3,46 +3,12 @@
 
 mod common;
 
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Burrow, busybox_image};
+use common::{Burrow, Wait, busybox_image, proc_stat_fields, stderr, stdout};
 
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Poll `burrow inspect --format`-less JSON until `check` holds.
-fn until(b: &Burrow, what: &str, mut check: impl FnMut(&Burrow) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check(b) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn state(b: &Burrow, name: &str) -> String {
-    b.ok(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name={name}"),
-        "--format",
-        "{{.State}}",
-    ])
-    .trim()
-    .to_string()
-}
-
-fn inspect(b: &Burrow, name: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&b.ok(&["container", "inspect", name])).unwrap();
-    v[0].clone()
-}
+/// For restarts and monitors, which take a while on a busy machine.
+const WAIT: Wait = Wait::secs(30).every_ms(25);
 
 #[test]
 fn create_start_stop_and_restart() {
@@ -56,11 +22,11 @@ fn create_start_stop_and_restart() {
     let o = b.run(&[
         "create", "--name", "svc", "-l", "tier=web", &img, "sh", "-c", script,
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let id = out(&o).trim().to_string();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
-    assert_eq!(state(&b, "svc"), "created");
-    let v = inspect(&b, "svc");
+    assert_eq!(b.ps_state("svc"), "created");
+    let v = b.inspect_container("svc");
     assert_eq!(v["State"]["Status"], "created");
     assert_eq!(v["Config"]["StopSignal"], "SIGUSR1");
     assert_eq!(v["Config"]["Labels"]["tier"], "web");
@@ -89,10 +55,10 @@ fn create_start_stop_and_restart() {
     );
 
     assert_eq!(b.ok(&["start", "svc"]), "svc\n");
-    assert_eq!(state(&b, "svc"), "running");
+    assert_eq!(b.ps_state("svc"), "running");
     // Starting a running container is no error.
     assert_eq!(b.ok(&["start", "svc"]), "svc\n");
-    until(&b, "the first start's output", |b| {
+    WAIT.expect("the first start's output", || {
         b.ok(&["logs", "svc"]).contains("started")
     });
     // stop sends the image's stop signal.
@@ -103,15 +69,15 @@ fn create_start_stop_and_restart() {
     // A stopped container starts again, with the same upper layer.
     let o = b.run(&["exec", "svc", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("is not running"), "{}", err(&o));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
     b.ok(&["start", "svc"]);
     b.ok(&["exec", "svc", "sh", "-c", "echo kept > /marker"]);
     let o = b.run(&["restart", "-t", "20", "svc"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(out(&o), "svc\n");
-    assert_eq!(state(&b, "svc"), "running");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "svc\n");
+    assert_eq!(b.ps_state("svc"), "running");
     assert_eq!(b.ok(&["exec", "svc", "cat", "/marker"]), "kept\n");
-    until(&b, "three starts in the log", |b| {
+    WAIT.expect("three starts in the log", || {
         b.ok(&["logs", "svc"]).matches("started").count() == 3
     });
     b.ok(&["kill", "svc"]);
@@ -151,13 +117,17 @@ fn create_start_stop_and_restart() {
     ] {
         let o = b.run(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
-        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
-        assert_eq!(err(&o).trim().lines().count(), 1, "{}", err(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     }
     assert_eq!(b.ok(&["ps", "-a", "-q"]), before);
     let o = b.run(&["start", "nosuch"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("no such container: nosuch"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("no such container: nosuch"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -178,7 +148,7 @@ fn restart_policies() {
     ]);
     assert_eq!(b.ok(&["wait", "flaky"]), "3\n");
     assert_eq!(b.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
-    let v = inspect(&b, "flaky");
+    let v = b.inspect_container("flaky");
     assert_eq!(v["RestartCount"], 2);
     assert_eq!(v["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
     assert_eq!(v["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
@@ -196,10 +166,10 @@ fn restart_policies() {
         "-c",
         "echo fg; exit 4",
     ]);
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
-    assert_eq!(out(&o), "fg\n");
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "fg\n");
     assert_eq!(b.ok(&["wait", "fg"]), "4\n");
-    assert_eq!(inspect(&b, "fg")["RestartCount"], 1);
+    assert_eq!(b.inspect_container("fg")["RestartCount"], 1);
     assert_eq!(b.ok(&["logs", "fg"]), "fg\nfg\n");
     // A success is not restarted by on-failure.
     b.ok(&[
@@ -213,7 +183,7 @@ fn restart_policies() {
         "true",
     ]);
     assert_eq!(b.ok(&["wait", "fine"]), "0\n");
-    assert_eq!(inspect(&b, "fine")["RestartCount"], 0);
+    assert_eq!(b.inspect_container("fine")["RestartCount"], 0);
 
     // always: a killed container comes back; a stopped one does not.
     b.ok(&[
@@ -227,29 +197,33 @@ fn restart_policies() {
         "sleep",
         "60",
     ]);
-    let first_pid = inspect(&b, "keep")["State"]["Pid"].as_i64().unwrap();
+    let first_pid = b.inspect_container("keep")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     b.ok(&["kill", "keep"]);
-    until(&b, "the restart", |b| {
-        let v = inspect(b, "keep");
+    WAIT.expect("the restart", || {
+        let v = b.inspect_container("keep");
         v["RestartCount"] == 1 && v["State"]["Status"] == "running"
     });
     assert_ne!(
-        inspect(&b, "keep")["State"]["Pid"].as_i64().unwrap(),
+        b.inspect_container("keep")["State"]["Pid"]
+            .as_i64()
+            .unwrap(),
         first_pid
     );
     b.ok(&["stop", "-t", "1", "keep"]);
-    assert_eq!(state(&b, "keep"), "exited");
+    assert_eq!(b.ps_state("keep"), "exited");
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(state(&b, "keep"), "exited", "stop is final under always");
+    assert_eq!(b.ps_state("keep"), "exited", "stop is final under always");
     // ...until it is started again.
     b.ok(&["start", "keep"]);
-    assert_eq!(state(&b, "keep"), "running");
-    assert_eq!(inspect(&b, "keep")["RestartCount"], 0);
+    assert_eq!(b.ps_state("keep"), "running");
+    assert_eq!(b.inspect_container("keep")["RestartCount"], 0);
     b.ok(&["rm", "-f", "keep"]);
 
     // A container that never ran is not restarted.
     let o = b.run(&["run", "-d", "--restart", "always", &img, "nosuchcmd"]);
-    assert_eq!(o.status.code(), Some(127), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
     // And restarting ones show as such, then go when removed.
     b.ok(&[
         "run",
@@ -263,8 +237,8 @@ fn restart_policies() {
         "-c",
         "exit 1",
     ]);
-    until(&b, "a restart", |b| {
-        inspect(b, "loop")["RestartCount"].as_u64() >= Some(2)
+    WAIT.expect("a restart", || {
+        b.inspect_container("loop")["RestartCount"].as_u64() >= Some(2)
     });
     b.ok(&["rm", "-f", "loop"]);
     std::thread::sleep(Duration::from_millis(500));
@@ -276,14 +250,8 @@ fn restart_policies() {
 
 /// The monitor's pid: the parent of the container's process.
 fn monitor_of(b: &Burrow, name: &str) -> i32 {
-    let pid = inspect(b, name)["State"]["Pid"].as_i64().unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
+    let pid = b.inspect_container(name)["State"]["Pid"].as_i64().unwrap();
+    proc_stat_fields(pid)[1].parse().unwrap()
 }
 
 #[test]
@@ -308,22 +276,25 @@ fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    until(&b, "the container to be seen as exited", |b| {
-        state(b, "svc") == "exited"
+    WAIT.expect("the container to be seen as exited", || {
+        b.ps_state("svc") == "exited"
     });
     assert_eq!(
         b.ok(&["ps", "-a", "--format", "{{.Status}}"]),
         "Exited (unknown)\n"
     );
     b.ok(&["start", "svc"]);
-    assert_eq!(state(&b, "svc"), "running");
+    assert_eq!(b.ps_state("svc"), "running");
 
     // A reboot: the runtime directory is gone and the boot id changed.
     b.ok(&["kill", "svc"]);
-    until(&b, "the restart after kill", |b| {
-        inspect(b, "svc")["RestartCount"] == 1 && state(b, "svc") == "running"
+    WAIT.expect("the restart after kill", || {
+        b.inspect_container("svc")["RestartCount"] == 1 && b.ps_state("svc") == "running"
     });
-    let id = inspect(&b, "svc")["Id"].as_str().unwrap().to_string();
+    let id = b.inspect_container("svc")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mon_pid = monitor_of(&b, "svc");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(mon_pid),
@@ -336,7 +307,7 @@ fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
         .join("containers")
         .join(&id)
         .join("config.json");
-    until(&b, "the monitor to die", |_| {
+    WAIT.expect("the monitor to die", || {
         std::fs::read(format!("/proc/{mon_pid}/stat")).is_err()
     });
     let mut rec: serde_json::Value =
@@ -352,9 +323,9 @@ fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
             std::fs::remove_file(&p).unwrap();
         }
     }
-    assert_eq!(state(&b, "svc"), "exited");
+    assert_eq!(b.ps_state("svc"), "exited");
     b.ok(&["start", "svc"]);
-    assert_eq!(state(&b, "svc"), "running");
+    assert_eq!(b.ps_state("svc"), "running");
     // Docker scripts say rm -fv: there are no anonymous volumes to remove.
     b.ok(&["rm", "-fv", "svc"]);
 }

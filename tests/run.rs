@@ -6,7 +6,8 @@ mod common;
 use std::process::Output;
 
 use common::{
-    Burrow, Compression, ImageBuilder, LayerBuilder, Registry, busybox_image, require_unprivileged,
+    Burrow, Compression, ImageBuilder, LayerBuilder, Registry, Wait, busybox_image,
+    require_unprivileged, stderr, stdout,
 };
 
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
@@ -17,52 +18,8 @@ fn busybox() -> (Registry, Burrow, String) {
     pulled(busybox_image(|b| b))
 }
 
-fn run(b: &Burrow, args: &[&str]) -> Output {
-    let mut all = vec!["run", "--rm"];
-    all.extend_from_slice(args);
-    b.run(&all)
-}
-
 fn code(out: &Output) -> i32 {
     out.status.code().expect("burrow exited normally")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Runs `--rm IMG ARGS` and asserts success; returns stdout.
-fn ok(b: &Burrow, img: &str, args: &[&str]) -> String {
-    let mut all = vec![img];
-    all.extend_from_slice(args);
-    let out = run(b, &all);
-    assert_eq!(code(&out), 0, "run {all:?}: stderr {}", stderr(&out));
-    stdout(&out)
-}
-
-/// Like `ok`, with burrow options before the image.
-fn ok_with(b: &Burrow, opts: &[&str], img: &str, args: &[&str]) -> String {
-    let mut all = opts.to_vec();
-    all.push(img);
-    all.extend_from_slice(args);
-    let out = run(b, &all);
-    assert_eq!(code(&out), 0, "run {all:?}: stderr {}", stderr(&out));
-    stdout(&out)
-}
-
-fn containers(b: &Burrow) -> Vec<String> {
-    std::fs::read_dir(b.root.path().join("containers"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.ends_with(".lock"))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Start `sleep 60` in a container, kill the container's process from the
@@ -82,19 +39,15 @@ fn kill_container(b: &Burrow, img: &str, sig: i32) -> i32 {
             .filter_map(|p| p.parse().ok())
             .collect()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let target = loop {
-        // burrow -> monitor -> the container's sh (which has the sleep).
-        let found = children(child.id())
-            .into_iter()
-            .flat_map(children)
-            .find(|&p| !children(p).is_empty());
-        if let Some(p) = found {
-            break p;
-        }
-        assert!(std::time::Instant::now() < deadline, "no container process");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let target = Wait::secs(20)
+        .for_some(|| {
+            // burrow -> monitor -> the container's sh (which has the sleep).
+            children(child.id())
+                .into_iter()
+                .flat_map(children)
+                .find(|&p| !children(p).is_empty())
+        })
+        .expect("no container process");
     // SAFETY: kill(2) on a process of ours.
     assert_eq!(unsafe { libc::kill(target as i32, sig) }, 0);
     let status = child.wait().expect("wait for burrow");
@@ -104,8 +57,12 @@ fn kill_container(b: &Burrow, img: &str, sig: i32) -> i32 {
 #[test]
 fn echo_hello_and_rm_leaves_nothing() {
     let (_reg, b, img) = busybox();
-    assert_eq!(ok(&b, &img, &["echo", "hello"]), "hello\n");
-    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+    assert_eq!(b.run_rm_ok(&[], &img, &["echo", "hello"]), "hello\n");
+    assert!(
+        b.stored("containers").is_empty(),
+        "left: {:?}",
+        b.stored("containers")
+    );
 }
 
 #[test]
@@ -118,7 +75,7 @@ fn image_cmd_runs_without_arguments() {
         ])
     }));
     assert_eq!(
-        ok(&b, &img, &[]),
+        b.run_rm_ok(&[], &img, &[]),
         "*** welcome to the burrow ***\nline two\n"
     );
 }
@@ -131,11 +88,7 @@ fn exit_codes() {
         .file("usr/local/bin/noexec", "echo hi\n", 0o644, 0, 0)
         .finish(Compression::Gzip);
     let (_reg, b, img) = pulled(busybox_image(|i| i.layer(noexec)));
-    let c = |args: &[&str]| {
-        let mut all = vec![img.as_str()];
-        all.extend_from_slice(args);
-        run(&b, &all)
-    };
+    let c = |args: &[&str]| b.run_rm(&[], &img, args);
     assert_eq!(code(&c(&["true"])), 0);
     assert_eq!(code(&c(&["false"])), 1);
     assert_eq!(code(&c(&["sh", "-c", "exit 3"])), 3);
@@ -146,7 +99,11 @@ fn exit_codes() {
     // Killed from outside: 128 + 9.
     assert_eq!(kill_container(&b, &img, libc::SIGKILL), 137);
     assert_eq!(kill_container(&b, &img, libc::SIGTERM), 143);
-    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+    assert!(
+        b.stored("containers").is_empty(),
+        "left: {:?}",
+        b.stored("containers")
+    );
 
     let out = c(&["nosuch"]);
     assert_eq!(code(&out), 127);
@@ -172,7 +129,11 @@ fn exit_codes() {
         "{}",
         stderr(&out)
     );
-    assert!(containers(&b).is_empty(), "left: {:?}", containers(&b));
+    assert!(
+        b.stored("containers").is_empty(),
+        "left: {:?}",
+        b.stored("containers")
+    );
 }
 
 #[test]
@@ -180,7 +141,7 @@ fn ids_processes_and_isolation() {
     let (_reg, b, img) = busybox();
     let uid = nix::unistd::getuid().as_raw();
     let (start, count) = common::host_subuid_range().expect("subuid range");
-    let map = ok(&b, &img, &["cat", "/proc/self/uid_map"]);
+    let map = b.run_rm_ok(&[], &img, &["cat", "/proc/self/uid_map"]);
     let rows: Vec<Vec<u64>> = map
         .lines()
         .map(|l| l.split_whitespace().map(|n| n.parse().unwrap()).collect())
@@ -195,42 +156,43 @@ fn ids_processes_and_isolation() {
     );
     // Owners of image files are the image's ids.
     assert_eq!(
-        ok(&b, &img, &["stat", "-c", "%u:%g", "/home/app"]),
+        b.run_rm_ok(&[], &img, &["stat", "-c", "%u:%g", "/home/app"]),
         "1000:1000\n"
     );
     // The command is pid 1 of its own pid namespace.
-    assert_eq!(ok(&b, &img, &["sh", "-c", "echo $$"]), "1\n");
+    assert_eq!(b.run_rm_ok(&[], &img, &["sh", "-c", "echo $$"]), "1\n");
     // Only stdio is open (ls itself opens the directory it lists).
-    let fds = ok(&b, &img, &["ls", "/proc/self/fd"]);
+    let fds = b.run_rm_ok(&[], &img, &["ls", "/proc/self/fd"]);
     let fds: Vec<&str> = fds.split_whitespace().collect();
     assert_eq!(&fds[..3], ["0", "1", "2"], "fds: {fds:?}");
     assert!(fds.len() <= 4, "fds: {fds:?}");
     // Masked and read-only kernel paths.
-    let out = run(&b, &[&img, "cat", "/proc/kcore"]);
+    let out = b.run_rm(&[], &img, &["cat", "/proc/kcore"]);
     assert_ne!(code(&out), 0, "read /proc/kcore: {}", stdout(&out));
     assert_eq!(
-        ok(
-            &b,
+        b.run_rm_ok(
+            &[],
             &img,
             &["stat", "-c", "%F %t:%T", "/proc/keys", "/proc/timer_list"]
         ),
         "character special file 1:3\ncharacter special file 1:3\n"
     );
-    assert_eq!(ok(&b, &img, &["ls", "/proc/acpi"]), "");
-    let out = run(
-        &b,
-        &[&img, "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"],
+    assert_eq!(b.run_rm_ok(&[], &img, &["ls", "/proc/acpi"]), "");
+    let out = b.run_rm(
+        &[],
+        &img,
+        &["sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"],
     );
     assert_ne!(code(&out), 0, "wrote /proc/sys");
     assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
-    assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
-    let out = run(&b, &[&img, "mkdir", "/sys/x"]);
+    assert_eq!(b.run_rm_ok(&[], &img, &["ls", "/sys/firmware"]), "");
+    let out = b.run_rm(&[], &img, &["mkdir", "/sys/x"]);
     assert_ne!(code(&out), 0, "/sys is writable");
     assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
     // /dev/shm and /tmp are writable; the container has its own ptys.
     assert_eq!(
-        ok(
-            &b,
+        b.run_rm_ok(
+            &[],
             &img,
             &[
                 "sh",
@@ -241,19 +203,15 @@ fn ids_processes_and_isolation() {
         "a\nb\nptmx\n"
     );
     // Network none: loopback only, up.
-    let none = |cmd: &[&str]| {
-        let mut args = vec!["run", "--rm", "--network", "none", &img];
-        args.extend_from_slice(cmd);
-        b.ok(&args)
-    };
+    let none = |cmd: &[&str]| b.run_rm_ok(&["--network", "none"], &img, cmd);
     assert_eq!(none(&["ls", "/sys/class/net"]), "lo\n");
     let link = none(&["ip", "link"]);
     assert!(link.contains("lo:") && link.contains("UP"), "{link}");
     assert!(!link.contains("eth"), "{link}");
     // Devices.
     assert_eq!(
-        ok(
-            &b,
+        b.run_rm_ok(
+            &[],
             &img,
             &[
                 "sh",
@@ -265,10 +223,14 @@ fn ids_processes_and_isolation() {
     );
     // Writes land in the container, not in the image.
     assert_eq!(
-        ok(&b, &img, &["sh", "-c", "echo x > /etc/new && cat /etc/new"]),
+        b.run_rm_ok(
+            &[],
+            &img,
+            &["sh", "-c", "echo x > /etc/new && cat /etc/new"]
+        ),
         "x\n"
     );
-    assert_eq!(code(&run(&b, &[&img, "cat", "/etc/new"])), 1);
+    assert_eq!(code(&b.run_rm(&[], &img, &["cat", "/etc/new"])), 1);
 }
 
 #[test]
@@ -280,8 +242,8 @@ fn options_and_image_config_precedence() {
             .env("KEEP=kept")
             .workdir("/srv/app")
     }));
-    assert_eq!(ok(&b, &img, &[]), "ep from-cmd\n");
-    assert_eq!(ok(&b, &img, &["arg"]), "ep arg\n");
+    assert_eq!(b.run_rm_ok(&[], &img, &[]), "ep from-cmd\n");
+    assert_eq!(b.run_rm_ok(&[], &img, &["arg"]), "ep arg\n");
     // --entrypoint drops the image's Cmd.
     let out = b.run(&["run", "--rm", "--entrypoint", "pwd", &img]);
     assert_eq!(stdout(&out), "/srv/app\n", "{}", stderr(&out));
@@ -370,7 +332,7 @@ fn records_names_and_errors() {
         "echo hi > /kept; exit 4",
     ]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
-    let ids = containers(&b);
+    let ids = b.stored("containers");
     assert_eq!(ids.len(), 1, "{ids:?}");
     let dir = b.root.path().join("containers").join(&ids[0]);
     let rec: serde_json::Value =
@@ -405,7 +367,7 @@ fn records_names_and_errors() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(containers(&b).len(), 1);
+    assert_eq!(b.stored("containers").len(), 1);
 }
 
 #[test]
@@ -451,7 +413,11 @@ fn pull_policies() {
     );
     let out = b.run(&["run", "--rm", "--pull=sometimes", &name]);
     assert_eq!(code(&out), 125);
-    assert!(containers(&b).is_empty(), "{:?}", containers(&b));
+    assert!(
+        b.stored("containers").is_empty(),
+        "{:?}",
+        b.stored("containers")
+    );
 }
 
 #[test]
@@ -550,26 +516,30 @@ fn layers_stack_with_whiteouts_and_opaque_dirs() {
         .dir("var/lib/new", 0o755, 0, 0)
         .finish(Compression::Gzip);
     let (_reg, b, img) = pulled(busybox_image(|i| i.layer(top)));
-    assert_eq!(ok(&b, &img, &["cat", "/etc/os-release"]), "ID=top\n");
-    assert_eq!(code(&run(&b, &[&img, "ls", "/bin/vi"])), 1);
-    assert_eq!(ok(&b, &img, &["ls", "/var/lib"]), "new\n");
+    assert_eq!(
+        b.run_rm_ok(&[], &img, &["cat", "/etc/os-release"]),
+        "ID=top\n"
+    );
+    assert_eq!(code(&b.run_rm(&[], &img, &["ls", "/bin/vi"])), 1);
+    assert_eq!(b.run_rm_ok(&[], &img, &["ls", "/var/lib"]), "new\n");
     // Deleting a file of the image in the container hides it there only.
     assert_eq!(
-        ok(
-            &b,
+        b.run_rm_ok(
+            &[],
             &img,
             &["sh", "-c", "rm /etc/passwd; ls /etc/passwd || echo gone"]
         ),
         "gone\n"
     );
-    assert_eq!(ok(&b, &img, &["head", "-c", "5", "/etc/passwd"]), "root:");
+    assert_eq!(
+        b.run_rm_ok(&[], &img, &["head", "-c", "5", "/etc/passwd"]),
+        "root:"
+    );
 }
 
 /// The value of `field` in /proc/self/status inside a container run with `opts`.
 fn status_field(b: &Burrow, img: &str, opts: &[&str], field: &str) -> String {
-    let mut all: Vec<&str> = opts.to_vec();
-    all.extend_from_slice(&[img, "grep", field, "/proc/self/status"]);
-    let out = ok(b, all[0], &all[1..]);
+    let out = b.run_rm_ok(opts, img, &["grep", field, "/proc/self/status"]);
     out.split_whitespace().nth(1).unwrap_or("").to_string()
 }
 
@@ -581,16 +551,10 @@ fn capabilities_seccomp_and_privileged() {
     assert_eq!(status_field(&b, &img, &[], "CapEff"), "00000000800405fb");
     let no_chown = status_field(&b, &img, &["--cap-drop", "CHOWN"], "CapBnd");
     assert_eq!(no_chown, "00000000800405fa");
-    let out = run(
-        &b,
-        &[
-            "--cap-drop",
-            "CHOWN",
-            &img,
-            "sh",
-            "-c",
-            "touch /tmp/x && chown 1 /tmp/x",
-        ],
+    let out = b.run_rm(
+        &["--cap-drop", "CHOWN"],
+        &img,
+        &["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"],
     );
     assert_ne!(code(&out), 0, "chown without CAP_CHOWN succeeded");
     assert!(
@@ -598,7 +562,7 @@ fn capabilities_seccomp_and_privileged() {
         "{}",
         stderr(&out)
     );
-    ok(&b, &img, &["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"]);
+    b.run_rm_ok(&[], &img, &["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"]);
     let sys_admin = u64::from_str_radix(
         &status_field(&b, &img, &["--cap-add", "SYS_ADMIN"], "CapBnd"),
         16,
@@ -631,7 +595,7 @@ fn capabilities_seccomp_and_privileged() {
     )
     .unwrap();
     let opt = format!("seccomp={}", profile.display());
-    let out = run(&b, &["--security-opt", &opt, &img, "mkdir", "/tmp/d"]);
+    let out = b.run_rm(&["--security-opt", &opt], &img, &["mkdir", "/tmp/d"]);
     assert_ne!(code(&out), 0, "mkdir allowed");
     assert!(
         stderr(&out).contains("Operation not permitted"),
@@ -644,23 +608,20 @@ fn capabilities_seccomp_and_privileged() {
     );
 
     // The default filter refuses new user namespaces without CAP_SYS_ADMIN.
-    let out = run(&b, &[&img, "unshare", "-U", "true"]);
+    let out = b.run_rm(&[], &img, &["unshare", "-U", "true"]);
     assert_ne!(code(&out), 0);
     assert!(
         stderr(&out).contains("Operation not permitted"),
         "{}",
         stderr(&out)
     );
-    let mut args = unconfined.to_vec();
-    args.extend_from_slice(&["unshare", "-U", "true"]);
-    args.insert(2, &img);
-    ok(&b, args[0], &args[1..]);
+    b.run_rm_ok(&unconfined, &img, &["unshare", "-U", "true"]);
 
     // Masked paths: empty by default, the kernel's with --privileged.
     // (/proc/timer_list is root-only on the host, so unreadable rootless
     // even unmasked; /sys/firmware is world-readable.)
-    assert_eq!(ok(&b, &img, &["ls", "/sys/firmware"]), "");
-    let out = run(&b, &["--privileged", &img, "ls", "/sys/firmware"]);
+    assert_eq!(b.run_rm_ok(&[], &img, &["ls", "/sys/firmware"]), "");
+    let out = b.run_rm(&["--privileged"], &img, &["ls", "/sys/firmware"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         !stdout(&out).trim().is_empty(),
@@ -668,9 +629,9 @@ fn capabilities_seccomp_and_privileged() {
     );
 
     // Exec errors still come back through the pipe under the filter.
-    let out = run(&b, &[&img, "nosuchcmd"]);
+    let out = b.run_rm(&[], &img, &["nosuchcmd"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));
-    let out = run(&b, &[&img, "/etc/passwd"]);
+    let out = b.run_rm(&[], &img, &["/etc/passwd"]);
     assert_eq!(code(&out), 126, "{}", stderr(&out));
 }
 
@@ -691,7 +652,7 @@ fn seccomp_filters_are_cached_and_a_damaged_cache_is_rebuilt() {
     assert_eq!(entries().len(), 2);
     // A damaged entry must never weaken the filter: it is recompiled.
     std::fs::write(&files[0], b"BSECC\0\0\x01 garbage").unwrap();
-    let out = run(&b, &[&img, "unshare", "-U", "true"]);
+    let out = b.run_rm(&[], &img, &["unshare", "-U", "true"]);
     assert!(
         stderr(&out).contains("Operation not permitted"),
         "{}",
@@ -705,8 +666,8 @@ fn nothing_in_the_container_runs_or_reaches_the_burrow_binary() {
     let (_reg, b, img) = busybox();
     // Every process the container can see is its own; none is burrow
     // (CVE-2019-5736 overwrote the runtime through /proc/PID/exe).
-    let out = ok(
-        &b,
+    let out = b.run_rm_ok(
+        &[],
         &img,
         &[
             "sh",
@@ -719,7 +680,7 @@ fn nothing_in_the_container_runs_or_reaches_the_burrow_binary() {
         assert!(line.starts_with("/bin/"), "{out}");
     }
     let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_burrow")).unwrap();
-    let out = run(&b, &[&img, "ls", bin.to_str().unwrap()]);
+    let out = b.run_rm(&[], &img, &["ls", bin.to_str().unwrap()]);
     assert_ne!(code(&out), 0, "the burrow binary is visible inside");
 }
 
@@ -740,9 +701,9 @@ fn bad_confinement_options_fail_early() {
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{opts:?}: {err}");
         assert!(
-            containers(&b).is_empty(),
+            b.stored("containers").is_empty(),
             "{opts:?} left {:?}",
-            containers(&b)
+            b.stored("containers")
         );
     }
 }
@@ -750,36 +711,38 @@ fn bad_confinement_options_fail_early() {
 #[test]
 fn users_and_groups() {
     let (_reg, b, img) = busybox();
-    assert_eq!(ok_with(&b, &["-u", "1000"], &img, &["id", "-u"]), "1000\n");
+    assert_eq!(b.run_rm_ok(&["-u", "1000"], &img, &["id", "-u"]), "1000\n");
     assert_eq!(
-        ok_with(&b, &["-u", "app"], &img, &["id"]),
+        b.run_rm_ok(&["-u", "app"], &img, &["id"]),
         "uid=1000(app) gid=1000(app)\n"
     );
     assert_eq!(
-        ok_with(&b, &["-u", "1000:1000"], &img, &["id", "-g"]),
+        b.run_rm_ok(&["-u", "1000:1000"], &img, &["id", "-g"]),
         "1000\n"
     );
     assert_eq!(
-        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-u"]),
+        b.run_rm_ok(&["-u", "4242:4343"], &img, &["id", "-u"]),
         "4242\n"
     );
     assert_eq!(
-        ok_with(&b, &["-u", "4242:4343"], &img, &["id", "-g"]),
+        b.run_rm_ok(&["-u", "4242:4343"], &img, &["id", "-g"]),
         "4343\n"
     );
     // HOME from passwd unless set; "/" for an id without an entry.
     assert_eq!(
-        ok_with(&b, &["-u", "app"], &img, &["sh", "-c", "echo $HOME"]),
+        b.run_rm_ok(&["-u", "app"], &img, &["sh", "-c", "echo $HOME"]),
         "/home/app\n"
     );
-    assert_eq!(ok(&b, &img, &["sh", "-c", "echo $HOME"]), "/root\n");
     assert_eq!(
-        ok_with(&b, &["-u", "4242"], &img, &["sh", "-c", "echo $HOME"]),
+        b.run_rm_ok(&[], &img, &["sh", "-c", "echo $HOME"]),
+        "/root\n"
+    );
+    assert_eq!(
+        b.run_rm_ok(&["-u", "4242"], &img, &["sh", "-c", "echo $HOME"]),
         "/\n"
     );
     assert_eq!(
-        ok_with(
-            &b,
+        b.run_rm_ok(
             &["-u", "app", "-e", "HOME=/x"],
             &img,
             &["sh", "-c", "echo $HOME"]
@@ -797,8 +760,7 @@ fn users_and_groups() {
     );
     // The switch works without CAP_SETUID/CAP_SETGID in the set.
     assert_eq!(
-        ok_with(
-            &b,
+        b.run_rm_ok(
             &["--cap-drop", "ALL", "-u", "app:1000"],
             &img,
             &["id", "-u"]
@@ -813,7 +775,7 @@ fn users_and_groups() {
         status_field(&b, &img, &["--cap-drop", "ALL", "-u", "1000"], "CapPrm"),
         "0000000000000000"
     );
-    let out = run(&b, &["-u", "app", &img, "touch", "/etc/x"]);
+    let out = b.run_rm(&["-u", "app"], &img, &["touch", "/etc/x"]);
     assert_ne!(code(&out), 0, "app could write /etc");
 
     let out = b.run(&["run", "-u", "nosuch", &img, "true"]);
@@ -823,7 +785,7 @@ fn users_and_groups() {
         "{}",
         stderr(&out)
     );
-    let out = run(&b, &["-u", "app:nogroup2", &img, "true"]);
+    let out = b.run_rm(&["-u", "app:nogroup2"], &img, &["true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
 }
 
@@ -840,13 +802,13 @@ fn image_user_applies_and_u_overrides_it() {
         )
         .finish(Compression::Gzip);
     let (_reg, b, img) = pulled(busybox_image(|i| i.user("app").layer(groups)));
-    assert_eq!(ok(&b, &img, &["id", "-un"]), "app\n");
+    assert_eq!(b.run_rm_ok(&[], &img, &["id", "-un"]), "app\n");
     // Supplementary groups from membership, unless a group is given.
-    assert_eq!(ok(&b, &img, &["id", "-G"]), "1000 10\n");
+    assert_eq!(b.run_rm_ok(&[], &img, &["id", "-G"]), "1000 10\n");
     assert_eq!(
-        ok_with(&b, &["-u", "app:app"], &img, &["id", "-G"]),
+        b.run_rm_ok(&["-u", "app:app"], &img, &["id", "-G"]),
         "1000\n"
     );
-    assert_eq!(ok_with(&b, &["-u", "root"], &img, &["id", "-u"]), "0\n");
-    assert_eq!(ok_with(&b, &["-u", "0"], &img, &["id", "-u"]), "0\n");
+    assert_eq!(b.run_rm_ok(&["-u", "root"], &img, &["id", "-u"]), "0\n");
+    assert_eq!(b.run_rm_ok(&["-u", "0"], &img, &["id", "-u"]), "0\n");
 }

@@ -4,9 +4,8 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Output;
 
-use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image};
+use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, stderr, stdout};
 
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
     common::pulled("test/mounts", &image)
@@ -14,37 +13,6 @@ fn pulled(image: common::Image) -> (Registry, Burrow, String) {
 
 fn busybox() -> (Registry, Burrow, String) {
     pulled(busybox_image(|i| i))
-}
-
-fn run(b: &Burrow, opts: &[&str], img: &str, cmd: &[&str]) -> Output {
-    let mut all = vec!["run", "--rm"];
-    all.extend_from_slice(opts);
-    all.push(img);
-    all.extend_from_slice(cmd);
-    b.run(&all)
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(b: &Burrow, opts: &[&str], img: &str, cmd: &[&str]) -> String {
-    let o = run(b, opts, img, cmd);
-    assert_eq!(o.status.code(), Some(0), "{opts:?} {cmd:?}: {}", err(&o));
-    out(&o)
-}
-
-fn containers(b: &Burrow) -> usize {
-    std::fs::read_dir(b.root.path().join("containers"))
-        .map(|d| {
-            d.filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -57,8 +25,7 @@ fn bind_mounts_read_write_and_read_only() {
     let v = format!("{}:/data", dir.display());
     // rw: the container's root is the user, so new files belong to the user.
     assert_eq!(
-        ok(
-            &b,
+        b.run_rm_ok(
             &["-v", &v],
             &img,
             &["sh", "-c", "cat /data/in.txt; echo out > /data/out.txt"]
@@ -80,15 +47,18 @@ fn bind_mounts_read_write_and_read_only() {
         ],
     ] {
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-        let o = run(
-            &b,
+        let o = b.run_rm(
             &opts,
             &img,
             &["sh", "-c", "cat /data/in.txt && touch /data/new"],
         );
         assert_ne!(o.status.code(), Some(0));
-        assert_eq!(out(&o), "from host\n");
-        assert!(err(&o).contains("Read-only file system"), "{}", err(&o));
+        assert_eq!(stdout(&o), "from host\n");
+        assert!(
+            stderr(&o).contains("Read-only file system"),
+            "{}",
+            stderr(&o)
+        );
     }
     assert!(!dir.join("new").exists());
     // A file, a relative ./ source (from the working directory), nested
@@ -114,8 +84,8 @@ fn bind_mounts_read_write_and_read_only() {
         .current_dir(host.path())
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(out(&o), "x=1\nin.txt\nout.txt\nsub\nin.txt\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "x=1\nin.txt\nout.txt\nsub\nin.txt\n");
     // `sub` was created in the host directory as the mount point.
     assert!(dir.join("sub").is_dir());
 }
@@ -134,7 +104,7 @@ fn destinations_stay_inside_the_container() {
     std::fs::write(src.join("marker"), "m\n").unwrap();
     let v = format!("{}:/etc/evil", src.display());
     assert_eq!(
-        ok(&b, &["-v", &v], &img, &["cat", "/tmp/escaped/marker"]),
+        b.run_rm_ok(&["-v", &v], &img, &["cat", "/tmp/escaped/marker"]),
         "m\n"
     );
     assert!(
@@ -146,8 +116,7 @@ fn destinations_stay_inside_the_container() {
 #[test]
 fn tmpfs_read_only_root_and_mqueue() {
     let (_reg, b, img) = busybox();
-    let mounts = ok(
-        &b,
+    let mounts = b.run_rm_ok(
         &[
             "--tmpfs",
             "/scratch:size=2m,mode=700",
@@ -173,8 +142,7 @@ fn tmpfs_read_only_root_and_mqueue() {
     // volumes and tmpfs mounts take them.
     let host = tempfile::tempdir().unwrap();
     let v = format!("{}:/out", host.path().display());
-    let o = run(
-        &b,
+    let o = b.run_rm(
         &["--read-only", "-v", &v],
         &img,
         &[
@@ -183,19 +151,26 @@ fn tmpfs_read_only_root_and_mqueue() {
             "touch /tmp/a /run/b /var/tmp/c /dev/shm/d /out/e && echo writable; touch /etc/x",
         ],
     );
-    assert_eq!(out(&o), "writable\n", "{}", err(&o));
-    assert!(err(&o).contains("Read-only file system"), "{}", err(&o));
+    assert_eq!(stdout(&o), "writable\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     assert!(host.path().join("e").exists());
-    let o = run(
-        &b,
+    let o = b.run_rm(
         &["--read-only", "--read-only-tmpfs=false"],
         &img,
         &["touch", "/tmp/a"],
     );
     assert_ne!(o.status.code(), Some(0));
-    assert!(err(&o).contains("Read-only file system"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     // Without --read-only the root is writable as usual.
-    ok(&b, &[], &img, &["touch", "/etc/x"]);
+    b.run_rm_ok(&[], &img, &["touch", "/etc/x"]);
 }
 
 #[test]
@@ -251,9 +226,9 @@ fn bad_mounts_fail_early_and_leave_nothing() {
     ];
     for (opts, needle) in cases {
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-        let o = run(&b, &opts, &img, &["true"]);
+        let o = b.run_rm(&opts, &img, &["true"]);
         assert_eq!(o.status.code(), Some(125), "{opts:?}");
-        let e = err(&o);
+        let e = stderr(&o);
         assert!(e.contains(needle), "{opts:?}: {e}");
         assert_eq!(
             e.trim_end().lines().count(),
@@ -261,5 +236,5 @@ fn bad_mounts_fail_early_and_leave_nothing() {
             "{opts:?}: not one line: {e}"
         );
     }
-    assert_eq!(containers(&b), 0);
+    assert_eq!(b.container_dirs().len(), 0);
 }

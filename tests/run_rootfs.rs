@@ -4,9 +4,11 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Output;
 
-use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged};
+use common::{
+    Burrow, Compression, LayerBuilder, Registry, busybox_image, require_unprivileged, stderr,
+    stdout,
+};
 
 /// busybox, plus a layer with a uid 1000 file, a setuid file and a dir
 /// with content, plus a top layer with a whiteout and an opaque dir.
@@ -39,26 +41,6 @@ fn layered() -> (Registry, Burrow, String) {
     )
 }
 
-fn run(b: &Burrow, global: &[&str], opts: &[&str], img: &str, cmd: &[&str]) -> Output {
-    let mut all = global.to_vec();
-    all.push("run");
-    all.extend_from_slice(opts);
-    all.push(img);
-    all.extend_from_slice(cmd);
-    b.run(&all)
-}
-
-fn ok(b: &Burrow, global: &[&str], opts: &[&str], img: &str, cmd: &[&str]) -> String {
-    let o = run(b, global, opts, img, cmd);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{global:?} {opts:?} {cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 const LOOK: &str = "stat -c '%u:%g %a' /home/app/data /usr/local/bin/suid; \
                     ls /var/lib; ls /etc/gone 2>/dev/null || echo gone; cat /home/app/data";
 const EXPECTED: &str = "1000:1000 644\n0:0 4755\nnew\ngone\nowned by 1000\n";
@@ -69,14 +51,13 @@ fn every_driver_shows_the_same_image() {
     for driver in ["overlay", "fuse-overlayfs", "vfs"] {
         let g = ["--storage-driver", driver];
         assert_eq!(
-            ok(&b, &g, &["--rm"], &img, &["sh", "-c", LOOK]),
+            b.run_image_ok(&g, &["--rm"], &img, &["sh", "-c", LOOK]),
             EXPECTED,
             "{driver}"
         );
         // Writes land in the container's own directory, never in a layer.
         let name = format!("keep-{driver}");
-        ok(
-            &b,
+        b.run_image_ok(
             &g,
             &["--name", &name],
             &img,
@@ -86,12 +67,8 @@ fn every_driver_shows_the_same_image() {
                 "echo changed > /home/app/data; rm /usr/local/bin/suid",
             ],
         );
-        let o = run(&b, &g, &["--rm"], &img, &["cat", "/home/app/data"]);
-        assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            "owned by 1000\n",
-            "{driver}"
-        );
+        let o = b.run_image(&g, &["--rm"], &img, &["cat", "/home/app/data"]);
+        assert_eq!(stdout(&o), "owned by 1000\n", "{driver}");
     }
     // The record says which driver made each container.
     let records = std::fs::read_dir(b.root.path().join("containers")).unwrap();
@@ -109,7 +86,10 @@ fn every_driver_shows_the_same_image() {
 #[test]
 fn the_default_driver_is_probed_once_and_reported() {
     let (_reg, b, img) = layered();
-    assert_eq!(ok(&b, &[], &["--rm"], &img, &["sh", "-c", LOOK]), EXPECTED);
+    assert_eq!(
+        b.run_image_ok(&[], &["--rm"], &img, &["sh", "-c", LOOK]),
+        EXPECTED
+    );
     // Kernel overlay works in a user namespace on these machines.
     let probe = std::fs::read_to_string(b.runroot.path().join("overlay.probe")).unwrap();
     assert!(probe.ends_with("\nok"), "{probe}");
@@ -137,7 +117,10 @@ fn the_default_driver_is_probed_once_and_reported() {
         "{{.store.graphDriverName}}",
     ]);
     assert_eq!(info.trim(), "fuse-overlayfs");
-    assert_eq!(ok(&b, &[], &["--rm"], &img, &["sh", "-c", LOOK]), EXPECTED);
+    assert_eq!(
+        b.run_image_ok(&[], &["--rm"], &img, &["sh", "-c", LOOK]),
+        EXPECTED
+    );
 }
 
 #[test]
@@ -149,8 +132,7 @@ fn keep_id_is_the_user_inside_without_copying_the_image() {
     let v = format!("{}:/out", host.path().display());
     for driver in ["fuse-overlayfs", "vfs"] {
         let g = ["--storage-driver", driver];
-        let out = ok(
-            &b,
+        let out = b.run_image_ok(
             &g,
             &["--rm", "--userns=keep-id", "-v", &v],
             &img,
@@ -164,8 +146,7 @@ fn keep_id_is_the_user_inside_without_copying_the_image() {
         let m = std::fs::metadata(host.path().join(driver)).unwrap();
         assert_eq!((m.uid(), m.gid()), (uid, gid), "{driver}");
         // -u still picks another user; root is a subordinate id there.
-        let out = ok(
-            &b,
+        let out = b.run_image_ok(
             &g,
             &["--rm", "--userns=keep-id", "-u", "0"],
             &img,
@@ -177,19 +158,14 @@ fn keep_id_is_the_user_inside_without_copying_the_image() {
     }
     // The default (no --storage-driver) picks fuse-overlayfs for keep-id,
     // and nothing is copied: no vfs directory appears.
-    let out = ok(
-        &b,
+    let out = b.run_image_ok(
         &[],
         &["--name", "kid", "--userns=keep-id"],
         &img,
         &["id", "-u"],
     );
     assert_eq!(out, format!("{uid}\n"));
-    let dirs: Vec<_> = std::fs::read_dir(b.root.path().join("containers"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let dirs = b.container_dirs();
     assert_eq!(dirs.len(), 1);
     assert!(!dirs[0].join("vfs").exists());
 }
@@ -211,13 +187,11 @@ fn bad_driver_and_userns_options_fail_early() {
         (&[], &["--userns=host"], "--userns=host is not supported"),
     ];
     for (global, opts, needle) in cases {
-        let o = run(&b, global, opts, &img, &["true"]);
+        let o = b.run_image(global, opts, &img, &["true"]);
         assert_eq!(o.status.code(), Some(125));
-        let e = String::from_utf8_lossy(&o.stderr);
+        let e = stderr(&o);
         assert!(e.contains(needle), "{e}");
     }
-    let n = std::fs::read_dir(b.root.path().join("containers"))
-        .map(|d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count())
-        .unwrap_or(0);
+    let n = b.container_dirs().len();
     assert_eq!(n, 0);
 }

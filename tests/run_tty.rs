@@ -9,21 +9,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Burrow, Compression, LayerBuilder, Registry, busybox_image};
+use common::{Burrow, Compression, LayerBuilder, Registry, Wait, busybox_image, stderr, stdout};
 use nix::sys::termios::{self, LocalFlags};
 
 fn pulled(image: common::Image) -> (Registry, Burrow, String) {
     common::pulled("test/tty", &image)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// burrow on its own pseudo-terminal, with the test as the terminal.
@@ -86,15 +78,11 @@ impl Terminal {
 
     /// Wait until the output has `needle` at least `count` times.
     fn expect_n(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.text().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} (x{count}) in terminal output:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            Wait::secs(20).until(|| self.text().matches(needle).count() >= count),
+            "no {needle:?} (x{count}) in terminal output:\n{}",
+            self.text()
+        );
     }
 
     fn expect(&self, needle: &str) {
@@ -120,16 +108,12 @@ impl Terminal {
     }
 
     fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code().expect("burrow exited normally");
-            }
-            if Instant::now() > deadline {
+        match Wait::secs(30).for_some(|| self.child.try_wait().unwrap()) {
+            Some(st) => st.code().expect("burrow exited normally"),
+            None => {
                 let _ = self.child.kill();
                 panic!("burrow did not exit; output:\n{}", self.text());
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -151,15 +135,15 @@ fn interactive_shell_on_a_real_terminal() {
     t.expect("24 80");
     t.resize(40, 132);
     // The resize reaches the container's terminal asynchronously.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        t.type_text("stty size\r");
-        std::thread::sleep(Duration::from_millis(100));
-        if t.text().contains("40 132") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no resize:\n{}", t.text());
-    }
+    assert!(
+        Wait::secs(10).every_ms(0).until(|| {
+            t.type_text("stty size\r");
+            std::thread::sleep(Duration::from_millis(100));
+            t.text().contains("40 132")
+        }),
+        "no resize:\n{}",
+        t.text()
+    );
     // ^C interrupts the foreground command, not the shell.
     t.type_text("sleep 100\r");
     std::thread::sleep(Duration::from_millis(300));
@@ -349,37 +333,29 @@ fn exec_it_on_a_real_terminal() {
     t.expect("/dev/pts/");
     t.expect("30 90");
     t.resize(44, 120);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        t.type_text("stty size\r");
-        std::thread::sleep(Duration::from_millis(100));
-        if t.text().contains("44 120") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no resize:\n{}", t.text());
-    }
+    assert!(
+        Wait::secs(10).every_ms(0).until(|| {
+            t.type_text("stty size\r");
+            std::thread::sleep(Duration::from_millis(100));
+            t.text().contains("44 120")
+        }),
+        "no resize:\n{}",
+        t.text()
+    );
     t.type_text("exit 6\r");
     assert_eq!(t.wait(), 6, "{}", t.text());
     b.ok(&["rm", "-f", "box"]);
 }
 
 fn wait_for_state(b: &Burrow, name: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = b.ok(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("name={name}"),
-            "--format",
-            "{{.State}}",
-        ]);
-        if state.trim() == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name} is {state:?}, not {want}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut state = String::new();
+    assert!(
+        Wait::secs(20).until(|| {
+            state = b.ps_state(name);
+            state == want
+        }),
+        "{name} is {state:?}, not {want}"
+    );
 }
 
 #[test]
@@ -540,14 +516,12 @@ fn a_killed_attached_client_does_not_stall_the_container() {
     wait_for_state(&b, "loud", "running");
     child.kill().unwrap();
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !b.ok(&["logs", "--tail", "1", "loud"]).contains("finished") {
-        assert!(
-            Instant::now() < deadline,
-            "the container stalled after its client died"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        Wait::secs(60)
+            .every_ms(100)
+            .until(|| b.ok(&["logs", "--tail", "1", "loud"]).contains("finished")),
+        "the container stalled after its client died"
+    );
     assert_eq!(b.ok(&["wait", "loud"]), "0\n");
 }
 

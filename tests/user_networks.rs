@@ -7,15 +7,11 @@
 
 mod common;
 
-use std::process::Output;
-use std::time::{Duration, Instant};
-
 use common::net::{host_server, http_get, pastas};
-use common::{Burrow, busybox_image};
+use common::{Burrow, Wait, busybox_image, stderr};
 
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+/// For the shared namespace's holder and network helpers to go.
+const WAIT: Wait = Wait::secs(10).every_ms(50);
 
 /// The holder of the test's shared network namespace, if one runs.
 fn holder(b: &Burrow) -> Option<i32> {
@@ -32,14 +28,6 @@ fn holder(b: &Burrow) -> Option<i32> {
 fn unreachable(b: &Burrow, ctr: &str, url: &str) {
     let o = b.run(&["exec", ctr, "wget", "-T", "2", "-qO-", url]);
     assert_ne!(o.status.code(), Some(0), "{ctr} reached {url}");
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A shell loop retrying `cmd` for a few seconds (a server starting).
@@ -116,8 +104,7 @@ chmod +x /www/cgi-bin/fetch && exec httpd -f -p 2142 -h /www"#;
     let hosts = b.ok(&["exec", "client", "cat", "/etc/hosts"]);
     assert!(hosts.contains("\tserver "), "{hosts}");
     assert!(hosts.contains("\tclient "), "{hosts}");
-    let inspect: serde_json::Value =
-        serde_json::from_str(&b.ok(&["network", "inspect", "app"])).unwrap();
+    let inspect = b.ok_json(&["network", "inspect", "app"]);
     let members = inspect[0]["containers"].as_object().unwrap();
     assert_eq!(members.len(), 2, "{inspect}");
     let subnet = inspect[0]["subnets"][0]["subnet"]
@@ -146,12 +133,12 @@ chmod +x /www/cgi-bin/fetch && exec httpd -f -p 2142 -h /www"#;
     let o = b.run(&["network", "rm", "app"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("used by container(s) client, server"),
+        stderr(&o).contains("used by container(s) client, server"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     b.ok(&["rm", "-f", "client", "server"]);
-    wait_until("the holder and pastas to go", || {
+    WAIT.expect("the holder and pastas to go", || {
         holder(&b).is_none() && pastas(&b).is_empty()
     });
     assert!(!b.runroot.path().join("netns.sock").exists());
@@ -244,7 +231,7 @@ fn networks_isolate_and_members_come_and_go() {
     // Twice is an error; so is an address in use.
     let o = b.run(&["network", "connect", "red", "other"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("already connected"), "{}", err(&o));
+    assert!(stderr(&o).contains("already connected"), "{}", stderr(&o));
     // Disconnected: gone from both sides.
     b.ok(&["network", "disconnect", "red", "other"]);
     unreachable(&b, "other", "http://10.89.77.50/");
@@ -289,9 +276,9 @@ fn networks_isolate_and_members_come_and_go() {
     ]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("already used by container web"),
+        stderr(&o).contains("already used by container web"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     // Removed while it runs (its monitor killed): gone from the others'
     // /etc/hosts all the same.
@@ -301,7 +288,7 @@ fn networks_isolate_and_members_come_and_go() {
             .contains("\tbrief ")
     );
     b.ok(&["rm", "-f", "web", "other"]);
-    wait_until("the holder to go", || holder(&b).is_none());
+    WAIT.expect("the holder to go", || holder(&b).is_none());
 }
 
 #[test]
@@ -377,17 +364,22 @@ fn bad_network_input_is_refused_with_the_fix() {
     ];
     for (args, needle) in cases {
         let o = b.run(&args);
-        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", err(&o));
-        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
-        assert_eq!(err(&o).trim().lines().count(), 1, "{args:?}: {}", err(&o));
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
     // Nothing half-made: no container, no holder, no new network.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert!(holder(&b).is_none());
     // A container that fails once its network is up leaves nothing either.
     let o = b.run(&["run", "--rm", "--network", "n1", &img, "/no/such/command"]);
-    assert_eq!(o.status.code(), Some(127), "{}", err(&o));
-    wait_until("the holder to go", || holder(&b).is_none());
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    WAIT.expect("the holder to go", || holder(&b).is_none());
     assert!(pastas(&b).is_empty());
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_eq!(b.ok(&["network", "ls", "--format", "{{.Name}}"]), "n1\n");
@@ -396,9 +388,9 @@ fn bad_network_input_is_refused_with_the_fix() {
     let o = b.run(&["network", "connect", "n1", "plain"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        err(&o).contains("only a container made on user networks"),
+        stderr(&o).contains("only a container made on user networks"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     assert_eq!(b.run(&["network", "exists", "n1"]).status.code(), Some(0));
     assert_eq!(b.run(&["network", "exists", "n9"]).status.code(), Some(1));
@@ -429,7 +421,7 @@ fn a_killed_holder_is_replaced_in_the_same_namespaces() {
     let first = holder(&b).expect("a holder runs");
     // SAFETY: kill(2) of the test's own holder process.
     unsafe { libc::kill(first, libc::SIGKILL) };
-    wait_until("the holder to die", || holder(&b).is_none());
+    WAIT.expect("the holder to die", || holder(&b).is_none());
     b.ok(&[
         "run",
         "-d",
@@ -448,7 +440,7 @@ fn a_killed_holder_is_replaced_in_the_same_namespaces() {
         "still-here\n"
     );
     b.ok(&["rm", "-f", "web", "late"]);
-    wait_until("the holder to go", || holder(&b).is_none());
+    WAIT.expect("the holder to go", || holder(&b).is_none());
 }
 
 /// Members started at once get distinct addresses, one holder, and each
@@ -480,10 +472,9 @@ fn members_started_at_once_all_see_each_other() {
         .collect();
     for c in children {
         let o = c.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
-    let inspect: serde_json::Value =
-        serde_json::from_str(&b.ok(&["network", "inspect", "crowd"])).unwrap();
+    let inspect = b.ok_json(&["network", "inspect", "crowd"]);
     let mut ips: Vec<String> = inspect[0]["containers"]
         .as_object()
         .unwrap()
@@ -503,5 +494,5 @@ fn members_started_at_once_all_see_each_other() {
         }
     }
     b.ok(&["rm", "-f", "m1", "m2", "m3", "m4"]);
-    wait_until("the holder to go", || holder(&b).is_none());
+    WAIT.expect("the holder to go", || holder(&b).is_none());
 }

@@ -108,7 +108,7 @@ impl Burrow {
     pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.run(args);
         assert!(out.status.success(), "{}", describe("failed", args, &out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&out)
     }
 
     /// Runs and asserts failure; returns stderr.
@@ -119,22 +119,161 @@ impl Burrow {
             "{}",
             describe("unexpectedly succeeded", args, &out)
         );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        stderr(&out)
+    }
+
+    /// Runs a command that prints JSON (`inspect`, `--format json`) and
+    /// parses it, so tests compare fields instead of formatting.
+    pub fn ok_json<S: AsRef<OsStr>>(&self, args: &[S]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| {
+            panic!(
+                "burrow {} printed no JSON ({e}):\n{out}",
+                describe_args(args)
+            )
+        })
+    }
+
+    /// `burrow image inspect NAME`: the image's object, not the one-element
+    /// array around it.
+    pub fn inspect_image(&self, name: &str) -> serde_json::Value {
+        self.ok_json(&["image", "inspect", name])[0].clone()
+    }
+
+    /// `burrow container inspect NAME`: the container's object, not the
+    /// one-element array around it.
+    pub fn inspect_container(&self, name: &str) -> serde_json::Value {
+        self.ok_json(&["container", "inspect", name])[0].clone()
+    }
+
+    /// The container's `.State.Status` as `inspect` reports it (created,
+    /// running, paused, exited): what `inspect` clients see.
+    pub fn inspect_status(&self, name: &str) -> String {
+        self.ok(&["inspect", "--format", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    }
+
+    /// The container's state as `ps -a` lists it: what a user watching
+    /// `ps` sees (a filter on the name, so empty once it is gone).
+    pub fn ps_state(&self, name: &str) -> String {
+        self.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.State}}",
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// `burrow GLOBAL run OPTS IMAGE CMD`: the general form, for tests that
+    /// vary global options (`--storage-driver`) or keep the container.
+    pub fn run_image(&self, global: &[&str], opts: &[&str], image: &str, cmd: &[&str]) -> Output {
+        self.run(&run_args(global, opts, image, cmd))
+    }
+
+    /// [`Burrow::run_image`], asserting success; returns stdout.
+    pub fn run_image_ok(
+        &self,
+        global: &[&str],
+        opts: &[&str],
+        image: &str,
+        cmd: &[&str],
+    ) -> String {
+        self.ok(&run_args(global, opts, image, cmd))
+    }
+
+    /// `burrow run --rm OPTS IMAGE CMD`: a one-shot container that leaves
+    /// nothing behind, so later checks of the store see only their own.
+    pub fn run_rm(&self, opts: &[&str], image: &str, cmd: &[&str]) -> Output {
+        self.run(&run_args(&[], &[&["--rm"], opts].concat(), image, cmd))
+    }
+
+    /// [`Burrow::run_rm`], asserting success; returns stdout.
+    pub fn run_rm_ok(&self, opts: &[&str], image: &str, cmd: &[&str]) -> String {
+        self.ok(&run_args(&[], &[&["--rm"], opts].concat(), image, cmd))
+    }
+
+    /// Names in the store's `sub` directory (`layers`, `tmp`,
+    /// `containers`, ...), lock files included; none if it does not exist.
+    pub fn store_entries(&self, sub: &str) -> Vec<String> {
+        std::fs::read_dir(self.root.path().join(sub))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// [`Burrow::store_entries`] without the `.lock` files, which stay
+    /// behind on purpose: what the store still holds.
+    pub fn stored(&self, sub: &str) -> Vec<String> {
+        self.store_entries(sub)
+            .into_iter()
+            .filter(|n| !n.ends_with(".lock"))
+            .collect()
+    }
+
+    /// The container directories in the store (lock files and other
+    /// files aside): one per container that exists or left debris.
+    pub fn container_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.root.path().join("containers"))
+            .map(|d| {
+                d.map(|e| e.expect("read the containers directory").path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
+/// `GLOBAL run OPTS IMAGE CMD` as one argument list.
+fn run_args<'a>(
+    global: &[&'a str],
+    opts: &[&'a str],
+    image: &'a str,
+    cmd: &[&'a str],
+) -> Vec<&'a str> {
+    let mut all = global.to_vec();
+    all.push("run");
+    all.extend_from_slice(opts);
+    all.push(image);
+    all.extend_from_slice(cmd);
+    all
+}
+
+/// A process's standard output as text: burrow's and the containers'
+/// output is text, and a stray invalid byte must not hide the rest.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A process's standard error as text, for error-message checks and for
+/// failure messages that show why a command failed.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn describe<S: AsRef<OsStr>>(what: &str, args: &[S], out: &Output) -> String {
+    format!(
+        "burrow {} {what} ({})\n--- stdout\n{}\n--- stderr\n{}",
+        describe_args(args),
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
+}
+
+fn describe_args<S: AsRef<OsStr>>(args: &[S]) -> String {
     let args: Vec<_> = args
         .iter()
         .map(|a| a.as_ref().to_string_lossy().into_owned())
         .collect();
-    format!(
-        "burrow {} {what} ({})\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    args.join(" ")
 }
 
 /// Makes every directory we own under `p` writable so `remove_dir_all`

@@ -1,5 +1,6 @@
 //! Shared integration-test harness: a throwaway registry, an exact OCI image
-//! builder, a busybox rootfs and a `burrow` runner with private stores.
+//! builder, a busybox rootfs, a `burrow` runner with private stores and
+//! bounded waits.
 //!
 //! Every test file uses only part of it, hence the dead-code allowance.
 #![allow(dead_code, unused_imports)]
@@ -11,12 +12,14 @@ pub mod net;
 pub mod podman;
 pub mod registry;
 pub mod rootfs;
+pub mod wait;
 
-pub use burrow::Burrow;
+pub use burrow::{Burrow, stderr, stdout};
 pub use image::{Image, ImageBuilder, Platform, index, write_oci_layout};
 pub use layer::{Compression, Layer, LayerBuilder, raw_header};
 pub use registry::Registry;
 pub use rootfs::{busybox_image, busybox_layer, busybox_rootfs};
+pub use wait::Wait;
 
 use sha2::{Digest as _, Sha256};
 
@@ -96,6 +99,19 @@ fn subid_range(file: &str) -> Option<(u32, u32)> {
         let matches = Some(who) == name.as_deref() || who == uid.as_raw().to_string();
         matches.then_some((start, count))
     })
+}
+
+/// The fields of `/proc/PID/stat` after the command name (state, ppid,
+/// ...): the name is in parentheses and may itself hold spaces and
+/// parentheses, so the fields start after the last `)`.
+pub fn proc_stat_fields(pid: impl std::fmt::Display) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
+    let after_name = stat.rfind(')').expect("a command name in /proc/PID/stat") + 2;
+    stat[after_name..]
+        .split_whitespace()
+        .map(String::from)
+        .collect()
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. Callers must cope
