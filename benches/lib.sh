@@ -45,9 +45,15 @@ bench_setup() {
     podman_flags="--root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
     trap bench_cleanup EXIT
 
-    log "cargo build --release"
-    (cd "$repo" && cargo build --release --quiet --bin burrow)
-    install -m 755 "${CARGO_TARGET_DIR:-$repo/target}/release/burrow" "$work/burrow"
+    if [ -n "${BURROW_BENCH_BIN:-}" ]; then
+        # Another build of burrow (an older commit, for a before/after).
+        log "burrow from $BURROW_BENCH_BIN"
+        install -m 755 "$BURROW_BENCH_BIN" "$work/burrow"
+    else
+        log "cargo build --release"
+        (cd "$repo" && cargo build --release --quiet --bin burrow)
+        install -m 755 "${CARGO_TARGET_DIR:-$repo/target}/release/burrow" "$work/burrow"
+    fi
 
     log "busybox-static image"
     rootfs=$work/rootfs
