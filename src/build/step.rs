@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::image::write::{add_layer, history_entry};
 use crate::runtime::ContainerSpec;
 use crate::runtime::spec::NetworkMode;
-use crate::runtime::spec::ProcessSpec;
+use crate::runtime::spec::{ConfinementSpec, ProcessSpec};
 use crate::storage::{ImageLayer, atomic};
 
 fn command_words(c: &Command<'_>, shell: &[String]) -> (Vec<String>, String) {
@@ -814,7 +814,14 @@ impl Step<'_, '_> {
         let spec = ContainerSpec::builder(&id, dir.clone(), st.lowers(self.env.store), process)
             .user(user)
             .network(network)
-            .confine(self.env.confine.clone())
+            .confine(
+                ConfinementSpec::new(
+                    &self.env.confine.caps,
+                    &crate::confine::SeccompMode::Default,
+                    self.env.confine.privileged,
+                ),
+                self.env.confine.clone(),
+            )
             .root(self.env.driver, None, self.env.id_counts)
             .build()
             .map_err(|e| self.err(off, e.to_string()))?;

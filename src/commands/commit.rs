@@ -58,7 +58,7 @@ pub fn run(ctx: &Engine, args: &CommitArgs) -> anyhow::Result<i32> {
     let containers = ContainerStore::open(store.root())?;
     let rec = containers.find(&args.container)?;
     let spec = containers.load_spec(&rec.id)?;
-    let ns = ctx.namespace_for(rec.keep_id)?;
+    let ns = ctx.namespace_for(spec.keep_id)?;
     let paused = match (args.pause, rec.current_status(), rec.pid) {
         (true, Status::Running, Some(pid)) => {
             burrow::runtime::lifecycle::set_paused(&containers, &rec.id, pid, true)?;

@@ -119,7 +119,7 @@ pub fn run(ctx: &Engine, args: &CpArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let record = containers.find(&container)?;
-    let userns = ctx.namespace_for(record.keep_id)?;
+    let userns = ctx.namespace_for(containers.load_spec(&record.id)?.keep_id)?;
 
     let (host, ctr) = if into {
         let Operand::Container(_, cpath) = &dst else {
@@ -382,7 +382,7 @@ pub fn export(ctx: &Engine, container: &str, output: Option<&Path>) -> anyhow::R
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let record = containers.find(container)?;
-    let userns = ctx.namespace_for(record.keep_id)?;
+    let userns = ctx.namespace_for(containers.load_spec(&record.id)?.keep_id)?;
     let spec = containers.load_spec(&record.id)?;
     let mounted = MOUNT_POINTS
         .iter()

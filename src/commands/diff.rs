@@ -34,7 +34,7 @@ pub fn run(ctx: &Engine, args: &DiffArgs) -> anyhow::Result<i32> {
         );
     }
     let json = args.format.is_some();
-    let userns = ctx.namespace_for(c.keep_id)?;
+    let userns = ctx.namespace_for(spec.keep_id)?;
     // The upper directory holds files of subordinate ids.
     Ok(ctx.in_namespace(&userns, None, |_| {
         let targets: Vec<String> = spec.mounts.iter().map(|m| m.destination.clone()).collect();

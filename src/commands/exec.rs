@@ -1,8 +1,8 @@
 //! `burrow exec`: run a command in a running container.
 
 use anyhow::Context as _;
-use burrow::runtime::exec::{ExecRequest, exec_in};
-use burrow::runtime::{ContainerError, ContainerStore, Status, tty};
+use burrow::runtime::exec::ExecRequest;
+use burrow::runtime::tty;
 use clap::Args;
 
 use burrow::engine::Engine;
@@ -60,33 +60,7 @@ pub fn run(ctx: &Engine, args: &ExecArgs) -> anyhow::Result<i32> {
     if args.detach && (args.tty || args.interactive) {
         anyhow::bail!("exec -d runs the command without input or terminal: drop -t and -i, or -d");
     }
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
-    let c = match containers.find(query) {
-        Ok(c) => c,
-        Err(e @ (ContainerError::NotFound(_) | ContainerError::Ambiguous { .. })) => {
-            anyhow::bail!("{e}")
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if c.current_status() == Status::Paused {
-        anyhow::bail!(
-            "container {} is paused: continue it with burrow unpause {}, then exec",
-            c.name,
-            c.name
-        );
-    }
-    let (Status::Running, Some(pid), Some(exec)) = (c.current_status(), c.pid, c.exec.clone())
-    else {
-        anyhow::bail!(
-            "container {} is not running: start one with burrow run -d, then exec into it",
-            c.name
-        );
-    };
-    // Prepared here, before joining the container: a profile is a host file.
-    let filter = exec
-        .confinement(&ctx.paths.runroot.join("seccomp"))?
-        .seccomp;
+    let containers = ctx.containers()?;
     let req = ExecRequest {
         args: command.to_vec(),
         env,
@@ -97,12 +71,5 @@ pub fn run(ctx: &Engine, args: &ExecArgs) -> anyhow::Result<i32> {
         winsize: if args.tty { tty::host_winsize() } else { None },
         detach: args.detach,
     };
-    let raw = if args.tty && args.interactive {
-        tty::RawMode::enter().context("putting the terminal in raw mode")?
-    } else {
-        None
-    };
-    let code = exec_in(pid, &exec, filter.as_ref(), &req);
-    drop(raw);
-    Ok(code)
+    Ok(ctx.exec(&containers, query, &req, args.tty && args.interactive)?)
 }

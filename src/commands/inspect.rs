@@ -2,7 +2,6 @@
 
 use burrow::image::find_image;
 use burrow::image::inspect::image_json;
-use burrow::runtime::inspect::container_json;
 use burrow::runtime::{ContainerError, ContainerStore};
 use clap::Args;
 
@@ -75,7 +74,7 @@ pub fn run(ctx: &Engine, args: &InspectArgs) -> anyhow::Result<i32> {
         if args.kind != "image" {
             match containers.find(name) {
                 Ok(c) => {
-                    out.push(container_json(&c, &containers.dir_of(&c.id)));
+                    out.push(ctx.inspect(&containers, &c.id)?);
                     continue;
                 }
                 Err(e @ ContainerError::Ambiguous { .. }) => {

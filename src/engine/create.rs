@@ -7,15 +7,12 @@ use super::error::{EngineError, RequestError};
 use super::pull::{ObserverFactory, image_as_policy};
 use super::request::{ContainerRequest, NetworkChoice, UsernsMode};
 use super::{Engine, UserNs};
-use crate::confine::{self, CapabilityOptions, SeccompMode};
+use crate::confine::{self, CapabilityOptions};
 use crate::netns::network::{Attachment, Network, NetworkStore, allocate_ip, free_ifname};
 use crate::netns::ports::{PortMapping, assign_free_ports, parse_exposed};
 use crate::runtime::container::{new_id, valid_name};
-use crate::runtime::exec::ExecContext;
-use crate::runtime::inspect::RecordedMount;
 use crate::runtime::lifecycle::parse_signal;
-use crate::runtime::mounts::{Mount, MountKind};
-use crate::runtime::spec::{Confinement, resolve_process};
+use crate::runtime::spec::{Confinement, ConfinementSpec, resolve_process};
 use crate::runtime::{
     ContainerRecord, ContainerSpec, ContainerStore, ImageConfig, NetworkMode, RunOptions, Status,
     rootfs,
@@ -83,7 +80,7 @@ impl Engine {
                 ))
                 .into());
             }
-            if other.keep_id.is_some() != keep_id_wanted {
+            if containers.load_spec(&other.id)?.keep_id.is_some() != keep_id_wanted {
                 return Err(RequestError::Conflict(format!(
                     "--network container:{q} needs the same --userns as container {} (which was made {}): containers that share a network share a user namespace",
                     other.name,
@@ -145,20 +142,12 @@ impl Engine {
         };
         let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())
             .map_err(RequestError::from)?;
-        let (confine, seccomp_mode) = self.confinement(req)?;
+        let (confine, stored_confinement) = self.confinement(req)?;
         // keep-id runs as the user unless -u says otherwise, as in Podman.
         let run_user = match (&req.process.user, keep_id) {
             (Some(u), _) => u.clone(),
             (None, Some((uid, gid))) => format!("{uid}:{gid}"),
             (None, None) => config.user.clone(),
-        };
-        let exec = ExecContext {
-            env: process.env.clone(),
-            cwd: process.cwd.clone(),
-            user: run_user.clone(),
-            caps: confine.caps.mask(),
-            seccomp: seccomp_mode,
-            privileged: req.confinement.privileged,
         };
         let mut labels = config.labels.clone();
         labels.extend(req.labels.clone());
@@ -176,13 +165,9 @@ impl Engine {
             status: Status::Created,
             exit_code: None,
             finished: None,
-            storage_driver: Some(driver),
-            keep_id,
             started: None,
             monitor: None,
             pid: None,
-            exec: Some(exec),
-            mounts: mounts.iter().map(recorded_mount).collect(),
             restart: req.lifecycle.restart,
             restart_count: 0,
             stopped_by_user: false,
@@ -204,7 +189,7 @@ impl Engine {
             .user(run_user)
             .network(network)
             .ports(ports, req.network.names.clone())
-            .confine(confine)
+            .confine(stored_confinement, confine)
             .root(driver, keep_id, default_counts)
             .stdio(req.process.stdin, req.process.tty, req.process.init)
             .mounts(mounts.clone(), req.filesystem.read_only)
@@ -256,8 +241,11 @@ impl Engine {
 
     /// Capabilities and the seccomp filter, resolved before any record
     /// exists so a bad name or profile leaves nothing behind; with the
-    /// seccomp mode's name, as `exec` rebuilds it.
-    fn confinement(&self, req: &ContainerRequest) -> Result<(Confinement, String), EngineError> {
+    /// form the spec stores.
+    fn confinement(
+        &self,
+        req: &ContainerRequest,
+    ) -> Result<(Confinement, ConfinementSpec), EngineError> {
         let c = &req.confinement;
         let caps = confine::resolve(&CapabilityOptions {
             add: c.cap_add.clone(),
@@ -269,18 +257,14 @@ impl Engine {
         } else {
             confine::prepare_cached(&c.seccomp, &caps, &self.paths.runroot.join("seccomp"))?
         };
-        let mode_name = match &c.seccomp {
-            SeccompMode::Default => "default".to_string(),
-            SeccompMode::Unconfined => "unconfined".to_string(),
-            SeccompMode::Profile(p) => p.display().to_string(),
-        };
+        let stored = ConfinementSpec::new(&caps, &c.seccomp, c.privileged);
         Ok((
             Confinement {
                 caps,
                 seccomp,
                 privileged: c.privileged,
             },
-            mode_name,
+            stored,
         ))
     }
 }
@@ -381,17 +365,4 @@ pub fn attachment_for(
         internal: net.internal,
         ifname: free_ifname(&rec.networks),
     })
-}
-
-fn recorded_mount(m: &Mount) -> RecordedMount {
-    let (kind, source) = match &m.kind {
-        MountKind::Bind { source, .. } => ("bind", source.display().to_string()),
-        MountKind::Tmpfs { .. } => ("tmpfs", "tmpfs".to_string()),
-    };
-    RecordedMount {
-        kind: kind.into(),
-        source,
-        destination: m.destination.clone(),
-        rw: !m.readonly,
-    }
 }

@@ -4,9 +4,11 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::error::{EngineError, RequestError};
+use crate::runtime::exec::{ExecContext, ExecRequest, exec_in};
 use crate::runtime::lifecycle::set_paused;
 use crate::runtime::members::Members;
 use crate::runtime::process::signal_container;
+use crate::runtime::tty;
 use crate::runtime::{ContainerError, ContainerRecord, ContainerStore, Status};
 
 /// One condition of a container listing (`ps --filter`).
@@ -160,10 +162,57 @@ impl Engine {
         query: &str,
     ) -> Result<serde_json::Value, EngineError> {
         let c = containers.find(query)?;
+        let spec = match containers.load_spec(&c.id) {
+            Ok(s) => Some(s),
+            Err(ContainerError::NoSpec(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         Ok(crate::runtime::inspect::container_json(
             &c,
+            spec.as_ref(),
             &containers.dir_of(&c.id),
         ))
+    }
+
+    /// Run `req` in running container `query` beside its process, confined
+    /// as it is; the command's exit code. With `raw_terminal` the caller's
+    /// terminal is in raw mode meanwhile.
+    pub fn exec(
+        &self,
+        containers: &ContainerStore,
+        query: &str,
+        req: &ExecRequest,
+        raw_terminal: bool,
+    ) -> Result<i32, EngineError> {
+        let c = containers.find(query)?;
+        let refused = |m: String| Err(ContainerError::Refused(m).into());
+        if c.current_status() == Status::Paused {
+            return refused(format!(
+                "container {} is paused: continue it with burrow unpause {}, then exec",
+                c.name, c.name
+            ));
+        }
+        let (Status::Running, Some(pid)) = (c.current_status(), c.pid) else {
+            return refused(format!(
+                "container {} is not running: start one with burrow run -d, then exec into it",
+                c.name
+            ));
+        };
+        let exec = ExecContext::of_spec(&containers.load_spec(&c.id)?);
+        // Prepared here, before joining the container: a profile is a host
+        // file.
+        let filter = exec
+            .confinement(&self.paths.runroot.join("seccomp"))?
+            .seccomp;
+        let raw = if raw_terminal {
+            tty::RawMode::enter()
+                .map_err(|e| EngineError::io("putting the terminal in raw mode", e))?
+        } else {
+            None
+        };
+        let code = exec_in(pid, &exec, filter.as_ref(), req);
+        drop(raw);
+        Ok(code)
     }
 
     /// Stop container `c`: its stop signal (the image's StopSignal, else

@@ -98,17 +98,14 @@ impl Engine {
             stdin: a.stdin && spec.stdin,
             ..a
         });
-        let exec = record
-            .exec
-            .clone()
-            .ok_or_else(|| ContainerError::NoSpec(record.id.clone()))?;
-        spec.confine = exec
-            .confinement(&self.paths.runroot.join("seccomp"))
+        spec.confine = spec
+            .confinement
+            .compile(&self.paths.runroot.join("seccomp"))
             .map_err(|e| EngineError::Reported {
                 kind: ErrorKind::Engine,
                 message: format!("container {}: {e}", record.name),
             })?;
-        let userns = self.namespace_for(record.keep_id)?;
+        let userns = self.namespace_for(spec.keep_id)?;
         // A fresh start: the policy counts again, and `stop` no longer
         // holds.
         let record = containers.modify(&record.id, |r| {
@@ -202,6 +199,9 @@ impl Engine {
         });
         let code = match result {
             Ok(answer) => answer?,
+            // The monitor was killed: its status is the run's, as a
+            // shell reports it (137 for SIGKILL).
+            Err(EngineError::Ended { code }) => code,
             Err(e) => {
                 if rm {
                     let _ = containers.remove(&id);

@@ -62,7 +62,7 @@ pub fn commit(
         .ok_or_else(|| CommitError::NoImage(rec.name.clone()))?;
     let mut config: Value = serde_json::from_slice(&store.read_blob(&image.config_digest)?)
         .map_err(CommitError::Config)?;
-    let mount_points: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
+    let mount_points: Vec<String> = spec.mounts.iter().map(|m| m.destination.clone()).collect();
     let parent = image.layers.last().map(|l| l.chain_id.clone());
     let layer = add_layer(store, parent.as_ref(), opts.compression, unpack, |w| {
         write_upper_tar(&spec.upper(), &spec.lowers, &mount_points, None, w)

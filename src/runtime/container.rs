@@ -87,7 +87,10 @@ impl Status {
     }
 }
 
-/// What is kept about one container.
+/// What is kept about one container besides its spec (`spec.json`, how it
+/// runs): who it is, its state, and what is assigned to it and may change
+/// (its ports, its user networks). Records of older burrows carry more
+/// fields; they are ignored, the spec has them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub id: String,
@@ -100,12 +103,6 @@ pub struct ContainerRecord {
     pub status: Status,
     pub exit_code: Option<i32>,
     pub finished: Option<DateTime<Utc>>,
-    /// How its root is made (its upper or copied directory depends on it).
-    #[serde(default)]
-    pub storage_driver: Option<crate::runtime::rootfs::Driver>,
-    /// `--userns=keep-id`: the (uid, gid) the user is inside.
-    #[serde(default)]
-    pub keep_id: Option<(u32, u32)>,
     /// When the container's process started.
     #[serde(default)]
     pub started: Option<DateTime<Utc>>,
@@ -116,12 +113,6 @@ pub struct ContainerRecord {
     /// The host pid of the container's pid 1 while it runs.
     #[serde(default)]
     pub pid: Option<i32>,
-    /// What `exec` needs to run like the container's own process.
-    #[serde(default)]
-    pub exec: Option<crate::runtime::exec::ExecContext>,
-    /// The user's mounts, for `inspect`.
-    #[serde(default)]
-    pub mounts: Vec<crate::runtime::inspect::RecordedMount>,
     /// `--restart`: what the monitor does when the command exits.
     #[serde(default)]
     pub restart: crate::runtime::lifecycle::RestartPolicy,
@@ -406,7 +397,9 @@ impl ContainerStore {
         Ok(())
     }
 
-    /// The saved spec of container `id`.
+    /// The saved spec of container `id`, as it runs: with the ports its
+    /// record has now. A spec saved by an older burrow, whose confinement
+    /// the record kept, gets it from there.
     pub fn load_spec(&self, id: &str) -> Result<crate::runtime::ContainerSpec, ContainerError> {
         let path = self.dir_of(id).join("spec.json");
         let bytes = match fs::read(&path) {
@@ -416,7 +409,43 @@ impl ContainerStore {
             }
             Err(e) => return Err(io_err("read", &path)(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|err| ContainerError::Corrupt { path, err })
+        let corrupt = |err| ContainerError::Corrupt {
+            path: path.clone(),
+            err,
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        let record_path = self.dir_of(id).join("config.json");
+        let record: serde_json::Value = match fs::read(&record_path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|err| ContainerError::Corrupt {
+                path: record_path.clone(),
+                err,
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ContainerError::Gone(id.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &record_path)(e)),
+        };
+        if value.get("confinement").is_none() {
+            let exec = record
+                .get("exec")
+                .filter(|e| e.is_object())
+                .ok_or_else(|| ContainerError::NoSpec(id.to_string()))?;
+            value["confinement"] = serde_json::json!({
+                "caps": exec["caps"],
+                "seccomp": exec["seccomp"],
+                "privileged": exec["privileged"],
+            });
+        }
+        let mut spec: crate::runtime::ContainerSpec =
+            serde_json::from_value(value).map_err(corrupt)?;
+        if let Some(ports) = record.get("ports") {
+            spec.ports =
+                serde_json::from_value(ports.clone()).map_err(|err| ContainerError::Corrupt {
+                    path: record_path.clone(),
+                    err,
+                })?;
+        }
+        Ok(spec)
     }
 
     /// The container named `query`: a full ID, a name, or a unique ID prefix.
@@ -516,13 +545,9 @@ mod tests {
 
     fn rec(id: &str, name: &str) -> ContainerRecord {
         ContainerRecord {
-            storage_driver: None,
-            keep_id: None,
             started: None,
             monitor: None,
             pid: None,
-            exec: None,
-            mounts: Vec::new(),
             restart: Default::default(),
             restart_count: 0,
             stopped_by_user: false,
@@ -614,6 +639,53 @@ mod tests {
         assert_eq!(r.current_status(), Status::Exited);
         r.status = Status::Created;
         assert_eq!(r.current_status(), Status::Created);
+    }
+
+    /// A container made before the spec kept its confinement: the record's
+    /// `exec` supplies it, and the record's ports are the spec's.
+    #[test]
+    fn an_older_spec_gets_its_confinement_from_the_record() {
+        let t = tempfile::tempdir().unwrap();
+        let s = ContainerStore::open(t.path()).unwrap();
+        s.create(&rec("old", "old")).unwrap();
+        let process = crate::runtime::spec::ProcessSpec {
+            args: vec!["sh".into()],
+            env: vec![],
+            cwd: "/".into(),
+            hostname: "old".into(),
+        };
+        let spec = crate::runtime::ContainerSpec::builder("old", s.dir_of("old"), vec![], process)
+            .build()
+            .unwrap();
+        let mut json = serde_json::to_value(&spec).unwrap();
+        json.as_object_mut().unwrap().remove("confinement");
+        fs::write(s.dir_of("old").join("spec.json"), json.to_string()).unwrap();
+        assert!(matches!(s.load_spec("old"), Err(ContainerError::NoSpec(_))));
+
+        let record_path = s.dir_of("old").join("config.json");
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&fs::read(&record_path).unwrap()).unwrap();
+        record["exec"] = serde_json::json!({
+            "env": [], "cwd": "/", "user": "", "caps": 5,
+            "seccomp": "unconfined", "privileged": true,
+        });
+        record["ports"] = serde_json::json!([
+            {"host_ip": null, "host_port": 8080, "container_port": 80, "proto": "tcp"}
+        ]);
+        fs::write(&record_path, record.to_string()).unwrap();
+        let loaded = s.load_spec("old").unwrap();
+        assert_eq!(
+            loaded.confinement,
+            crate::runtime::spec::ConfinementSpec {
+                caps: 5,
+                seccomp: "unconfined".into(),
+                privileged: true,
+            }
+        );
+        assert_eq!(loaded.ports.len(), 1);
+        assert_eq!(loaded.ports[0].host_port, 8080);
+        // The old record still reads; its extra fields are the spec's now.
+        assert_eq!(s.get("old").unwrap().ports.len(), 1);
     }
 
     #[test]

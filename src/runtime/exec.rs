@@ -25,8 +25,8 @@ use super::tty;
 use super::user::resolve_user;
 use crate::confine::{CapSet, Filter};
 
-/// What an exec inherits from the container's own process, kept in its
-/// record.
+/// What an exec inherits from the container's own process (see
+/// [`ExecContext::of_spec`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecContext {
     pub env: Vec<String>,
@@ -41,6 +41,18 @@ pub struct ExecContext {
 }
 
 impl ExecContext {
+    /// What an exec in the container that `spec` describes inherits.
+    pub fn of_spec(spec: &super::spec::ContainerSpec) -> ExecContext {
+        ExecContext {
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+            user: spec.user.clone(),
+            caps: spec.confinement.caps,
+            seccomp: spec.confinement.seccomp.clone(),
+            privileged: spec.confinement.privileged,
+        }
+    }
+
     /// The container's confinement, rebuilt: the filter compiled again (or
     /// found in the cache under `seccomp_cache`) from the recorded mode, a
     /// profile read from its host path.
@@ -48,22 +60,12 @@ impl ExecContext {
         &self,
         seccomp_cache: &std::path::Path,
     ) -> Result<super::spec::Confinement, crate::confine::ConfineError> {
-        let caps = CapSet::from_mask(self.caps);
-        let seccomp = if self.privileged {
-            None
-        } else {
-            let mode = match self.seccomp.as_str() {
-                "default" => crate::confine::SeccompMode::Default,
-                "unconfined" => crate::confine::SeccompMode::Unconfined,
-                path => crate::confine::SeccompMode::Profile(path.into()),
-            };
-            crate::confine::prepare_cached(&mode, &caps, seccomp_cache)?
-        };
-        Ok(super::spec::Confinement {
-            caps,
-            seccomp,
+        super::spec::ConfinementSpec {
+            caps: self.caps,
+            seccomp: self.seccomp.clone(),
             privileged: self.privileged,
-        })
+        }
+        .compile(seccomp_cache)
     }
 }
 

@@ -1,21 +1,12 @@
-//! `inspect` of a container: Docker's JSON shape, from the record.
+//! `inspect` of a container: Docker's JSON shape, from its record and spec.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::container::{ContainerRecord, Status};
-
-/// A mount as `inspect` shows it (kept in the record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedMount {
-    /// "bind" or "tmpfs".
-    pub kind: String,
-    pub source: String,
-    pub destination: String,
-    pub rw: bool,
-}
+use super::mounts::{Mount, MountKind};
+use super::spec::ContainerSpec;
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     // Docker's zero time for "never".
@@ -41,12 +32,14 @@ fn ports_json(c: &ContainerRecord) -> Value {
     Value::Object(m)
 }
 
-/// The container as `docker inspect` prints it; `dir` is its directory.
-pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
+/// The container as `docker inspect` prints it, from its record and its
+/// spec (None for a container made by a burrow too old to save one); `dir`
+/// is its directory.
+pub fn container_json(c: &ContainerRecord, spec: Option<&ContainerSpec>, dir: &Path) -> Value {
     let status = c.current_status();
     let running = matches!(status, Status::Running | Status::Paused);
     let state = status.as_str();
-    let exec = c.exec.as_ref();
+    let confinement = spec.map(|s| &s.confinement);
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -69,9 +62,9 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
         "Config": {
             "Image": c.image,
             "Cmd": c.command,
-            "Env": exec.map(|e| e.env.clone()).unwrap_or_default(),
-            "WorkingDir": exec.map(|e| e.cwd.clone()).unwrap_or_default(),
-            "User": exec.map(|e| e.user.clone()).unwrap_or_default(),
+            "Env": spec.map(|s| s.env.clone()).unwrap_or_default(),
+            "WorkingDir": spec.map(|s| s.cwd.clone()).unwrap_or_default(),
+            "User": spec.map(|s| s.user.clone()).unwrap_or_default(),
             "Labels": c.labels,
             "StopSignal": c.stop_signal.map_or_else(
                 || "SIGTERM".to_string(),
@@ -81,16 +74,11 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "StopTimeout": c.stop_timeout.unwrap_or(10),
         },
         "RestartCount": c.restart_count,
-        "Mounts": c.mounts.iter().map(|m| json!({
-            "Type": m.kind,
-            "Source": m.source,
-            "Destination": m.destination,
-            "RW": m.rw,
-        })).collect::<Vec<_>>(),
+        "Mounts": spec.map(|s| s.mounts.iter().map(mount_json).collect::<Vec<_>>()).unwrap_or_default(),
         "HostConfig": {
-            "Privileged": exec.is_some_and(|e| e.privileged),
-            "SecurityOpt": exec.map(|e| vec![format!("seccomp={}", e.seccomp)]).unwrap_or_default(),
-            "UsernsMode": if c.keep_id.is_some() { "keep-id" } else { "" },
+            "Privileged": confinement.is_some_and(|e| e.privileged),
+            "SecurityOpt": confinement.map(|e| vec![format!("seccomp={}", e.seccomp)]).unwrap_or_default(),
+            "UsernsMode": if spec.is_some_and(|s| s.keep_id.is_some()) { "keep-id" } else { "" },
             "RestartPolicy": {
                 "Name": c.restart.name(),
                 "MaximumRetryCount": c.restart.max_retries(),
@@ -99,9 +87,9 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "NetworkMode": c.network,
             "PortBindings": ports_json(c),
         },
-        "Driver": c.storage_driver.map(|d| d.name()),
+        "Driver": spec.map(|s| s.driver.name()),
         "GraphDriver": {
-            "Name": c.storage_driver.map(|d| d.name()),
+            "Name": spec.map(|s| s.driver.name()),
             "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
         },
         "LogPath": dir.join("ctr.log"),
@@ -109,6 +97,20 @@ pub fn container_json(c: &ContainerRecord, dir: &Path) -> Value {
             "Ports": ports_json(c),
             "Networks": networks_json(c),
         },
+    })
+}
+
+/// A mount as Docker shows it.
+fn mount_json(m: &Mount) -> Value {
+    let (kind, source) = match &m.kind {
+        MountKind::Bind { source, .. } => ("bind", source.display().to_string()),
+        MountKind::Tmpfs { .. } => ("tmpfs", "tmpfs".to_string()),
+    };
+    json!({
+        "Type": kind,
+        "Source": source,
+        "Destination": m.destination,
+        "RW": !m.readonly,
     })
 }
 

@@ -226,11 +226,68 @@ impl Default for Confinement {
     }
 }
 
-/// Everything needed to set up and start one container. Saved with the
-/// container (`spec.json`) so that `start` runs it again as it was
-/// created; the confinement is not saved but rebuilt from the record's
-/// [`super::exec::ExecContext`] (a compiled filter is machine code for
-/// this kernel and burrow build).
+/// The confinement as it is stored: what to compile (a compiled filter is
+/// machine code for this kernel and burrow build, so it is made again at
+/// each start and exec).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfinementSpec {
+    /// The capability mask of the container's process.
+    pub caps: u64,
+    /// "default", "unconfined" or a profile's path.
+    pub seccomp: String,
+    /// No filter and no masked kernel paths.
+    pub privileged: bool,
+}
+
+impl ConfinementSpec {
+    /// The stored form of `mode` and `caps`.
+    pub fn new(
+        caps: &CapSet,
+        mode: &crate::confine::SeccompMode,
+        privileged: bool,
+    ) -> ConfinementSpec {
+        use crate::confine::SeccompMode;
+        ConfinementSpec {
+            caps: caps.mask(),
+            seccomp: match mode {
+                SeccompMode::Default => "default".to_string(),
+                SeccompMode::Unconfined => "unconfined".to_string(),
+                SeccompMode::Profile(p) => p.display().to_string(),
+            },
+            privileged,
+        }
+    }
+
+    /// The confinement to apply: the filter compiled (or found in the
+    /// cache under `seccomp_cache`), a profile read from its host path.
+    pub fn compile(
+        &self,
+        seccomp_cache: &std::path::Path,
+    ) -> Result<Confinement, crate::confine::ConfineError> {
+        let caps = CapSet::from_mask(self.caps);
+        let seccomp = if self.privileged {
+            None
+        } else {
+            let mode = match self.seccomp.as_str() {
+                "default" => crate::confine::SeccompMode::Default,
+                "unconfined" => crate::confine::SeccompMode::Unconfined,
+                path => crate::confine::SeccompMode::Profile(path.into()),
+            };
+            crate::confine::prepare_cached(&mode, &caps, seccomp_cache)?
+        };
+        Ok(Confinement {
+            caps,
+            seccomp,
+            privileged: self.privileged,
+        })
+    }
+}
+
+/// Everything needed to set up and start one container: its one runtime
+/// input. Saved with the container (`spec.json`) so that `start` runs it
+/// again as it was created and `exec` runs beside it as it does. What
+/// changes over the container's life (its user networks, the host ports
+/// it was given) is the record's, and filled in at each start.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerSpec {
     pub id: String,
@@ -243,6 +300,9 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub cwd: String,
     pub network: NetworkMode,
+    /// What `confine` is compiled from.
+    pub confinement: ConfinementSpec,
+    /// Compiled from `confinement` before each start.
     #[serde(skip)]
     pub confine: Confinement,
     /// `user[:group]`, resolved in the container's /etc/passwd and /etc/group.
@@ -272,8 +332,8 @@ pub struct ContainerSpec {
     /// `--log-opt max-size`: the log is rotated past this size.
     #[serde(default)]
     pub log_max_size: Option<u64>,
-    /// Published ports (with pasta).
-    #[serde(default)]
+    /// Published ports (with pasta): the record's, at each start.
+    #[serde(skip)]
     pub ports: Vec<crate::netns::ports::PortMapping>,
     /// With `--network container:`: the host pid of that container's
     /// process when this one starts (found anew at every start).
@@ -768,6 +828,11 @@ impl ContainerSpec {
                 env: process.env,
                 cwd: process.cwd,
                 network: NetworkMode::None,
+                confinement: ConfinementSpec::new(
+                    &CapSet::default_set(),
+                    &crate::confine::SeccompMode::Default,
+                    false,
+                ),
                 confine: Confinement::default(),
                 user: String::new(),
                 stdin: false,
@@ -813,8 +878,10 @@ impl SpecBuilder {
         self
     }
 
-    pub fn confine(mut self, confine: Confinement) -> Self {
-        self.spec.confine = confine;
+    /// The confinement as stored, and compiled.
+    pub fn confine(mut self, stored: ConfinementSpec, compiled: Confinement) -> Self {
+        self.spec.confinement = stored;
+        self.spec.confine = compiled;
         self
     }
 
