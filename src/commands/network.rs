@@ -336,7 +336,8 @@ fn connect(ctx: &Engine, args: &ConnectArgs) -> anyhow::Result<i32> {
     let net = store.get(&args.network)?;
     let rec = bridged(&containers, &args.container)?;
     let updated = containers.modify_with_others(&rec.id, |others, r| {
-        let att = burrow::engine::attachment_for(&net, others, r, args.ip, &args.alias)?;
+        let att = burrow::engine::attachment_for(&net, others, r, args.ip, &args.alias)
+            .map_err(|e| e.to_string())?;
         r.networks.push(att);
         Ok(())
     })?;

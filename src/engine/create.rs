@@ -199,7 +199,7 @@ impl Engine {
         let (ip, aliases) = (req.network.ip, &req.network.aliases);
         containers.create_with(&mut record, |all, rec| {
             for net in &user_networks {
-                let att = attachment_for(net, all, rec, ip, aliases)?;
+                let att = attachment_for(net, all, rec, ip, aliases).map_err(|e| e.to_string())?;
                 rec.networks.push(att);
             }
             Ok(())
@@ -327,6 +327,19 @@ fn publish_exposed(config: &ImageConfig, ports: &mut Vec<PortMapping>) {
     }
 }
 
+/// Why a container cannot join a network.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    #[error("container {container} is already connected to network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error(transparent)]
+    Address(#[from] crate::netns::network::NetworkError),
+    #[error(
+        "invalid network alias {0:?}: use letters, digits, '_', '.' or '-', starting with a letter or digit"
+    )]
+    BadAlias(String),
+}
+
 /// The container's membership of `net`: an address no other container
 /// has there (`ip` if given), a free interface name, its aliases.
 pub fn attachment_for(
@@ -335,12 +348,12 @@ pub fn attachment_for(
     rec: &ContainerRecord,
     ip: Option<std::net::Ipv4Addr>,
     aliases: &[String],
-) -> Result<Attachment, String> {
+) -> Result<Attachment, AttachmentError> {
     if rec.networks.iter().any(|a| a.network_id == net.id) {
-        return Err(format!(
-            "container {} is already connected to network {}",
-            rec.name, net.name
-        ));
+        return Err(AttachmentError::AlreadyConnected {
+            container: rec.name.clone(),
+            network: net.name.clone(),
+        });
     }
     let used = others.iter().flat_map(|c| {
         c.networks
@@ -348,13 +361,9 @@ pub fn attachment_for(
             .filter(|a| a.network_id == net.id)
             .map(move |a| (a.ip, c.name.as_str()))
     });
-    let ip = allocate_ip(net, used, ip).map_err(|e| e.to_string())?;
-    for a in aliases {
-        if !valid_name(a) {
-            return Err(format!(
-                "invalid network alias {a:?}: use letters, digits, '_', '.' or '-', starting with a letter or digit"
-            ));
-        }
+    let ip = allocate_ip(net, used, ip)?;
+    if let Some(a) = aliases.iter().find(|a| !valid_name(a)) {
+        return Err(AttachmentError::BadAlias(a.clone()));
     }
     Ok(Attachment {
         network: net.name.clone(),

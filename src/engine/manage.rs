@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::Engine;
-use super::error::{EngineError, RequestError};
+use super::error::{EngineError, Reported, RequestError};
 use crate::runtime::exec::{ExecContext, ExecRequest, exec_in};
 use crate::runtime::lifecycle::set_paused;
 use crate::runtime::members::Members;
@@ -315,12 +315,20 @@ impl Engine {
         &self,
         containers: &ContainerStore,
         ids: &[String],
-    ) -> Result<Vec<Result<(), String>>, EngineError> {
-        self.in_userns(|_| {
+    ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
+        let results: Vec<Result<(), Reported>> = self.in_userns(|_| {
             ids.iter()
-                .map(|id| containers.remove(id).map_err(|e| e.to_string()))
+                .map(|id| {
+                    containers
+                        .remove(id)
+                        .map_err(|e| EngineError::from(e).report())
+                })
                 .collect()
-        })
+        })?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.map_err(EngineError::from))
+            .collect())
     }
 }
 

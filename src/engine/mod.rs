@@ -21,7 +21,7 @@ mod start;
 
 use std::path::PathBuf;
 
-pub use create::{Created, attachment_for};
+pub use create::{AttachmentError, Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
 pub use manage::{ContainerFilter, StopOutcome};
 pub use namespace::UserNs;
