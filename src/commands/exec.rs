@@ -26,7 +26,12 @@ pub struct ExecArgs {
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
     /// Run as user[:group] [default: the container's user]
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    #[arg(
+        short = 'u',
+        long = "user",
+        value_name = "USER[:GROUP]",
+        allow_hyphen_values = true
+    )]
     pub user: Option<String>,
     /// The container (name, ID or unique ID prefix), then the command and its arguments
     #[arg(value_name = "CONTAINER", required = true, num_args = 2.., trailing_var_arg = true)]

@@ -77,7 +77,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub privileged: bool,
     /// Run as user[:group] (names from the image's /etc/passwd and /etc/group, or numeric ids)
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    #[arg(
+        short = 'u',
+        long = "user",
+        value_name = "USER[:GROUP]",
+        allow_hyphen_values = true
+    )]
     pub user: Option<String>,
     /// Read environment variables from a file (K=V or K lines, # comments), before -e
     #[arg(long = "env-file", value_name = "FILE")]
@@ -138,7 +143,12 @@ pub struct CreateArgs {
     pub ip: Option<std::net::Ipv4Addr>,
     /// Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp];
     /// ranges as 8000-8010:80-90; no HOST_PORT picks a free one
-    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "SPEC",
+        allow_hyphen_values = true
+    )]
     pub publish: Vec<String>,
     /// Publish every port the image EXPOSEs on a free host port
     #[arg(short = 'P', long = "publish-all")]
@@ -202,7 +212,6 @@ impl CreateArgs {
             .command(self.command().iter().cloned())
             .entrypoint(self.entrypoint.clone())
             .workdir(self.workdir.clone())
-            .user(self.user.clone())
             .hostname(self.hostname.clone())
             .stdin(self.interactive)
             .tty(self.tty)
@@ -213,11 +222,12 @@ impl CreateArgs {
             .stop_timeout(self.stop_timeout)
             .ip(self.ip)
             .publish_all(self.publish_all)
+            .user(self.user.clone())?
             .network(&self.network)?
             .userns(&self.userns)?
             .restart(&self.restart)?;
         if let Some(name) = &self.name {
-            b = b.name(name);
+            b = b.name(name)?;
         }
         // Env files first: -e wins.
         for f in &self.env_file {

@@ -73,6 +73,10 @@ pub enum RequestError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    User(#[from] crate::runtime::user::UserError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
     /// Two options, or an option and the host, do not go together.
     #[error("{0}")]
     Conflict(String),

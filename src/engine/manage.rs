@@ -184,6 +184,9 @@ impl Engine {
         req: &ExecRequest,
         raw_terminal: bool,
     ) -> Result<i32, EngineError> {
+        if let Some(u) = &req.user {
+            crate::runtime::user::check_user_spec(u).map_err(RequestError::from)?;
+        }
         let c = containers.find(query)?;
         let refused = |m: String| Err(ContainerError::Refused(m).into());
         if c.current_status() == Status::Paused {

@@ -196,9 +196,14 @@ fn invalid(msg: String) -> RequestError {
 }
 
 impl ContainerRequestBuilder {
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.req.name = Some(name.into());
-        self
+    /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 253 characters.
+    pub fn name(mut self, name: impl Into<String>) -> Result<Self, RequestError> {
+        let name = name.into();
+        if !crate::runtime::container::valid_name(&name) {
+            return Err(crate::runtime::ContainerError::BadName(name).into());
+        }
+        self.req.name = Some(name);
+        Ok(self)
     }
 
     pub fn pull(mut self, policy: PullPolicy) -> Self {
@@ -253,9 +258,13 @@ impl ContainerRequestBuilder {
         self
     }
 
-    pub fn user(mut self, user: Option<String>) -> Self {
+    /// `user[:group]`: names, or ids in 0-2147483647.
+    pub fn user(mut self, user: Option<String>) -> Result<Self, RequestError> {
+        if let Some(u) = &user {
+            crate::runtime::user::check_user_spec(u)?;
+        }
         self.req.process.user = user;
-        self
+        Ok(self)
     }
 
     pub fn hostname(mut self, hostname: Option<String>) -> Self {
@@ -582,6 +591,11 @@ mod tests {
         assert!(b.clone().log_opt("max-file=3").is_err());
         assert!(b.clone().userns("auto").is_err());
         assert!(b.clone().label("=v").is_err());
+        assert!(b.clone().user(Some("4294967295".into())).is_err());
+        assert!(b.clone().user(Some("0:-1".into())).is_err());
+        assert!(b.clone().user(Some("app:wheel".into())).is_ok());
+        assert!(b.clone().name("a".repeat(254)).is_err());
+        assert!(b.clone().name("a".repeat(253)).is_ok());
         assert!(b.clone().network("pasta:").is_ok());
         assert!(b.clone().network("container:").is_err());
         let err = b.clone().env("=x").unwrap_err().to_string();
@@ -623,6 +637,7 @@ mod tests {
     fn a_request_keeps_what_was_given() {
         let req = ContainerRequest::builder("busybox")
             .name("web")
+            .unwrap()
             .command(["sh", "-c", "exit 3"])
             .env("A=1")
             .unwrap()

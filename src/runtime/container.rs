@@ -18,7 +18,7 @@ pub enum ContainerError {
     )]
     NameInUse { name: String, id: String },
     #[error(
-        "invalid container name {0:?}: use letters, digits, '_', '.' or '-', starting with a letter or digit"
+        "invalid container name {:?}: use at most 253 letters, digits, '_', '.' or '-', starting with a letter or digit", shorten(.0)
     )]
     BadName(String),
     // The cause is part of the message (and so not a `source`), so that
@@ -49,6 +49,14 @@ pub enum ContainerError {
         "container {0} was made by an older burrow that did not save how to start it: remove it with `burrow rm {0}` and run it again"
     )]
     NoSpec(String),
+}
+
+/// A name as an error message shows it: a very long one cut short.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((i, _)) => format!("{}... ({} characters)", &name[..i], name.chars().count()),
+        None => name.to_string(),
+    }
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError + use<> {
@@ -211,8 +219,16 @@ pub struct ContainerStore {
     dir: PathBuf,
 }
 
-/// A name Docker would accept: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// The longest container name (a DNS name's length, as Kubernetes bounds
+/// its objects' names).
+pub const NAME_MAX: usize = 253;
+
+/// A name Docker would accept: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, and at most
+/// [`NAME_MAX`] characters.
 pub fn valid_name(name: &str) -> bool {
+    if name.len() > NAME_MAX {
+        return false;
+    }
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))

@@ -20,6 +20,45 @@ pub enum UserError {
     NoGroup(String),
     #[error("invalid user {0:?}: use NAME, UID, NAME:GROUP or UID:GID")]
     Invalid(String),
+    /// An id the kernel would misread: (uid_t)-1 means "leave unchanged"
+    /// to setresuid(2), so 4294967295 would keep root.
+    #[error("invalid user {0:?}: uids and gids must be in range 0-{MAX_ID}")]
+    OutOfRange(String),
+}
+
+/// The largest uid or gid a container may run as (Podman's bound).
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// `part` as an id: None for a name, an error for a number out of range
+/// (negative ones included). Every user and group a container runs as,
+/// whether from a flag, the image, exec or a build's USER, is read here.
+fn parse_id(part: &str, spec: &str) -> Result<Option<u32>, UserError> {
+    let digits = part.strip_prefix('-').unwrap_or(part);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match part.parse::<u32>() {
+        Ok(n) if n <= MAX_ID => Ok(Some(n)),
+        _ => Err(UserError::OutOfRange(spec.to_string())),
+    }
+}
+
+/// Check `spec` (`user[:group]`) without the container's files: the form
+/// and the range of numeric ids, so a bad `-u` is refused before anything
+/// is made.
+pub fn check_user_spec(spec: &str) -> Result<(), UserError> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if group_part == Some("") {
+        return Err(UserError::Invalid(spec.to_string()));
+    }
+    parse_id(user_part, spec)?;
+    if let Some(g) = group_part {
+        parse_id(g, spec)?;
+    }
+    Ok(())
 }
 
 struct PasswdEntry<'a> {
@@ -73,13 +112,19 @@ pub fn resolve_user(
         return Err(UserError::Invalid(spec.to_string()));
     }
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let numeric_uid: Option<u32> = user_part.parse().ok();
+    let numeric_uid = parse_id(user_part, spec)?;
     let entry = passwd.and_then(|p| {
         passwd_entries(p).find(|e| match numeric_uid {
             Some(n) => e.uid == n,
             None => e.name == user_part,
         })
     });
+    // The image's own files are no more trusted than a flag.
+    if let Some(e) = &entry
+        && (e.uid > MAX_ID || e.gid > MAX_ID)
+    {
+        return Err(UserError::OutOfRange(format!("{}:{}", e.uid, e.gid)));
+    }
     let mut user = match (&entry, numeric_uid) {
         (Some(e), _) => ExecUser {
             uid: e.uid,
@@ -97,18 +142,21 @@ pub fn resolve_user(
     };
     match group_part {
         Some(g) => {
-            user.gid = match g.parse::<u32>() {
-                Ok(n) => n,
-                Err(_) => group
+            user.gid = match parse_id(g, spec)? {
+                Some(n) => n,
+                None => group
                     .and_then(|t| group_entries(t).find(|(name, _, _)| *name == g))
                     .map(|(_, gid, _)| gid)
                     .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
             };
+            if user.gid > MAX_ID {
+                return Err(UserError::OutOfRange(spec.to_string()));
+            }
         }
         None => {
             if let (Some(e), Some(t)) = (&entry, group) {
                 for (_, gid, members) in group_entries(t) {
-                    if members.contains(&e.name) && !user.groups.contains(&gid) {
+                    if members.contains(&e.name) && gid <= MAX_ID && !user.groups.contains(&gid) {
                         user.groups.push(gid);
                     }
                 }
@@ -160,5 +208,43 @@ mod tests {
         );
         assert!(matches!(r("app:"), Err(UserError::Invalid(_))));
         assert!(resolve_user("app", None, None).is_err());
+    }
+
+    /// (uid_t)-1 reaching setresuid(2) would leave the process root: no
+    /// flag, image or passwd entry may bring an id above 2147483647.
+    #[test]
+    fn ids_beyond_the_signed_range_are_refused() {
+        for bad in [
+            "4294967295",
+            "0:4294967295",
+            "4294967295:0",
+            "-1",
+            "0:-1",
+            "2147483648",
+        ] {
+            let e = r(bad).unwrap_err();
+            assert_eq!(e, UserError::OutOfRange(bad.into()), "{bad}");
+            assert!(
+                e.to_string().contains("must be in range 0-2147483647"),
+                "{e}"
+            );
+            assert!(check_user_spec(bad).is_err(), "{bad}");
+        }
+        assert_eq!(r("2147483647").unwrap().uid, 2147483647);
+        assert!(check_user_spec("app:wheel").is_ok());
+        assert!(check_user_spec("1000:1000").is_ok());
+        assert!(matches!(
+            check_user_spec("app:"),
+            Err(UserError::Invalid(_))
+        ));
+        let hostile = "root:x:4294967295:4294967295:root:/root:/bin/sh\n";
+        assert!(matches!(
+            resolve_user("root", Some(hostile), None),
+            Err(UserError::OutOfRange(_))
+        ));
+        let group = "evil:x:4294967295:app\n";
+        assert!(r("app").unwrap().groups.iter().all(|g| *g <= MAX_ID));
+        let app = resolve_user("app", Some(PASSWD), Some(group)).unwrap();
+        assert!(app.groups.is_empty());
     }
 }
