@@ -96,3 +96,26 @@ fn dashed_and_huge_values_get_one_line() {
     no_containers(&b);
     b.ok(&["create", "--name", &"c".repeat(253), &img, "true"]);
 }
+
+/// A cause is named once, then the fix: the message for a file owned
+/// beyond the subordinate range once printed its whole text twice.
+#[test]
+fn an_owner_beyond_the_range_is_explained_once() {
+    let reg = common::Registry::start();
+    let owned = LayerBuilder::new()
+        .file("far", "x\n", 0o644, 70_000, 70_000)
+        .finish(Compression::Gzip);
+    reg.push_image(
+        "test/far-owner",
+        "latest",
+        &busybox_image(|i| i.layer(owned)),
+    );
+    let b = Burrow::new();
+    let name = reg.reference("test/far-owner", "latest");
+    let o = b.run(&["pull", "-q", "--tls-verify=false", &name]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert_eq!(err.matches("is owned by uid 70000").count(), 1, "{err}");
+    assert_eq!(err.matches("usermod").count(), 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

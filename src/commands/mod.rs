@@ -44,6 +44,7 @@ mod unshare;
 
 use std::path::PathBuf;
 
+use burrow::engine::error::chain_message;
 use burrow::engine::{Engine, EngineError, ErrorKind};
 use clap::{Parser, Subcommand};
 
@@ -161,17 +162,18 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
 /// engine's for its own errors, else 125. A command that could not be
 /// executed (126) or found (127) is burrow's remark about the command.
 pub fn report(err: &anyhow::Error) -> i32 {
+    let message = chain_message(err.as_ref());
     match err.downcast_ref::<EngineError>() {
         Some(e) if e.kind() != ErrorKind::Engine => {
-            eprintln!("burrow: {err:#}");
+            eprintln!("burrow: {message}");
             e.exit_code()
         }
         Some(e) => {
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {message}");
             e.exit_code()
         }
         None => {
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {message}");
             EXIT_ENGINE
         }
     }

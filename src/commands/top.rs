@@ -174,7 +174,10 @@ fn set_paused(ctx: &Engine, args: &PauseArgs, pause: bool) -> anyhow::Result<i32
         match pause_one(&containers, q, pause) {
             Ok(()) => println!("{q}"),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                eprintln!(
+                    "Error: {}",
+                    burrow::engine::error::chain_message(e.as_ref())
+                );
                 code = super::EXIT_ENGINE;
             }
         }

@@ -149,20 +149,9 @@ impl EngineError {
     /// The error as it crosses a process boundary: its kind and its
     /// message with every cause.
     pub fn report(&self) -> Reported {
-        let mut message = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            let text = s.to_string();
-            // Transparent wrappers repeat their cause's text.
-            if !message.ends_with(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = s.source();
-        }
         Reported {
             kind: self.kind(),
-            message,
+            message: chain_message(self),
         }
     }
 
@@ -172,6 +161,24 @@ impl EngineError {
             source,
         }
     }
+}
+
+/// `err` and its causes on one line, each cause once: many errors show
+/// their cause in their own message and also return it as their source,
+/// and a message that already holds a cause's text is not followed by it
+/// again.
+pub fn chain_message(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
 }
 
 /// An error as sent from a forked process to the one that forked it.
@@ -202,6 +209,22 @@ mod tests {
         assert_eq!(ErrorKind::from_exit_code(1), ErrorKind::Engine);
         let e = EngineError::from(RequestError::Invalid("bad".into()));
         assert_eq!((e.exit_code(), e.to_string()), (125, "bad".to_string()));
+    }
+
+    #[test]
+    fn each_cause_is_shown_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write blob: {0}")]
+        struct Outer(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("pulling x: {0}")]
+        struct Top(#[source] Outer);
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let text = enospc.to_string();
+        let e = Top(Outer(enospc));
+        let message = chain_message(&e);
+        assert_eq!(message.matches(&text).count(), 1, "{message}");
+        assert_eq!(message, format!("pulling x: cannot write blob: {text}"));
     }
 
     #[test]

@@ -166,18 +166,9 @@ pub fn pull_in_userns(
 }
 
 fn pull_error(reference: &str, e: &dyn std::error::Error) -> EngineError {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.ends_with(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = s.source();
-    }
     EngineError::Pull {
         image: reference.to_string(),
-        message,
+        message: super::error::chain_message(e),
     }
 }
 
