@@ -81,9 +81,13 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     };
     assert_eq!(names(&["--filter", "status=exited"]), "done,failed");
     assert_eq!(names(&["--filter", "exited=3"]), "failed");
-    assert_eq!(names(&["--filter", "name=do"]), "done");
+    // Other filters narrow the running containers, or with -a all of them.
+    assert_eq!(names(&["--filter", "name=do"]), "");
+    assert_eq!(names(&["-a", "--filter", "name=do"]), "done");
+    assert_eq!(names(&["--filter", "name=sle"]), "sleeper");
+    assert_eq!(names(&["--filter", &format!("ancestor={img}")]), "sleeper");
     assert_eq!(
-        names(&["--filter", &format!("ancestor={img}")]),
+        names(&["-a", "--filter", &format!("ancestor={img}")]),
         "sleeper,done,failed"
     );
     assert_eq!(names(&["-l"]), "sleeper");

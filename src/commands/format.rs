@@ -1,97 +1,9 @@
 //! Presentation helpers: Go-template `--format`, Podman-style sizes and
 //! relative times, and aligned tables.
 
-use anyhow::anyhow;
-use gtmpl_value::Value as TValue;
 use serde_json::Value;
 
-/// Render a Go template (`{{.ID}}\t{{.Repository}}`) against a JSON value,
-/// as Docker's and Podman's `--format` do. `{{json .X}}` prints X as JSON.
-pub fn render_template(template: &str, data: &Value) -> anyhow::Result<String> {
-    // Docker accepts `\t` and `\n` escapes written literally on the command line.
-    let template = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut t = gtmpl::Template::default();
-    t.add_func("json", json_func);
-    t.add_func("upper", upper_func);
-    t.add_func("lower", lower_func);
-    t.parse(template.as_str())
-        .map_err(|e| anyhow!("invalid --format template: {e}"))?;
-    let ctx = gtmpl::Context::from(to_tvalue(data));
-    t.render(&ctx)
-        .map_err(|e| anyhow!("--format template failed: {e}"))
-}
-
-fn json_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
-    let v = args.first().map(from_tvalue).unwrap_or(Value::Null);
-    Ok(TValue::String(
-        serde_json::to_string(&v).unwrap_or_default(),
-    ))
-}
-
-fn upper_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
-    Ok(TValue::String(
-        args.first()
-            .map(tvalue_string)
-            .unwrap_or_default()
-            .to_uppercase(),
-    ))
-}
-
-fn lower_func(args: &[TValue]) -> Result<TValue, gtmpl_value::FuncError> {
-    Ok(TValue::String(
-        args.first()
-            .map(tvalue_string)
-            .unwrap_or_default()
-            .to_lowercase(),
-    ))
-}
-
-fn tvalue_string(v: &TValue) -> String {
-    match v {
-        TValue::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn to_tvalue(v: &Value) -> TValue {
-    match v {
-        Value::Null => TValue::Nil,
-        Value::Bool(b) => TValue::Bool(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                TValue::from(i)
-            } else if let Some(u) = n.as_u64() {
-                TValue::from(u)
-            } else {
-                TValue::from(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        Value::String(s) => TValue::String(s.clone()),
-        Value::Array(a) => TValue::Array(a.iter().map(to_tvalue).collect()),
-        Value::Object(m) => {
-            TValue::Object(m.iter().map(|(k, v)| (k.clone(), to_tvalue(v))).collect())
-        }
-    }
-}
-
-fn from_tvalue(v: &TValue) -> Value {
-    match v {
-        TValue::Nil | TValue::NoValue => Value::Null,
-        TValue::Bool(b) => Value::Bool(*b),
-        TValue::String(s) => Value::String(s.clone()),
-        TValue::Number(n) => n
-            .as_i64()
-            .map(Value::from)
-            .or_else(|| n.as_u64().map(Value::from))
-            .or_else(|| n.as_f64().map(Value::from))
-            .unwrap_or(Value::Null),
-        TValue::Array(a) => Value::Array(a.iter().map(from_tvalue).collect()),
-        TValue::Object(m) | TValue::Map(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), from_tvalue(v))).collect())
-        }
-        TValue::Function(_) => Value::Null,
-    }
-}
+pub use super::template::render_template;
 
 /// Podman's human sizes: decimal units, three significant digits ("4.26 MB").
 pub fn human_size(bytes: u64) -> String {

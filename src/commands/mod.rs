@@ -39,6 +39,7 @@ mod start;
 mod stop;
 mod system;
 mod tag;
+mod template;
 mod top;
 mod unshare;
 

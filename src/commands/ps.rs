@@ -28,7 +28,8 @@ pub struct PsArgs {
     pub no_trunc: bool,
     /// Filter: status=created|running|paused|restarting|exited, name=SUBSTRING, id=PREFIX,
     /// ancestor=IMAGE, label=KEY[=VALUE],
-    /// exited=CODE (repeatable; different keys must all match)
+    /// exited=CODE (repeatable; different keys must all match; status and exited list stopped
+    /// containers without -a, the others narrow the running ones unless -a is given)
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Output format: table, json, a Go template such as '{{.ID}} {{.Names}}', or 'table TEMPLATE'
@@ -101,7 +102,13 @@ pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
         .collect::<Result<Vec<_>, _>>()?;
     let containers = ctx.containers()?;
     let last = if args.latest { Some(1) } else { args.last };
-    let show_all = args.all || last.is_some() || !filters.is_empty();
+    // Filters on exited states ask for containers that are not running;
+    // the others narrow what is listed (Docker's rule).
+    let show_all = args.all
+        || last.is_some()
+        || filters
+            .iter()
+            .any(|f| matches!(f, ContainerFilter::Status(_) | ContainerFilter::Exited(_)));
     // Newest first.
     let mut list = ctx.list(&containers, show_all, &filters)?;
     if let Some(n) = last {
