@@ -109,6 +109,15 @@ pub fn print_rendered(lines: &[String], table: Option<&[&str]>) {
     }
 }
 
+/// Whether tables print their header line (`--noheading` turns it off for
+/// the one command this process runs).
+static HEADING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// `--noheading`: tables print their rows only.
+pub fn omit_headings() {
+    HEADING.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Print rows as columns separated by at least two spaces, like Podman.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
@@ -130,7 +139,9 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         }
         println!("{}", s.trim_end());
     };
-    line(headers.to_vec());
+    if HEADING.load(std::sync::atomic::Ordering::Relaxed) {
+        line(headers.to_vec());
+    }
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }

@@ -1,5 +1,6 @@
 //! `burrow images`
 
+use burrow::image::lookup::{Match, find_match};
 use burrow::storage::ImageRecord;
 use clap::Args;
 use serde_json::{Value, json};
@@ -24,6 +25,14 @@ pub struct ImagesArgs {
     /// or 'table TEMPLATE' for aligned columns with a header
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Show intermediate images too. burrow keeps none (a build's steps live in its cache, not
+    /// as images), so every image is listed either way; accepted for scripts written for
+    /// Docker and Podman
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print no header line
+    #[arg(short = 'n', long)]
+    pub noheading: bool,
 }
 
 /// One row: an image under one of its names (or <none>).
@@ -62,8 +71,26 @@ pub fn run(ctx: &Engine, args: &ImagesArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let mut images = store.images()?;
     if let Some(r) = &args.reference {
-        let wanted = burrow::image::lookup::find_in(&images, r).ok().flatten();
-        images = wanted.map(|i| vec![images[i].clone()]).unwrap_or_default();
+        images = match find_match(&images, r).ok().flatten() {
+            // Listed under the names the reference matches only.
+            Some((i, Match::Name(_))) => {
+                let mut img = images[i].clone();
+                let all = img.clone();
+                img.names.retain(|n| {
+                    let one = ImageRecord {
+                        names: vec![n.clone()],
+                        ..all.clone()
+                    };
+                    matches!(find_match(&[one], r), Ok(Some((_, Match::Name(_)))))
+                });
+                vec![img]
+            }
+            Some((i, _)) => vec![images[i].clone()],
+            None => Vec::new(),
+        };
+    }
+    if args.noheading {
+        super::format::omit_headings();
     }
     // Newest first, as Docker and Podman list them.
     images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));

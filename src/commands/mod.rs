@@ -35,6 +35,7 @@ mod rmi;
 mod run;
 mod save;
 mod search;
+mod select;
 mod start;
 mod stop;
 mod system;

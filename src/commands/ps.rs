@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::format::{print_table, print_template, time_ago};
+use super::format::{human_size, print_table, print_template, time_ago};
 use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
@@ -35,6 +35,29 @@ pub struct PsArgs {
     /// Output format: table, json, a Go template such as '{{.ID}} {{.Names}}', or 'table TEMPLATE'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Print no header line
+    #[arg(long)]
+    pub noheading: bool,
+    /// Order: created (newest first, the default), id, image, names, runningfor or status
+    #[arg(long, value_name = "KEY", default_value = "created",
+          value_parser = ["created", "id", "image", "names", "runningfor", "status"])]
+    pub sort: String,
+    /// Show the bytes each container wrote (SIZE)
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+/// Sort `list` (newest first already) by `key`; the newest first among
+/// equals.
+fn sort_by(list: &mut [(ContainerRecord, Status)], key: &str) {
+    match key {
+        "id" => list.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
+        "image" => list.sort_by(|a, b| a.0.image.cmp(&b.0.image)),
+        "names" => list.sort_by(|a, b| a.0.name.cmp(&b.0.name)),
+        "status" => list.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str())),
+        // created and runningfor: as listed.
+        _ => {}
+    }
 }
 
 fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> String {
@@ -114,6 +137,17 @@ pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
     if let Some(n) = last {
         list.truncate(n);
     }
+    sort_by(&mut list, &args.sort);
+    if args.noheading {
+        super::format::omit_headings();
+    }
+    let sizes: Vec<Option<u64>> = if args.size {
+        let ids: Vec<String> = list.iter().map(|(c, _)| c.id.clone()).collect();
+        ctx.container_sizes(&containers, &ids)?
+    } else {
+        vec![None; list.len()]
+    };
+    let size_text = |i: usize| sizes[i].map(human_size).unwrap_or_default();
     let id_of = |c: &ContainerRecord| {
         if args.no_trunc {
             c.id.clone()
@@ -132,8 +166,10 @@ pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
         Some("json") => {
             let out: Vec<Value> = list
                 .iter()
-                .map(|(c, s)| {
+                .enumerate()
+                .map(|(i, (c, s))| {
                     json!({
+                        "Size": sizes[i],
                         "Id": c.id,
                         "Names": [c.name],
                         "Image": c.image,
@@ -166,8 +202,9 @@ pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
         Some("table") | None => {
             let rows: Vec<Vec<String>> = list
                 .iter()
-                .map(|(c, s)| {
-                    vec![
+                .enumerate()
+                .map(|(i, (c, s))| {
+                    let mut row = vec![
                         id_of(c),
                         c.image.clone(),
                         command_text(c, args.no_trunc),
@@ -175,27 +212,34 @@ pub fn run(ctx: &Engine, args: &PsArgs) -> anyhow::Result<i32> {
                         status_text(c, *s, now),
                         ports_text(c),
                         c.name.clone(),
-                    ]
+                    ];
+                    if args.size {
+                        row.push(size_text(i));
+                    }
+                    row
                 })
                 .collect();
-            print_table(
-                &[
-                    "CONTAINER ID",
-                    "IMAGE",
-                    "COMMAND",
-                    "CREATED",
-                    "STATUS",
-                    "PORTS",
-                    "NAMES",
-                ],
-                &rows,
-            );
+            let mut headers = vec![
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
+            if args.size {
+                headers.push("SIZE");
+            }
+            print_table(&headers, &rows);
         }
         Some(template) => {
             let items: Vec<Value> = list
                 .iter()
-                .map(|(c, s)| {
+                .enumerate()
+                .map(|(i, (c, s))| {
                     json!({
+                        "Size": size_text(i),
                         "ID": id_of(c),
                         "Image": c.image,
                         "ImageID": c.image_id.hex(),

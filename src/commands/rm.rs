@@ -1,9 +1,9 @@
 //! `burrow rm`: remove containers.
 
-use burrow::runtime::{ContainerError, ContainerRecord, ContainerStore};
+use burrow::engine::Engine;
 use clap::Args;
 
-use burrow::engine::Engine;
+use super::select::{Target, select};
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -13,6 +13,13 @@ pub struct RmArgs {
     /// Remove every container
     #[arg(short, long)]
     pub all: bool,
+    /// Ignore containers that do not exist
+    #[arg(short, long)]
+    pub ignore: bool,
+    /// With --force: stop running containers with their stop signal and wait this many seconds
+    /// before SIGKILL [default: SIGKILL at once, as Docker's rm -f]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     /// Remove the containers' anonymous volumes too. burrow makes none yet (`-v` without a host
     /// path is refused at run), so there is nothing more to remove; accepted so that scripts
     /// written for Docker (`rm -fv`) work
@@ -28,30 +35,18 @@ const EXIT_NO_SUCH: i32 = 1;
 const EXIT_RUNNING: i32 = 2;
 
 pub fn run(ctx: &Engine, args: &RmArgs) -> anyhow::Result<i32> {
-    if args.all && !args.containers.is_empty() {
-        anyhow::bail!("give container names or --all, not both");
-    }
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
-    let mut code = 0;
-    let mut targets: Vec<ContainerRecord> = Vec::new();
-    if args.all {
-        targets = containers.list()?;
-    } else {
-        for q in &args.containers {
-            match containers.find(q) {
-                Ok(c) if !targets.iter().any(|t| t.id == c.id) => targets.push(c),
-                Ok(_) => {}
-                Err(e @ (ContainerError::NotFound(_) | ContainerError::Ambiguous { .. })) => {
-                    eprintln!("Error: {e}");
-                    code = code.max(EXIT_NO_SUCH);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    let mut removable = Vec::new();
-    for c in targets {
+    let containers = ctx.containers()?;
+    let (targets, mut code) = select(
+        &containers,
+        &args.containers,
+        args.all,
+        args.ignore,
+        |_| true,
+        EXIT_NO_SUCH,
+    )?;
+    let mut removable: Vec<Target> = Vec::new();
+    for t in targets {
+        let c = &t.record;
         if c.current_status().is_live() {
             if !args.force {
                 eprintln!(
@@ -62,7 +57,10 @@ pub fn run(ctx: &Engine, args: &RmArgs) -> anyhow::Result<i32> {
                 code = code.max(EXIT_RUNNING);
                 continue;
             }
-            match ctx.kill_for_removal(&containers, &c) {
+            if args.time.is_some() {
+                ctx.stop(&containers, c, args.time);
+            }
+            match ctx.kill_for_removal(&containers, c) {
                 Ok(None) => {}
                 Ok(Some(warning)) => eprintln!("WARN: {warning}"),
                 Err(e) => {
@@ -72,18 +70,19 @@ pub fn run(ctx: &Engine, args: &RmArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        removable.push(c.id);
+        removable.push(t);
     }
     if removable.is_empty() {
         return Ok(code);
     }
     // Upper directories hold files of subordinate ids: removed inside the
     // user namespace.
-    for (id, result) in removable.iter().zip(ctx.remove(&containers, &removable)?) {
+    let ids: Vec<String> = removable.iter().map(|t| t.record.id.clone()).collect();
+    for (t, result) in removable.iter().zip(ctx.remove(&containers, &ids)?) {
         match result {
-            Ok(()) => println!("{id}"),
+            Ok(()) => println!("{}", t.shown),
             Err(e) => {
-                eprintln!("Error: removing container {id}: {e}");
+                eprintln!("Error: removing container {}: {e}", t.shown);
                 code = code.max(super::EXIT_ENGINE);
             }
         }

@@ -1,10 +1,12 @@
 //! `burrow create`, `burrow start` and `burrow restart`.
 
-use burrow::engine::{AttachOptions, Engine};
+use burrow::engine::{AttachOptions, ContainerFilter, Engine};
 use burrow::runtime::attach::parse_detach_keys;
 use clap::Args;
 
+use super::EXIT_ENGINE;
 use super::run::CreateArgs;
+use super::select::{Target, select};
 
 #[derive(Debug, Args)]
 #[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND [ARG...]]")]
@@ -32,8 +34,14 @@ pub struct StartArgs {
     /// Pass signals burrow receives on to the attached container
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: bool,
+    /// Start every container that is not running
+    #[arg(long)]
+    pub all: bool,
+    /// With --all, only the containers that pass: KEY=VALUE as `ps --filter` takes
+    #[arg(short, long, value_name = "KEY=VALUE", requires = "all")]
+    pub filter: Vec<String>,
     /// Containers: names, IDs or unique ID prefixes
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -41,10 +49,21 @@ pub struct StartArgs {
 pub struct RestartArgs {
     /// Seconds to wait after the stop signal before SIGKILL [default: the container's
     /// --stop-timeout, else 10]
-    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS"
+    )]
     pub time: Option<u64>,
+    /// Restart every container
+    #[arg(short, long)]
+    pub all: bool,
+    /// With --all, only the running ones
+    #[arg(long, requires = "all")]
+    pub running: bool,
     /// Containers: names, IDs or unique ID prefixes
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -59,7 +78,7 @@ pub fn start(ctx: &Engine, args: &StartArgs) -> anyhow::Result<i32> {
     let detach_keys = parse_detach_keys(&args.detach_keys)?;
     let containers = ctx.containers()?;
     if args.attach || args.interactive {
-        let [q] = args.containers.as_slice() else {
+        let ([q], false) = (args.containers.as_slice(), args.all) else {
             anyhow::bail!("--attach and --interactive take one container: start the others apart");
         };
         let attach = AttachOptions {
@@ -71,18 +90,36 @@ pub fn start(ctx: &Engine, args: &StartArgs) -> anyhow::Result<i32> {
             .start_existing(&containers, q, Some(attach))?
             .exit_code());
     }
-    Ok(each(&args.containers, |q| {
-        Ok(ctx.start_existing(&containers, q, None)?.exit_code())
-    }))
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| f.parse::<ContainerFilter>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let (targets, code) = select(
+        &containers,
+        &args.containers,
+        args.all,
+        false,
+        |c| {
+            let status = c.current_status();
+            !status.is_live() && filters.iter().all(|f| f.matches(c, status))
+        },
+        EXIT_ENGINE,
+    )?;
+    Ok(code.max(each(&targets, |t| {
+        Ok(ctx
+            .start_existing(&containers, &t.record.id, None)?
+            .exit_code())
+    })))
 }
 
 /// Do `one` for each container, printing its name when it worked (exit
 /// 0), its error when not; the worst exit code.
-fn each(queries: &[String], mut one: impl FnMut(&str) -> anyhow::Result<i32>) -> i32 {
+fn each(targets: &[Target], mut one: impl FnMut(&Target) -> anyhow::Result<i32>) -> i32 {
     let mut code = 0;
-    for q in queries {
-        match one(q) {
-            Ok(0) => println!("{q}"),
+    for t in targets {
+        match one(t) {
+            Ok(0) => println!("{}", t.shown),
             Ok(c) => code = code.max(c),
             Err(e) => code = code.max(super::report(&e)),
         }
@@ -92,9 +129,19 @@ fn each(queries: &[String], mut one: impl FnMut(&str) -> anyhow::Result<i32>) ->
 
 pub fn restart(ctx: &Engine, args: &RestartArgs) -> anyhow::Result<i32> {
     let containers = ctx.containers()?;
-    Ok(each(&args.containers, |q| {
-        let c = containers.find(q)?;
-        ctx.stop(&containers, &c, args.time);
-        Ok(ctx.start_existing(&containers, &c.id, None)?.exit_code())
-    }))
+    let running = args.running;
+    let (targets, code) = select(
+        &containers,
+        &args.containers,
+        args.all,
+        false,
+        |c| !running || c.current_status().is_live(),
+        EXIT_ENGINE,
+    )?;
+    Ok(code.max(each(&targets, |t| {
+        ctx.stop(&containers, &t.record, args.time);
+        Ok(ctx
+            .start_existing(&containers, &t.record.id, None)?
+            .exit_code())
+    })))
 }

@@ -1,18 +1,31 @@
 //! `burrow stop`, `burrow kill` and `burrow wait`.
 
-use burrow::runtime::{ContainerRecord, ContainerStore};
+use burrow::engine::Engine;
+use burrow::runtime::ContainerRecord;
 use clap::Args;
 
-use burrow::engine::Engine;
+use super::EXIT_ENGINE;
+use super::select::select;
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait after the stop signal before SIGKILL [default: the container's
     /// --stop-timeout, else 10]
-    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS"
+    )]
     pub time: Option<u64>,
+    /// Stop every running container
+    #[arg(short, long)]
+    pub all: bool,
+    /// Ignore containers that do not exist
+    #[arg(short, long)]
+    pub ignore: bool,
     /// Containers: names, IDs or unique ID prefixes
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -21,8 +34,11 @@ pub struct KillArgs {
     /// Signal to send: a name (KILL, SIGTERM, USR1, ...) or a number
     #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
     pub signal: String,
+    /// Signal every running container
+    #[arg(short, long)]
+    pub all: bool,
     /// Containers: names, IDs or unique ID prefixes
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -37,26 +53,23 @@ fn parse_signal(s: &str) -> anyhow::Result<i32> {
     Ok(burrow::runtime::lifecycle::parse_signal(s)?)
 }
 
-fn lookup(containers: &ContainerStore, q: &str, code: &mut i32) -> Option<ContainerRecord> {
-    match containers.find(q) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            *code = (*code).max(125);
-            None
-        }
-    }
+fn live(c: &ContainerRecord) -> bool {
+    c.current_status().is_live()
 }
 
 pub fn stop(ctx: &Engine, args: &StopArgs) -> anyhow::Result<i32> {
     let containers = ctx.containers()?;
-    let mut code = 0;
-    for q in &args.containers {
-        let Some(c) = lookup(&containers, q, &mut code) else {
-            continue;
-        };
-        ctx.stop(&containers, &c, args.time);
-        println!("{q}");
+    let (targets, code) = select(
+        &containers,
+        &args.containers,
+        args.all,
+        args.ignore,
+        live,
+        EXIT_ENGINE,
+    )?;
+    for t in targets {
+        ctx.stop(&containers, &t.record, args.time);
+        println!("{}", t.shown);
     }
     Ok(code)
 }
@@ -64,13 +77,18 @@ pub fn stop(ctx: &Engine, args: &StopArgs) -> anyhow::Result<i32> {
 pub fn kill(ctx: &Engine, args: &KillArgs) -> anyhow::Result<i32> {
     let signal = parse_signal(&args.signal)?;
     let containers = ctx.containers()?;
-    let mut code = 0;
-    for q in &args.containers {
-        let Some(c) = lookup(&containers, q, &mut code) else {
-            continue;
-        };
-        match ctx.kill(&c, signal) {
-            Ok(()) => println!("{q}"),
+    let (targets, mut code) = select(
+        &containers,
+        &args.containers,
+        args.all,
+        false,
+        live,
+        EXIT_ENGINE,
+    )?;
+    for t in targets {
+        // Unlike stop, kill leaves the restart policy in force (as Podman).
+        match ctx.kill(&t.record, signal) {
+            Ok(()) => println!("{}", t.shown),
             Err(e) => code = code.max(super::report(&e.into())),
         }
     }
@@ -79,13 +97,17 @@ pub fn kill(ctx: &Engine, args: &KillArgs) -> anyhow::Result<i32> {
 
 pub fn wait(ctx: &Engine, args: &WaitArgs) -> anyhow::Result<i32> {
     let containers = ctx.containers()?;
-    let mut code = 0;
-    for q in &args.containers {
-        let Some(c) = lookup(&containers, q, &mut code) else {
-            continue;
-        };
+    let (targets, code) = select(
+        &containers,
+        &args.containers,
+        false,
+        false,
+        |_| true,
+        EXIT_ENGINE,
+    )?;
+    for t in targets {
         // -1, as Podman prints, when the end was never recorded.
-        println!("{}", ctx.wait(&containers, &c).unwrap_or(-1));
+        println!("{}", ctx.wait(&containers, &t.record).unwrap_or(-1));
     }
     Ok(code)
 }

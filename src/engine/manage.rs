@@ -218,6 +218,30 @@ impl Engine {
         Ok(code)
     }
 
+    /// The bytes each container of `ids` wrote (its upper directory, or
+    /// its copied root with the vfs driver), counted in the user namespace
+    /// where every file is readable; None where its directory is gone.
+    pub fn container_sizes(
+        &self,
+        containers: &ContainerStore,
+        ids: &[String],
+    ) -> Result<Vec<Option<u64>>, EngineError> {
+        self.in_userns(|_| {
+            ids.iter()
+                .map(|id| {
+                    let dir = containers.dir_of(id);
+                    let upper = dir.join("upper");
+                    let root = if upper.exists() {
+                        upper
+                    } else {
+                        dir.join("vfs")
+                    };
+                    root.exists().then(|| tree_size(&root))
+                })
+                .collect()
+        })
+    }
+
     /// Stop container `c`: its stop signal (the image's StopSignal, else
     /// SIGTERM), then SIGKILL after `time` seconds (else its
     /// --stop-timeout, else 10). Stopping a stopped container is no error,
@@ -335,9 +359,44 @@ impl Engine {
     }
 }
 
+/// The apparent size of the files below `root`, each hard-linked file
+/// once; what cannot be read counts nothing.
+fn tree_size(root: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.nlink() == 1 || seen.insert((m.dev(), m.ino())) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_count_hard_links_once() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("d")).unwrap();
+        std::fs::write(t.path().join("d/a"), [0u8; 1000]).unwrap();
+        std::fs::hard_link(t.path().join("d/a"), t.path().join("b")).unwrap();
+        std::fs::write(t.path().join("c"), [0u8; 24]).unwrap();
+        assert_eq!(tree_size(t.path()), 1024);
+    }
 
     #[test]
     fn filters_parse_with_clear_errors() {
