@@ -105,6 +105,8 @@ pub enum EngineError {
     Confine(#[from] ConfineError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    Copy(#[from] super::copy::CopyError),
     /// The image was not found where the pull policy forbids pulling.
     #[error("image not known: {0} (pull it first with burrow pull {0}, or drop --pull=never)")]
     ImageNotKnown(String),
