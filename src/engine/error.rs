@@ -106,6 +106,8 @@ pub enum EngineError {
     #[error(transparent)]
     Network(#[from] NetworkError),
     #[error(transparent)]
+    Connect(#[from] super::network::ConnectError),
+    #[error(transparent)]
     Copy(#[from] super::copy::CopyError),
     /// The image was not found where the pull policy forbids pulling.
     #[error("image not known: {0} (pull it first with burrow pull {0}, or drop --pull=never)")]
