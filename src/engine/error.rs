@@ -106,6 +106,8 @@ pub enum EngineError {
     #[error(transparent)]
     Network(#[from] NetworkError),
     #[error(transparent)]
+    Build(#[from] super::build::BuildFailure),
+    #[error(transparent)]
     Connect(#[from] super::network::ConnectError),
     #[error(transparent)]
     Copy(#[from] super::copy::CopyError),
@@ -142,6 +144,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Ended { code } if *code != 0 => *code,
+            EngineError::Build(f) => f.run_status.unwrap_or(EXIT_ENGINE),
             _ => self.kind().exit_code(),
         }
     }

@@ -11,6 +11,7 @@
 //! must come from a single-threaded process: enter the namespaces before
 //! any thread or async runtime starts.
 
+pub mod build;
 pub mod copy;
 mod create;
 pub mod error;
@@ -23,6 +24,7 @@ mod start;
 
 use std::path::PathBuf;
 
+pub use build::{BuildFailure, BuildRequest};
 pub use copy::{CopyError, CopyFrom, CopyTo, TarSink, TarSource};
 pub use create::{Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
