@@ -106,6 +106,12 @@ pub enum EngineError {
     #[error(transparent)]
     Network(#[from] NetworkError),
     #[error(transparent)]
+    Change(#[from] crate::image::changes::ChangeError),
+    #[error(transparent)]
+    Pause(#[from] crate::runtime::lifecycle::PauseError),
+    #[error(transparent)]
+    Top(#[from] super::processes::TopError),
+    #[error(transparent)]
     Build(#[from] super::build::BuildFailure),
     #[error(transparent)]
     Connect(#[from] super::network::ConnectError),
@@ -175,6 +181,19 @@ impl EngineError {
             source,
         }
     }
+}
+
+/// An error's message followed by each of its causes, as a command line
+/// shows an error chain ("what: why: why").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// An error as sent from a forked process to the one that forked it.

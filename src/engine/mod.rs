@@ -15,9 +15,11 @@ pub mod build;
 pub mod copy;
 mod create;
 pub mod error;
+pub mod images;
 mod manage;
 mod namespace;
 pub mod network;
+pub mod processes;
 pub mod pull;
 pub mod request;
 mod start;
@@ -28,9 +30,13 @@ pub use build::{BuildFailure, BuildRequest};
 pub use copy::{CopyError, CopyFrom, CopyTo, TarSink, TarSource};
 pub use create::{Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
+pub use images::{
+    CommitRequest, ImageRemoval, ImagesPruned, ImagesRemoved, ImportSource, RemovalFailure,
+};
 pub use manage::{ContainerFilter, StopOutcome};
 pub use namespace::UserNs;
 pub use network::{ConnectError, NetworkRequest};
+pub use processes::{Processes, Pruned, TopError};
 pub use pull::{PullPolicy, RegistryOptions};
 pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
 pub use start::{Attach, AttachOptions, Started, needs_monitor};
