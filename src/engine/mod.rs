@@ -3,7 +3,13 @@
 //! A front end builds a [`ContainerRequest`], hands it to [`Engine::create`]
 //! and drives the container with [`Engine::start`], [`Engine::stop`],
 //! [`Engine::kill`], [`Engine::remove`], [`Engine::wait`],
-//! [`Engine::list`] and [`Engine::inspect`]. Nothing here parses a command
+//! [`Engine::list`] and [`Engine::inspect`]; copies files in and out
+//! ([`Engine::copy_into`], [`Engine::copy_out_of`], [`Engine::export`]),
+//! reads and pauses a container ([`Engine::top`], [`Engine::diff`],
+//! [`Engine::pause`]), manages user networks ([`Engine::network_create`],
+//! [`Engine::network_connect`], ...) and images ([`Engine::build`],
+//! [`Engine::commit`], [`Engine::load`], [`Engine::import`],
+//! [`Engine::remove_images`]). Nothing here parses a command
 //! line or prints: errors are typed ([`EngineError`], with the exit status
 //! a command line reports), warnings go to the front end's callback.
 //!
