@@ -5,15 +5,12 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
-use burrow::build::{BuildEnv, BuildError, BuildHost, BuildOptions};
-use burrow::image::find_image;
+use burrow::build::BuildOptions;
+use burrow::engine::{BuildRequest, Engine};
 use burrow::image::write::LayerCompression;
 use burrow::runtime::NetworkMode;
-use burrow::storage::{ImageRecord, Store};
 use chrono::{DateTime, Utc};
 use clap::Args;
-
-use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -131,24 +128,6 @@ fn build_args(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Base images, found in the store (the caller pulled them before).
-struct Host {
-    store: Store,
-    quiet: bool,
-}
-
-impl BuildHost for Host {
-    fn base_image(&mut self, name: &str) -> Result<ImageRecord, String> {
-        find_image(&self.store, name).map_err(|e| e.to_string())
-    }
-
-    fn say(&mut self, line: &str) {
-        if !self.quiet {
-            println!("{line}");
-        }
-    }
-}
-
 pub fn run(ctx: &Engine, args: &BuildArgs) -> anyhow::Result<i32> {
     let context = if args.context == "-" {
         None
@@ -168,27 +147,7 @@ pub fn run(ctx: &Engine, args: &BuildArgs) -> anyhow::Result<i32> {
     for t in &args.tag {
         tags.push(burrow::reference::tag_name(t).with_context(|| format!("-t {t}"))?);
     }
-    let host_platform = format!("linux/{}", burrow::image::write::host_architecture());
-    if let Some(p) = &args.platform
-        && p != &host_platform
-    {
-        anyhow::bail!("--platform {p}: this machine builds {host_platform} only (no emulation)");
-    }
     let network = NetworkMode::parse(&args.network)?;
-    if matches!(network, NetworkMode::Container(_) | NetworkMode::Bridge(_)) {
-        anyhow::bail!(
-            "--network {}: build steps use pasta, slirp4netns, host or none",
-            args.network
-        );
-    }
-    let network = match network {
-        NetworkMode::Pasta(o)
-            if o.is_empty() && burrow::userns::find_program("pasta").is_none() =>
-        {
-            NetworkMode::Slirp4netns(Vec::new())
-        }
-        n => n,
-    };
     let compression = LayerCompression::parse(&args.compression)
         .ok_or_else(|| anyhow::anyhow!("--compression {}: use gzip or zstd", args.compression))?;
     let timestamp = match args.timestamp {
@@ -213,7 +172,7 @@ pub fn run(ctx: &Engine, args: &BuildArgs) -> anyhow::Result<i32> {
     ) {
         anyhow::bail!("--pull={}: use always, missing or never", args.pull);
     }
-    let opts = BuildOptions {
+    let options = BuildOptions {
         context,
         dockerfile: text,
         dockerfile_name: name,
@@ -226,135 +185,26 @@ pub fn run(ctx: &Engine, args: &BuildArgs) -> anyhow::Result<i32> {
         compression,
         timestamp,
     };
-    let store = ctx.store()?;
-    // Base images first, each found or pulled in a process of its own.
-    let needed = match burrow::build::images_needed(&opts) {
-        Ok(n) => n,
-        Err(e) => return fail(&e),
+    let request = BuildRequest {
+        options,
+        platform: args.platform.clone(),
+        pull: args.pull.parse()?,
+        registry: args.registry.options(),
+        quiet: args.quiet,
     };
-    let policy: burrow::engine::PullPolicy = args.pull.parse()?;
-    let registry = args.registry.options();
-    for image in &needed {
-        burrow::engine::pull::image_as_policy(
-            ctx,
-            &store,
-            image,
-            policy,
-            None,
-            &registry,
-            &|| super::pull::observer(args.quiet),
-        )?;
+    let pulls = || super::pull::observer(args.quiet);
+    let image = ctx.build(request, &pulls, &mut |line| println!("{line}"))?;
+    if args.quiet {
+        println!("{}", image.id.hex());
+    } else {
+        for t in &image.names {
+            println!("COMMIT {t}");
+        }
+        println!("--> {}", image.id.short());
+        for t in &image.names {
+            println!("Successfully tagged {t}");
+        }
+        println!("{}", image.id.hex());
     }
-    let seccomp_cache = ctx.paths.runroot.join("seccomp");
-    let quiet = args.quiet;
-    let driver = ctx.choose_driver(false)?;
-    if driver == burrow::runtime::rootfs::Driver::Vfs {
-        anyhow::bail!(
-            "build needs the overlay or fuse-overlayfs storage driver (each step's changes are read from its overlay): install fuse-overlayfs"
-        );
-    }
-    let caps = burrow::confine::CapSet::default_set();
-    let seccomp = burrow::confine::prepare_cached(
-        &burrow::confine::SeccompMode::Default,
-        &caps,
-        &seccomp_cache,
-    )?;
-    let confine = burrow::runtime::spec::Confinement {
-        caps,
-        seccomp,
-        privileged: false,
-    };
-    let work_root = store.root().join("build-tmp");
-    let (work, _work_lock) = burrow::build::work_dir(&work_root)?;
-    let code = ctx.in_userns(|ns| {
-        // Stage views for COPY --from are mounted in a mount namespace of
-        // the build's own; stdin is the Dockerfile's or nobody's.
-        if let Err(e) = burrow::runtime::process::private_mount_namespace() {
-            eprintln!("Error: {e}");
-            return super::EXIT_ENGINE;
-        }
-        if let Ok(null) = std::fs::File::open("/dev/null") {
-            // SAFETY: dup2 onto stdin: RUN steps must not read the user's.
-            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) };
-        }
-        let env = BuildEnv {
-            store: &store,
-            unpack: burrow::storage::unpack::UnpackOptions {
-                uid_count: ns.map.uid_count(),
-                gid_count: ns.map.gid_count(),
-                ignore_chown_errors: ctx.config.storage.ignore_chown_errors,
-                user_name: ns.identity.name.clone(),
-            },
-            driver,
-            id_counts: (ns.map.uid_count(), ns.map.gid_count()),
-            confine: confine.clone(),
-            work: work.clone(),
-        };
-        let mut host = Host {
-            store: store.clone(),
-            quiet,
-        };
-        // -q: the RUN steps' output goes nowhere; messages come after.
-        let saved = quiet.then(silence_stdio).flatten();
-        let result = burrow::build::build(&env, &opts, &mut host);
-        if let Some(saved) = saved {
-            restore_stdio(saved);
-        }
-        let _ = burrow::build::remove_work_dir(&work);
-        match result {
-            Ok(image) => {
-                if quiet {
-                    println!("{}", image.id.hex());
-                } else {
-                    for t in &image.names {
-                        println!("COMMIT {t}");
-                    }
-                    println!("--> {}", image.id.short());
-                    for t in &image.names {
-                        println!("Successfully tagged {t}");
-                    }
-                    println!("{}", image.id.hex());
-                }
-                0
-            }
-            Err(e) => match fail(&e) {
-                Ok(code) => code,
-                Err(_) => super::EXIT_ENGINE,
-            },
-        }
-    })?;
-    Ok(code)
-}
-
-/// Point stdout and stderr at /dev/null; the saved originals.
-fn silence_stdio() -> Option<(i32, i32)> {
-    let null = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .ok()?;
-    // SAFETY: dup/dup2 of the standard descriptors; restored below.
-    unsafe {
-        let (out, err) = (libc::dup(1), libc::dup(2));
-        if out < 0 || err < 0 {
-            return None;
-        }
-        libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
-        libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 2);
-        Some((out, err))
-    }
-}
-
-fn restore_stdio((out, err): (i32, i32)) {
-    // SAFETY: putting back the descriptors saved by silence_stdio.
-    unsafe {
-        libc::dup2(out, 1);
-        libc::dup2(err, 2);
-        libc::close(out);
-        libc::close(err);
-    }
-}
-
-fn fail(e: &BuildError) -> anyhow::Result<i32> {
-    eprintln!("Error: {e}");
-    Ok(e.exit_code().unwrap_or(super::EXIT_ENGINE))
+    Ok(0)
 }

@@ -1,12 +1,9 @@
 //! `burrow commit`: a container's changes as a new image.
 
 use anyhow::Context as _;
-use burrow::image::commit::{CommitOptions, commit};
+use burrow::engine::{CommitRequest, Engine};
 use burrow::image::write::LayerCompression;
-use burrow::runtime::{ContainerStore, Status};
 use clap::Args;
-
-use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 #[command(
@@ -49,56 +46,18 @@ pub fn run(ctx: &Engine, args: &CommitArgs) -> anyhow::Result<i32> {
     if let Some(n) = &args.image {
         names.push(burrow::reference::tag_name(n).with_context(|| format!("image name {n}"))?);
     }
-    // Changes are checked before anything is written.
-    let mut probe = serde_json::json!({});
-    for c in &args.change {
-        burrow::image::changes::apply_change(&mut probe, c)?;
-    }
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
-    let rec = containers.find(&args.container)?;
-    let spec = containers.load_spec(&rec.id)?;
-    let ns = ctx.namespace_for(spec.keep_id)?;
-    let paused = match (args.pause, rec.current_status(), rec.pid) {
-        (true, Status::Running, Some(pid)) => {
-            burrow::runtime::lifecycle::set_paused(&containers, &rec.id, pid, true)?;
-            Some(pid)
-        }
-        _ => None,
-    };
-    let changes = args.change.clone();
-    let change = move |config: &mut serde_json::Value| -> Result<(), String> {
-        for c in &changes {
-            burrow::image::changes::apply_change(config, c).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    };
-    let opts = CommitOptions {
-        names: &names,
-        message: args.message.as_deref().unwrap_or(""),
-        author: args.author.as_deref().unwrap_or(""),
+    let request = CommitRequest {
+        names,
+        message: args.message.clone(),
+        author: args.author.clone(),
+        changes: args.change.clone(),
+        pause: args.pause,
         compression,
-        change: &change,
     };
-    let quiet = args.quiet;
-    let result = ctx.in_namespace(&ns, None, |ns| {
-        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
-        match commit(&store, &spec, &rec, &unpack, &opts) {
-            Ok(image) => {
-                if !quiet {
-                    eprintln!("Writing manifest to image destination");
-                }
-                println!("{}", image.id.hex());
-                0
-            }
-            Err(e) => {
-                eprintln!("Error: committing container {}: {e}", rec.name);
-                super::EXIT_ENGINE
-            }
-        }
-    });
-    if let Some(pid) = paused {
-        burrow::runtime::lifecycle::set_paused(&containers, &rec.id, pid, false)?;
+    let image = ctx.commit(&args.container, &request)?;
+    if !args.quiet {
+        eprintln!("Writing manifest to image destination");
     }
-    Ok(result?)
+    println!("{}", image.id.hex());
+    Ok(0)
 }

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{history, images, import, inspect, load, pull, report, rmi, save, tag};
+use super::{history, images, import, inspect, load, pull, rmi, save, tag};
 use burrow::engine::Engine;
 
 #[derive(Debug, Subcommand)]
@@ -67,26 +67,15 @@ fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    let store = ctx.store()?;
-    let all = args.all;
-    Ok(ctx.in_userns(|_| {
-        let result = (|| -> anyhow::Result<()> {
-            let victims: Vec<_> = store
-                .images()?
-                .into_iter()
-                .filter(|i| all || i.names.is_empty())
-                .map(|i| i.id)
-                .collect();
-            for id in victims {
-                store.remove_image(&id)?;
-                println!("{}", id.hex());
-            }
-            store.gc(&[])?;
-            Ok(())
-        })();
-        match result {
-            Ok(()) => 0,
-            Err(e) => report(&e),
+    let pruned = ctx.prune_images(args.all)?;
+    for id in &pruned.removed {
+        println!("{}", id.hex());
+    }
+    Ok(match pruned.error {
+        Some(e) => {
+            eprintln!("Error: {}", e.message);
+            super::EXIT_ENGINE
         }
-    })?)
+        None => 0,
+    })
 }

@@ -1,14 +1,14 @@
 //! `burrow import`
 
 use std::fs::File;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 
 use anyhow::Context as _;
-use burrow::image::import::{self, ImportOptions, is_url};
+use burrow::engine::ImportSource;
+use burrow::image::import::{ImportOptions, is_url};
 use burrow::reference::tag_name;
 use clap::Args;
 
-use super::report;
 use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
@@ -40,52 +40,32 @@ pub fn run(ctx: &Engine, args: &ImportArgs) -> anyhow::Result<i32> {
         None => Vec::new(),
     };
     // Check the changes before reading anything.
-    let mut scratch = serde_json::json!({});
-    for c in &args.change {
-        burrow::image::changes::apply_change(&mut scratch, c)?;
-    }
+    burrow::engine::images::check_changes(&args.change)?;
     let source = args.source.as_str();
-    let input: Option<Box<dyn Read + Send>> = if source == "-" {
+    let input = if source == "-" {
         if std::io::stdin().is_terminal() {
             anyhow::bail!(
                 "import: refusing to read a tarball from a terminal: redirect standard input or give a FILE"
             );
         }
-        Some(Box::new(std::io::stdin()))
+        ImportSource::Reader(Box::new(std::io::stdin()))
     } else if is_url(source) {
         // Downloaded inside the user namespace, as the layer is written.
-        None
+        ImportSource::Download
     } else if source.contains("://") {
         anyhow::bail!("{source}: import downloads only http:// and https:// URLs");
     } else {
-        Some(Box::new(
+        ImportSource::Reader(Box::new(
             File::open(source).with_context(|| format!("cannot read {source}"))?,
         ))
     };
-    let store = ctx.store()?;
-    Ok(ctx.in_userns(|ns| {
-        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
-        let opts = ImportOptions {
-            changes: &args.change,
-            message: args.message.as_deref(),
-            source,
-            names: &names,
-        };
-        let result = match input {
-            Some(r) => import::import(&store, r, &opts, &unpack),
-            None => {
-                import::open_url(source).and_then(|r| import::import(&store, r, &opts, &unpack))
-            }
-        };
-        match result {
-            Ok(rec) => {
-                println!("{}", rec.id.hex());
-                0
-            }
-            Err(e) => {
-                super::load::drop_unreferenced(&store);
-                report(&e.into())
-            }
-        }
-    })?)
+    let opts = ImportOptions {
+        changes: &args.change,
+        message: args.message.as_deref(),
+        source,
+        names: &names,
+    };
+    let image = ctx.import(input, &opts)?;
+    println!("{}", image.id.hex());
+    Ok(0)
 }

@@ -5,10 +5,8 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use burrow::image::archive;
 use clap::Args;
 
-use super::report;
 use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
@@ -41,40 +39,19 @@ pub fn run(ctx: &Engine, args: &LoadArgs) -> anyhow::Result<i32> {
             Box::new(std::io::stdin())
         }
     };
-    let store = ctx.store()?;
     let quiet = args.quiet;
-    // Layers are unpacked with the subordinate ids.
-    Ok(ctx.in_userns(|ns| {
-        let unpack = ns.unpack_options(ctx.config.storage.ignore_chown_errors);
-        let result = archive::load(&store, input, &unpack, &mut |d| {
-            if !quiet {
-                eprintln!("Copying blob {}", d.short());
-            }
-        });
-        match result {
-            Ok(images) => {
-                for img in images {
-                    if img.names.is_empty() {
-                        println!("Loaded image: {}", img.id);
-                    }
-                    for n in &img.names {
-                        println!("Loaded image: {n}");
-                    }
-                }
-                0
-            }
-            Err(e) => {
-                drop_unreferenced(&store);
-                report(&e.into())
-            }
+    let images = ctx.load(input, &mut |d| {
+        if !quiet {
+            eprintln!("Copying blob {}", d.short());
         }
-    })?)
-}
-
-/// After a failed load or import: layers and blobs stored before the
-/// failure belong to no image; remove them rather than wait for a prune.
-pub fn drop_unreferenced(store: &burrow::storage::Store) {
-    if let Err(e) = store.gc(&[]) {
-        log::warn!("cannot remove what the failed command stored: {e}");
+    })?;
+    for img in images {
+        if img.names.is_empty() {
+            println!("Loaded image: {}", img.id);
+        }
+        for n in &img.names {
+            println!("Loaded image: {n}");
+        }
     }
+    Ok(0)
 }

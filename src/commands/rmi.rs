@@ -1,10 +1,9 @@
 //! `burrow rmi`
 
 use anyhow::bail;
-use burrow::image::remove::{Removal, remove};
+use burrow::image::remove::Removal;
 use clap::Args;
 
-use super::report;
 use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
@@ -27,44 +26,35 @@ pub fn run(ctx: &Engine, args: &RmiArgs) -> anyhow::Result<i32> {
     if !args.images.is_empty() && args.all {
         bail!("rmi: give image names or --all, not both");
     }
-    let store = ctx.store()?;
-    // Deleting layer files owned by container ids needs the user namespace.
-    Ok(ctx.in_userns(|_| {
-        let queries: Vec<String> = if args.all {
-            match store.images() {
-                Ok(imgs) => imgs.iter().map(|i| i.id.to_string()).collect(),
-                Err(e) => return report(&e.into()),
-            }
-        } else {
-            args.images.clone()
-        };
-        let mut code = 0;
-        for q in &queries {
-            match remove(&store, q, args.force, args.all) {
-                Ok(done) => {
-                    for r in done {
-                        match r {
-                            Removal::Untagged(n) => println!("Untagged: {n}"),
-                            Removal::Deleted(id) => println!("Deleted: {}", id.hex()),
-                            Removal::RemovedContainer(id) => println!("Removed container: {id}"),
-                        }
+    let queries = (!args.all).then_some(args.images.as_slice());
+    let done = ctx.remove_images(queries, args.force)?;
+    let mut code = 0;
+    for removal in done.removals {
+        match removal.result {
+            Ok(done) => {
+                for r in done {
+                    match r {
+                        Removal::Untagged(n) => println!("Untagged: {n}"),
+                        Removal::Deleted(id) => println!("Deleted: {}", id.hex()),
+                        Removal::RemovedContainer(id) => println!("Removed container: {id}"),
                     }
                 }
-                Err(e) => {
-                    eprintln!("Error: {e}");
-                    // Podman: 1 when an image is unknown, 125 otherwise;
-                    // the worst one wins.
-                    code = if e.is_not_found() && code != super::EXIT_ENGINE {
-                        1
-                    } else {
-                        super::EXIT_ENGINE
-                    };
-                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                // Podman: 1 when an image is unknown, 125 otherwise; the
+                // worst one wins.
+                code = if e.not_found && code != super::EXIT_ENGINE {
+                    1
+                } else {
+                    super::EXIT_ENGINE
+                };
             }
         }
-        if let Err(e) = store.gc(&[]) {
-            return report(&e.into());
-        }
-        code
-    })?)
+    }
+    if let Some(e) = done.cleanup {
+        eprintln!("Error: {}", e.message);
+        return Ok(super::EXIT_ENGINE);
+    }
+    Ok(code)
 }

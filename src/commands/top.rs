@@ -1,8 +1,7 @@
 //! `burrow top`, `burrow pause` and `burrow unpause`.
 
-use anyhow::Context as _;
+use burrow::runtime::ContainerStore;
 use burrow::runtime::procs::{self, ProcInfo};
-use burrow::runtime::{ContainerRecord, ContainerStore, Status};
 use clap::Args;
 
 use super::format::print_table;
@@ -91,21 +90,9 @@ pub fn top(ctx: &Engine, args: &TopArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+    let containers = ContainerStore::open(ctx.store()?.root())?;
     let c = containers.find(&args.container)?;
-    let pid1 = running_pid(&c)?;
-    let procs = procs::container_processes(pid1)
-        .with_context(|| format!("reading the processes of container {}", c.name))?;
-    let root = std::path::PathBuf::from(format!("/proc/{pid1}/root"));
-    let users = procs::names_by_id(&root.join("etc/passwd"));
-    let groups = procs::names_by_id(&root.join("etc/group"));
-    let name = |names: &[(u32, String)], id: u32| {
-        names
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map_or_else(|| id.to_string(), |(_, n)| n.clone())
-    };
+    let procs = ctx.top(&c)?;
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let uptime: f64 = std::fs::read_to_string("/proc/uptime")
@@ -116,9 +103,9 @@ pub fn top(ctx: &Engine, args: &TopArgs) -> anyhow::Result<i32> {
         let elapsed = (uptime - p.start_ticks as f64 / ticks).max(0.0);
         let cpu = p.cpu_ticks as f64 / ticks;
         match d {
-            "user" => name(&users, p.uid),
+            "user" => procs.user(p.uid),
             "uid" => p.uid.to_string(),
-            "group" => name(&groups, p.gid),
+            "group" => procs.group(p.gid),
             "gid" => p.gid.to_string(),
             "pid" => p.pid.to_string(),
             "ppid" => p.ppid.to_string(),
@@ -141,21 +128,12 @@ pub fn top(ctx: &Engine, args: &TopArgs) -> anyhow::Result<i32> {
     };
     let headers: Vec<&str> = descriptors.iter().filter_map(|d| header(d)).collect();
     let rows: Vec<Vec<String>> = procs
+        .processes
         .iter()
         .map(|p| descriptors.iter().map(|d| cell(p, d)).collect())
         .collect();
     print_table(&headers, &rows);
     Ok(0)
-}
-
-fn running_pid(c: &ContainerRecord) -> anyhow::Result<i32> {
-    match (c.current_status(), c.pid) {
-        (Status::Running | Status::Paused, Some(pid)) => Ok(pid),
-        _ => anyhow::bail!(
-            "container {} is not running: top shows the processes of running containers",
-            c.name
-        ),
-    }
 }
 
 pub fn pause(ctx: &Engine, args: &PauseArgs) -> anyhow::Result<i32> {
@@ -167,37 +145,21 @@ pub fn unpause(ctx: &Engine, args: &PauseArgs) -> anyhow::Result<i32> {
 }
 
 fn set_paused(ctx: &Engine, args: &PauseArgs, pause: bool) -> anyhow::Result<i32> {
-    let store = ctx.store()?;
-    let containers = ContainerStore::open(store.root())?;
+    let containers = ContainerStore::open(ctx.store()?.root())?;
     let mut code = 0;
     for q in &args.containers {
-        match pause_one(&containers, q, pause) {
+        let result = if pause {
+            ctx.pause(&containers, q)
+        } else {
+            ctx.unpause(&containers, q)
+        };
+        match result {
             Ok(()) => println!("{q}"),
             Err(e) => {
-                eprintln!(
-                    "Error: {}",
-                    burrow::engine::error::chain_message(e.as_ref())
-                );
+                eprintln!("Error: {:#}", anyhow::Error::from(e));
                 code = super::EXIT_ENGINE;
             }
         }
     }
     Ok(code)
-}
-
-fn pause_one(containers: &ContainerStore, q: &str, pause: bool) -> anyhow::Result<()> {
-    let c = containers.find(q)?;
-    let status = c.current_status();
-    let pid = match (status, c.pid, pause) {
-        (Status::Running, Some(pid), true) | (Status::Paused, Some(pid), false) => pid,
-        (Status::Paused, _, true) => anyhow::bail!("container {} is already paused", c.name),
-        (Status::Running, _, false) => anyhow::bail!("container {} is not paused", c.name),
-        _ => anyhow::bail!(
-            "container {} is not running: only running containers can be paused",
-            c.name
-        ),
-    };
-    Ok(burrow::runtime::lifecycle::set_paused(
-        containers, &c.id, pid, pause,
-    )?)
 }

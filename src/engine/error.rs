@@ -109,6 +109,18 @@ pub enum EngineError {
     Confine(#[from] ConfineError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    Change(#[from] crate::image::changes::ChangeError),
+    #[error(transparent)]
+    Pause(#[from] crate::runtime::lifecycle::PauseError),
+    #[error(transparent)]
+    Top(#[from] super::processes::TopError),
+    #[error(transparent)]
+    Build(#[from] super::build::BuildFailure),
+    #[error(transparent)]
+    Connect(#[from] super::network::ConnectError),
+    #[error(transparent)]
+    Copy(#[from] super::copy::CopyError),
     /// The image was not found where the pull policy forbids pulling.
     #[error("image not known: {0} (pull it first with burrow pull {0}, or drop --pull=never)")]
     ImageNotKnown(String),
@@ -142,6 +154,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Ended { code } if *code != 0 => *code,
+            EngineError::Build(f) => f.run_status.unwrap_or(EXIT_ENGINE),
             _ => self.kind().exit_code(),
         }
     }

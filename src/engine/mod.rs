@@ -3,7 +3,13 @@
 //! A front end builds a [`ContainerRequest`], hands it to [`Engine::create`]
 //! and drives the container with [`Engine::start`], [`Engine::stop`],
 //! [`Engine::kill`], [`Engine::remove`], [`Engine::wait`],
-//! [`Engine::list`] and [`Engine::inspect`]. Nothing here parses a command
+//! [`Engine::list`] and [`Engine::inspect`]; copies files in and out
+//! ([`Engine::copy_into`], [`Engine::copy_out_of`], [`Engine::export`]),
+//! reads and pauses a container ([`Engine::top`], [`Engine::diff`],
+//! [`Engine::pause`]), manages user networks ([`Engine::network_create`],
+//! [`Engine::network_connect`], ...) and images ([`Engine::build`],
+//! [`Engine::commit`], [`Engine::load`], [`Engine::import`],
+//! [`Engine::remove_images`]). Nothing here parses a command
 //! line or prints: errors are typed ([`EngineError`], with the exit status
 //! a command line reports), warnings go to the front end's callback.
 //!
@@ -11,20 +17,32 @@
 //! must come from a single-threaded process: enter the namespaces before
 //! any thread or async runtime starts.
 
+pub mod build;
+pub mod copy;
 mod create;
 pub mod error;
+pub mod images;
 mod manage;
 mod namespace;
+pub mod network;
+pub mod processes;
 pub mod pull;
 pub mod request;
 mod start;
 
 use std::path::PathBuf;
 
+pub use build::{BuildFailure, BuildRequest};
+pub use copy::{CopyError, CopyFrom, CopyTo, TarSink, TarSource};
 pub use create::{AttachmentError, Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
+pub use images::{
+    CommitRequest, ImageRemoval, ImagesPruned, ImagesRemoved, ImportSource, RemovalFailure,
+};
 pub use manage::{ContainerFilter, StopOutcome};
 pub use namespace::UserNs;
+pub use network::{ConnectError, NetworkRequest};
+pub use processes::{Processes, Pruned, TopError};
 pub use pull::{PullPolicy, RegistryOptions};
 pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
 pub use start::{Attach, AttachOptions, Started, needs_monitor};

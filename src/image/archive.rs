@@ -249,7 +249,7 @@ fn save_oci(
 }
 
 /// An image `load` recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Loaded {
     pub id: Digest,
     pub names: Vec<String>,

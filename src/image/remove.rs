@@ -44,7 +44,7 @@ impl RemoveError {
 }
 
 /// What `remove` did, in Docker's words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Removal {
     Untagged(String),
     Deleted(Digest),

@@ -1,0 +1,167 @@
+//! Drop-in behaviour (issue 20): the flags, exit codes and output that
+//! scripts written for Docker and Podman rely on.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+
+use common::{Burrow, busybox_image, stderr};
+
+fn pulled() -> (common::Registry, Burrow, String) {
+    common::pulled("test/compat", &busybox_image(|i| i))
+}
+
+fn names(b: &Burrow, args: &[&str]) -> String {
+    let mut all = vec!["ps", "--format", "{{.Names}}"];
+    all.extend_from_slice(args);
+    b.ok(&all).lines().collect::<Vec<_>>().join(",")
+}
+
+/// The first command of a peer's test suite cleans up with every flag.
+#[test]
+fn the_cleanup_scripts_start_with_works() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["rm", "-t", "0", "--all", "--force", "--ignore"]);
+    b.ok(&["run", "-d", "--name", "up", &img, "sleep", "60"]);
+    b.ok(&["create", "--name", "made", &img, "true"]);
+    let out = b.ok(&["rm", "-t", "0", "--all", "--force", "--ignore"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // --ignore: a name that matches nothing is no error; without it, 1.
+    assert_eq!(b.ok(&["rm", "--ignore", "nosuch"]), "");
+    assert_eq!(b.run(&["rm", "nosuch"]).status.code(), Some(1));
+    // rm prints the name as it was typed.
+    b.ok(&["create", "--name", "typed", &img, "true"]);
+    assert_eq!(b.ok(&["rm", "typed"]), "typed\n");
+}
+
+#[test]
+fn stop_kill_start_and_restart_take_all() {
+    let (_reg, b, img) = pulled();
+    for n in ["a", "b"] {
+        b.ok(&["run", "-d", "--name", n, &img, "sleep", "60"]);
+    }
+    b.ok(&["create", "--name", "c", &img, "sleep", "60"]);
+    let stopped = b.ok(&["stop", "--all", "--timeout", "0"]);
+    assert_eq!(stopped.lines().count(), 2, "{stopped}");
+    assert_eq!(names(&b, &[]), "");
+    assert_eq!(b.ok(&["stop", "--ignore", "nosuch"]), "");
+    assert_eq!(b.run(&["stop", "nosuch"]).status.code(), Some(125));
+
+    // start --all starts what is not running; --filter narrows it.
+    let started = b.ok(&["start", "--all", "--filter", "name=c"]);
+    assert_eq!(started.lines().count(), 1, "{started}");
+    assert_eq!(names(&b, &[]), "c");
+    b.ok(&["start", "--all"]);
+    assert_eq!(names(&b, &["--sort", "names"]), "a,b,c");
+
+    b.ok(&["restart", "--all", "--running", "-t", "0"]);
+    assert_eq!(names(&b, &["--sort", "names"]), "a,b,c");
+    let killed = b.ok(&["kill", "-a"]);
+    assert_eq!(killed.lines().count(), 3, "{killed}");
+    b.ok(&["rm", "-fa"]);
+}
+
+#[test]
+fn ps_and_images_take_scripts_flags() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["run", "--name", "done", &img, "sh", "-c", "echo hi > /f"]);
+    b.ok(&["run", "-d", "--name", "up", &img, "sleep", "60"]);
+    // Filters other than status/exited narrow the running containers.
+    assert_eq!(names(&b, &["--filter", "name=done"]), "");
+    assert_eq!(names(&b, &["-a", "--filter", "name=done"]), "done");
+    assert_eq!(names(&b, &["--filter", "status=exited"]), "done");
+
+    let table = b.ok(&["ps", "-a", "--noheading"]);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(!table.contains("CONTAINER ID"), "{table}");
+    let sized = b.ok(&["ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    let done = sized.lines().find(|l| l.starts_with("done ")).unwrap();
+    assert!(done.ends_with(" B") || done.ends_with("kB"), "{sized}");
+    assert!(
+        b.ok(&["ps", "-a", "--size"])
+            .lines()
+            .next()
+            .unwrap()
+            .contains("SIZE")
+    );
+
+    let images = b.ok(&["images", "-n", "-a"]);
+    assert_eq!(images.lines().count(), 1, "{images}");
+    assert!(!images.contains("REPOSITORY"), "{images}");
+    // A second name: `images NAME` lists the image under that name only.
+    b.ok(&["tag", &img, "localhost/other:v2"]);
+    let listed = b.ok(&[
+        "images",
+        "localhost/other:v2",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    assert_eq!(listed, "localhost/other:v2\n");
+    b.ok(&["rm", "-f", "up"]);
+}
+
+/// `--format` prints values as Go's text/template does.
+#[test]
+fn templates_print_like_go() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["create", "--name", "t", &img, "/bin/sh", "-c", "true"]);
+    let cmd = b.ok(&["inspect", "--format", "{{.Config.Cmd}}", "t"]);
+    assert_eq!(cmd, "[/bin/sh -c true]\n");
+    let labels = b.ok(&["inspect", "--format", "{{.Config.Labels}}", "t"]);
+    assert_eq!(labels, "map[]\n");
+    let o = b.run(&["inspect", "--format", "{{.Config.Nope}}", "t"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("\"Nope\""), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("Cmd"),
+        "the data is not dumped: {}",
+        stderr(&o)
+    );
+}
+
+/// A reader that goes away ends burrow quietly by SIGPIPE, as any Unix
+/// program, not with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let b = Burrow::new();
+    let mut child = b
+        .cmd(&["completion", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The rest of the script has nowhere to go.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+    assert_eq!(stderr(&out), "", "no panic");
+}
+
+/// `-t` tells the command what terminal it has, unless the image or `-e`
+/// does.
+#[test]
+fn a_terminal_sets_term() {
+    let (_reg, b, img) = pulled();
+    let term = |extra: &[&str]| {
+        let mut args = vec!["run", "-d", "-t"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&img, "sh", "-c", "echo TERM=$TERM"]);
+        let id = b.ok(&args);
+        b.ok(&["wait", id.trim()]);
+        let logs = b.ok(&["logs", id.trim()]);
+        b.ok(&["rm", id.trim()]);
+        logs.trim().to_string()
+    };
+    assert_eq!(term(&[]), "TERM=xterm");
+    assert_eq!(term(&["-e", "TERM=vt100"]), "TERM=vt100");
+    // Without a terminal nothing is set.
+    let o = b.ok(&["run", "--rm", &img, "sh", "-c", "echo TERM=$TERM"]);
+    assert_eq!(o, "TERM=\n");
+}
