@@ -165,3 +165,22 @@ fn a_terminal_sets_term() {
     let o = b.ok(&["run", "--rm", &img, "sh", "-c", "echo TERM=$TERM"]);
     assert_eq!(o, "TERM=\n");
 }
+
+/// The headline command keeps the container's exit code every time: the
+/// monitor used to exit with the client's late input unread, and the
+/// kernel then reported a reset before the exit message it had sent
+/// (with --rm no record was left to read the code from).
+#[test]
+fn run_it_rm_keeps_the_exit_code_every_time() {
+    let (_reg, b, img) = pulled();
+    for i in 0..200 {
+        let o = b.run(&["run", "-it", "--rm", &img, "sh", "-c", "exit 3"]);
+        assert_eq!(o.status.code(), Some(3), "run {i}: {}", stderr(&o));
+    }
+    for i in 0..50 {
+        let o = b.run(&["run", "-it", "--rm", &img, "echo", "hi"]);
+        assert_eq!(o.status.code(), Some(0), "run {i}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\r\n", "run {i}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

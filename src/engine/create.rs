@@ -140,8 +140,13 @@ impl Engine {
             workdir: req.process.workdir.clone(),
             hostname: req.process.hostname.clone(),
         };
-        let process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())
+        let mut process = resolve_process(&config, &opts, &id[..12], |k| std::env::var(k).ok())
             .map_err(RequestError::from)?;
+        // A terminal says what it is, as Docker and Podman say, unless the
+        // image or the user did.
+        if req.process.tty && !process.env.iter().any(|e| e.starts_with("TERM=")) {
+            process.env.push("TERM=xterm".to_string());
+        }
         let (confine, stored_confinement) = self.confinement(req)?;
         // keep-id runs as the user unless -u says otherwise, as in Podman.
         let run_user = match (&req.process.user, keep_id) {

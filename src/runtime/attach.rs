@@ -56,12 +56,20 @@ pub fn send_msg(fd: BorrowedFd<'_>, kind: u8, payload: &[u8]) -> bool {
 }
 
 /// Receive one message: None at end of stream or on error.
+///
+/// A peer that closes its end while messages we sent it are unread leaves
+/// ECONNRESET behind, and the kernel reports that before the messages the
+/// peer sent us first: a monitor that exits with a client's late input
+/// unread would hide the exit code it sent. The error is reported once;
+/// what was queued before it comes next.
 pub fn recv_msg(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Option<(u8, usize)> {
+    let mut reset_seen = false;
     loop {
         match recv(fd.as_raw_fd(), buf, MsgFlags::empty()) {
             Ok(0) => return None,
             Ok(n) => return Some((buf[0], n - 1)),
             Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) if !reset_seen => reset_seen = true,
             Err(_) => return None,
         }
     }
