@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use common::{Burrow, busybox_image, stderr};
+use common::{Burrow, busybox_image, stderr, stdout};
 
 fn pulled() -> (common::Registry, Burrow, String) {
     common::pulled("test/compat", &busybox_image(|i| i))
@@ -183,4 +183,47 @@ fn run_it_rm_keeps_the_exit_code_every_time() {
         assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\r\n", "run {i}");
     }
     assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn exists_untag_version_and_go_field_names() {
+    let (_reg, b, img) = pulled();
+    let code = |args: &[&str]| {
+        let o = b.run(args);
+        assert_eq!(stdout(&o), "", "no output: {args:?}");
+        o.status.code()
+    };
+    assert_eq!(code(&["image", "exists", &img]), Some(0));
+    assert_eq!(code(&["image", "exists", "localhost/nope:1"]), Some(1));
+    b.ok(&["create", "--name", "here", &img, "true"]);
+    assert_eq!(code(&["container", "exists", "here"]), Some(0));
+    assert_eq!(code(&["container", "exists", "gone"]), Some(1));
+
+    let id = b.ok(&["inspect", "--format", "{{.Id}}", &img]);
+    assert_eq!(b.ok(&["inspect", "--format", "{{.ID}}", &img]), id);
+    let cid = b.ok(&["inspect", "--format", "{{.ID}}", "here"]);
+    assert_eq!(cid.trim().len(), 64, "{cid}");
+
+    b.ok(&["tag", &img, "localhost/extra:1", "localhost/extra:2"]);
+    b.ok(&["untag", &img, "localhost/extra:1"]);
+    let names = b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        names.contains("localhost/extra:2") && !names.contains("localhost/extra:1"),
+        "{names}"
+    );
+    let o = b.run(&["untag", &img, "localhost/never:1"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("is not a name of image"),
+        "{}",
+        stderr(&o)
+    );
+    b.ok(&["image", "untag", "localhost/extra:2"]);
+
+    let v = b.ok(&["version", "--format", "{{.Client.Version}}"]);
+    assert_eq!(v.trim(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(b.ok(&["version", "--format", "{{.Server.Version}}"]), v);
+    let json = b.ok_json(&["version", "--format", "json"]);
+    assert_eq!(json["Client"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert!(b.ok(&["version"]).starts_with("Client:"));
 }

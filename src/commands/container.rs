@@ -69,6 +69,14 @@ pub enum ContainerGroup {
     List(ps::PsArgs),
     /// Show low-level information on containers
     Inspect(inspect::ContainerInspectArgs),
+    /// Exit 0 if the container exists, 1 if not
+    Exists(ExistsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExistsArgs {
+    /// The container: name, ID or unique ID prefix
+    pub container: String,
 }
 
 pub fn run(ctx: &Engine, cmd: &ContainerCommand) -> anyhow::Result<i32> {
@@ -101,5 +109,10 @@ pub fn run_group(ctx: &Engine, cmd: &ContainerGroup) -> anyhow::Result<i32> {
         ContainerGroup::Prune(a) => prune::run(ctx, a),
         ContainerGroup::List(a) => ps::run(ctx, a),
         ContainerGroup::Inspect(a) => inspect::run_containers(ctx, a),
+        ContainerGroup::Exists(a) => match ctx.containers()?.find(&a.container) {
+            Ok(_) => Ok(0),
+            Err(burrow::runtime::ContainerError::NotFound(_)) => Ok(1),
+            Err(e) => Err(e.into()),
+        },
     }
 }

@@ -29,6 +29,10 @@ pub enum ImageCommand {
     Import(import::ImportArgs),
     /// Show how an image was made, layer by layer
     History(history::HistoryArgs),
+    /// Exit 0 if the image is in the store, 1 if not
+    Exists(tag::ExistsArgs),
+    /// Remove names from an image
+    Untag(tag::UntagArgs),
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +51,8 @@ pub fn run(ctx: &Engine, cmd: &ImageCommand) -> anyhow::Result<i32> {
         ImageCommand::List(a) => images::run(ctx, a),
         ImageCommand::Rm(a) => rmi::run(ctx, a),
         ImageCommand::Tag(a) => tag::run(ctx, a),
+        ImageCommand::Exists(a) => tag::exists(ctx, a),
+        ImageCommand::Untag(a) => tag::untag(ctx, a),
         ImageCommand::Inspect(a) => inspect::run_images(ctx, a),
         ImageCommand::Prune(a) => prune(ctx, a),
         ImageCommand::Save(a) => save::run(ctx, a),

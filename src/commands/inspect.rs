@@ -102,9 +102,21 @@ pub fn run(ctx: &Engine, args: &InspectArgs) -> anyhow::Result<i32> {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&out)?),
         Some(t) => {
             for v in &out {
-                println!("{}", render_template(t, v)?);
+                println!("{}", render_template(t, &with_go_field_names(v))?);
             }
         }
     }
     Ok(code)
+}
+
+/// Templates name fields as Podman's Go structs do: `.ID` as well as the
+/// JSON's `.Id`.
+fn with_go_field_names(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    if let Some(map) = v.as_object_mut()
+        && let Some(id) = map.get("Id").cloned()
+    {
+        map.entry("ID").or_insert(id);
+    }
+    v
 }

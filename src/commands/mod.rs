@@ -43,6 +43,7 @@ mod tag;
 mod template;
 mod top;
 mod unshare;
+mod version;
 
 use std::path::PathBuf;
 
@@ -113,6 +114,8 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add a name to an image
     Tag(tag::TagArgs),
+    /// Remove names from an image
+    Untag(tag::UntagArgs),
     /// Show low-level information on images as JSON
     Inspect(inspect::InspectArgs),
     /// Write images to an archive (docker-archive or oci-archive)
@@ -139,6 +142,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run a command inside burrow's user namespace
     Unshare(unshare::UnshareArgs),
+    /// Show burrow's version
+    Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
 }
@@ -188,8 +193,24 @@ fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
         .on_warning(|w| eprintln!("WARN: {w}")))
 }
 
+/// The command line's definition with every single-value option
+/// overriding itself, as Go's flag parsers do: `--name a --name b` names
+/// the container b (options that collect values still collect them).
+pub fn command() -> clap::Command {
+    fn override_self(cmd: clap::Command) -> clap::Command {
+        cmd.args_override_self(true).mut_subcommands(override_self)
+    }
+    override_self(<Cli as clap::CommandFactory>::command())
+}
+
+/// Parse the command line as [`command`] defines it.
+fn parse() -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -215,6 +236,8 @@ pub fn main() -> i32 {
         Command::Ps(a) => ps::run(&ctx, a),
         Command::Rmi(a) => rmi::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
+        Command::Untag(a) => tag::untag(&ctx, a),
+        Command::Version(a) => version::run(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Save(a) => save::run(&ctx, a),
         Command::Load(a) => load::run(&ctx, a),
@@ -262,6 +285,44 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// Go's flag parsers let the last of a repeated option win; scripts
+    /// rely on it (a default, then the caller's).
+    #[test]
+    fn a_repeated_option_takes_the_last_value() {
+        let parse = |args: &[&str]| {
+            let m = command().try_get_matches_from(args).unwrap();
+            <Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap()
+        };
+        let cli = parse(&[
+            "burrow",
+            "run",
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "--pull",
+            "never",
+            "--pull=missing",
+            "img",
+        ]);
+        let Command::Containers(container::ContainerCommand::Run(r)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.c.name.as_deref(), Some("b"));
+        assert_eq!(r.c.env, ["A=1", "B=2"]);
+        assert_eq!(r.c.pull, "missing");
+        let cli = parse(&["burrow", "ps", "--format", "x", "--format", "{{.ID}}"]);
+        let Command::Ps(p) = cli.command else {
+            panic!("not ps")
+        };
+        assert_eq!(p.format.as_deref(), Some("{{.ID}}"));
     }
 
     #[test]
