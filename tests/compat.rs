@@ -227,3 +227,56 @@ fn exists_untag_version_and_go_field_names() {
     assert_eq!(json["Client"]["Version"], env!("CARGO_PKG_VERSION"));
     assert!(b.ok(&["version"]).starts_with("Client:"));
 }
+
+/// Podman's exit statuses and phrases for what does not exist (README's
+/// exit status table).
+#[test]
+fn missing_objects_get_podmans_status_and_words() {
+    let (_reg, b, img) = pulled();
+    let no_container = "no container with name or ID \"nosuch\" found: no such container";
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["logs", "nosuch"], 125, no_container),
+        (vec!["exec", "nosuch", "true"], 125, no_container),
+        (vec!["stop", "nosuch"], 125, no_container),
+        (vec!["kill", "nosuch"], 125, no_container),
+        (vec!["start", "nosuch"], 125, no_container),
+        (vec!["wait", "nosuch"], 125, no_container),
+        (vec!["port", "nosuch"], 125, no_container),
+        (vec!["restart", "nosuch"], 125, no_container),
+        (vec!["attach", "nosuch"], 125, no_container),
+        (vec!["rm", "nosuch"], 1, no_container),
+        (vec!["inspect", "nosuch"], 125, "no such object: \"nosuch\""),
+        (
+            vec!["rmi", "localhost/nosuch"],
+            1,
+            "localhost/nosuch: image not known",
+        ),
+        (vec!["network", "rm", "nosuch"], 1, "network not found"),
+        (
+            vec!["run", "--pull=never", "localhost/nosuch", "true"],
+            125,
+            "localhost/nosuch: image not known",
+        ),
+        (
+            vec!["--log-level=bogus", "ps"],
+            1,
+            "Log Level \"bogus\" is not supported",
+        ),
+    ];
+    for (args, code, words) in cases {
+        let o = b.run(&args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("Error: "),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    // An image a container uses: 2.
+    b.ok(&["create", "--name", "user", &img, "true"]);
+    assert_eq!(b.run(&["rmi", &img]).status.code(), Some(2));
+    // A container whose command does not exist fails to start: 125.
+    b.ok(&["create", "--name", "broken", &img, "no-such-command"]);
+    assert_eq!(b.run(&["start", "broken"]).status.code(), Some(125));
+}

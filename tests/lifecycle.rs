@@ -127,7 +127,7 @@ fn ps_lists_containers_with_status_filters_and_formats() {
     let o = b.run(&["rm", "nosuch"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("no such container: nosuch"),
+        stderr(&o).contains("no container with name or ID \"nosuch\" found: no such container"),
         "{}",
         stderr(&o)
     );

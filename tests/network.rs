@@ -317,7 +317,7 @@ fn a_container_can_share_another_ones_network() {
     for (args, needle) in [
         (
             vec!["run", "--network", "container:nosuch", &img, "true"],
-            "no such container: nosuch",
+            "no container with name or ID \"nosuch\" found: no such container",
         ),
         (
             vec![

@@ -124,7 +124,7 @@ fn create_start_stop_and_restart() {
     let o = b.run(&["start", "nosuch"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        stderr(&o).contains("no such container: nosuch"),
+        stderr(&o).contains("no container with name or ID \"nosuch\" found: no such container"),
         "{}",
         stderr(&o)
     );

@@ -298,7 +298,7 @@ fn bad_network_input_is_refused_with_the_fix() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["run", "--rm", "--network", "nosuch", &img, "true"],
-            "network nosuch not found: create it with `burrow network create nosuch`",
+            "unable to find network with name or ID nosuch: network not found: create it with `burrow network create nosuch`",
         ),
         (
             vec!["network", "create", "--subnet", "10.89.60.128/25", "n2"],
@@ -356,12 +356,19 @@ fn bad_network_input_is_refused_with_the_fix() {
             ],
             "notaport",
         ),
-        (vec!["network", "rm", "nosuch"], "network nosuch not found"),
         (
             vec!["network", "connect", "nosuch", "x"],
-            "network nosuch not found",
+            "unable to find network with name or ID nosuch: network not found",
         ),
     ];
+    // Podman's status for removing a network that does not exist.
+    let o = b.run(&["network", "rm", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unable to find network with name or ID nosuch: network not found"),
+        "{}",
+        stderr(&o)
+    );
     for (args, needle) in cases {
         let o = b.run(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));

@@ -92,6 +92,11 @@ pub fn run(ctx: &Engine, args: &InspectArgs) -> anyhow::Result<i32> {
         }
         match find_image(&store, name) {
             Ok(img) => out.push(image_json(&store, &img)?),
+            // Neither a container nor an image: Podman's words.
+            Err(burrow::image::LookupError::NotFound(_)) if args.kind == "all" => {
+                eprintln!("Error: no such object: {name:?}");
+                code = 125;
+            }
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 125;

@@ -71,7 +71,7 @@ pub fn run(ctx: &Engine, args: &LogsArgs) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Error: {e}");
-            return Ok(1);
+            return Ok(super::EXIT_ENGINE);
         }
     };
     let path = containers.dir_of(&c.id).join("ctr.log");

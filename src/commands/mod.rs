@@ -71,14 +71,9 @@ pub struct Cli {
     /// Runtime state directory [default: $XDG_RUNTIME_DIR/burrow]
     #[arg(long, global = true, env = "BURROW_RUNROOT", value_name = "DIR")]
     pub runroot: Option<PathBuf>,
-    /// Log messages at this level and above to stderr
-    #[arg(
-        long,
-        global = true,
-        value_name = "LEVEL",
-        default_value = "warn",
-        value_parser = ["error", "warn", "info", "debug", "trace"]
-    )]
+    /// Log messages at this level and above to stderr: trace, debug, info, warn (warning),
+    /// error (fatal, panic)
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
     pub log_level: String,
     /// How container roots are made: overlay, fuse-overlayfs or vfs [default: [storage] driver
     /// in config.toml, else overlay if the kernel allows it, else fuse-overlayfs, else vfs]
@@ -219,7 +214,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_ENGINE } else { 0 };
         }
     };
-    init_logging(&cli.log_level);
+    let Some(level) = log_level(&cli.log_level) else {
+        // Podman's words and status.
+        eprintln!(
+            "Error: Log Level {:?} is not supported, choose from: trace, debug, info, warn, warning, error, fatal, panic",
+            cli.log_level
+        );
+        return 1;
+    };
+    init_logging(level);
     if let Command::Completion(args) = &cli.command {
         return completion::run(args);
     }
@@ -261,14 +264,19 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_logging(level: &str) {
-    let filter = match level {
-        "error" => log::LevelFilter::Error,
-        "info" => log::LevelFilter::Info,
-        "debug" => log::LevelFilter::Debug,
+/// `--log-level` as Podman takes it.
+fn log_level(name: &str) -> Option<log::LevelFilter> {
+    Some(match name {
         "trace" => log::LevelFilter::Trace,
-        _ => log::LevelFilter::Warn,
-    };
+        "debug" => log::LevelFilter::Debug,
+        "info" => log::LevelFilter::Info,
+        "warn" | "warning" => log::LevelFilter::Warn,
+        "error" | "fatal" | "panic" => log::LevelFilter::Error,
+        _ => return None,
+    })
+}
+
+fn init_logging(filter: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_level(filter)
         .format_timestamp(None)

@@ -227,6 +227,13 @@ fn rm(ctx: &Engine, args: &NamesArgs) -> anyhow::Result<i32> {
     for name in &args.names {
         match ctx.network_remove(&containers, name) {
             Ok(net) => println!("{}", net.name),
+            // Podman: 1 for a network that does not exist.
+            Err(burrow::engine::EngineError::Network(
+                e @ burrow::netns::network::NetworkError::NotFound(_),
+            )) => {
+                eprintln!("Error: {e}");
+                code = code.max(1);
+            }
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = super::EXIT_ENGINE;

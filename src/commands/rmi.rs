@@ -42,13 +42,15 @@ pub fn run(ctx: &Engine, args: &RmiArgs) -> anyhow::Result<i32> {
             }
             Err(e) => {
                 eprintln!("Error: {e}");
-                // Podman: 1 when an image is unknown, 125 otherwise; the
-                // worst one wins.
-                code = if e.not_found && code != super::EXIT_ENGINE {
+                // Podman: 1 when an image is unknown, 2 when a container
+                // uses it, 125 otherwise; the worst one wins.
+                code = code.max(if e.not_found {
                     1
+                } else if e.in_use {
+                    2
                 } else {
                     super::EXIT_ENGINE
-                };
+                });
             }
         }
     }

@@ -121,7 +121,12 @@ fn each(targets: &[Target], mut one: impl FnMut(&Target) -> anyhow::Result<i32>)
         match one(t) {
             Ok(0) => println!("{}", t.shown),
             Ok(c) => code = code.max(c),
-            Err(e) => code = code.max(super::report(&e)),
+            // Whatever kept it from starting is the engine's failure for
+            // `start` (Podman's 125), a missing command included.
+            Err(e) => {
+                super::report(&e);
+                code = code.max(EXIT_ENGINE);
+            }
         }
     }
     code

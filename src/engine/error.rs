@@ -122,7 +122,7 @@ pub enum EngineError {
     #[error(transparent)]
     Copy(#[from] super::copy::CopyError),
     /// The image was not found where the pull policy forbids pulling.
-    #[error("image not known: {0} (pull it first with burrow pull {0}, or drop --pull=never)")]
+    #[error("{0}: image not known (pull it first with burrow pull {0}, or drop --pull=never)")]
     ImageNotKnown(String),
     #[error("pulling {image}: {message}")]
     Pull { image: String, message: String },

@@ -55,6 +55,8 @@ pub struct RemovalFailure {
     pub message: String,
     /// No image is known by that query.
     pub not_found: bool,
+    /// A container uses the image.
+    pub in_use: bool,
 }
 
 /// What a removal of several images did: each one's result, and the
@@ -213,6 +215,7 @@ impl Engine {
                     let result = remove(&store, &query, force, all).map_err(|e| RemovalFailure {
                         message: e.to_string(),
                         not_found: e.is_not_found(),
+                        in_use: e.is_in_use(),
                     });
                     ImageRemoval { query, result }
                 })

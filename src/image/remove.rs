@@ -38,6 +38,14 @@ pub enum RemoveError {
 
 impl RemoveError {
     /// Podman exits 1 when an image is unknown, 125 otherwise.
+    /// A container still uses the image.
+    pub fn is_in_use(&self) -> bool {
+        matches!(
+            self,
+            RemoveError::InUse { .. } | RemoveError::InUseRunning { .. }
+        )
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, RemoveError::Lookup(LookupError::NotFound(_)))
     }

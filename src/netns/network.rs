@@ -36,7 +36,7 @@ pub const RESERVED: [&str; 7] = [
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
     #[error(
-        "network {0} not found: create it with `burrow network create {0}` (see burrow network ls)"
+        "unable to find network with name or ID {0}: network not found: create it with `burrow network create {0}` (see burrow network ls)"
     )]
     NotFound(String),
     #[error(

@@ -36,7 +36,7 @@ pub enum ContainerError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no such container: {0} (see burrow ps -a)")]
+    #[error("no container with name or ID {0:?} found: no such container (see burrow ps -a)")]
     NotFound(String),
     #[error("container {query:?} is ambiguous: it matches {}; give more of the ID or the name", ids.join(", "))]
     Ambiguous { query: String, ids: Vec<String> },
