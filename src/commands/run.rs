@@ -52,6 +52,9 @@ pub struct CreateArgs {
     /// Name of the container [default: derived from its ID]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// With --name: remove a container of that name first (stopping it), as Podman's --replace
+    #[arg(long, requires = "name")]
+    pub replace: bool,
     /// Set an environment variable (K=V), or copy K from burrow's environment
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -118,10 +121,12 @@ pub struct CreateArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub read_only_tmpfs: bool,
     /// User namespace: "" (default: you are root inside, your subordinate ids follow) or
-    /// keep-id (your own uid and gid inside, the command runs as you)
+    /// keep-id[:uid=UID,gid=GID] (your own uid and gid inside, or UID:GID; the command runs as
+    /// you)
     #[arg(long, value_name = "MODE", default_value = "")]
     pub userns: String,
-    /// Network: pasta (userspace networking through pasta, the default; slirp4netns where pasta
+    /// Network: pasta (userspace networking through pasta, the default, also named bridge,
+    /// podman, private and default as Docker and Podman name theirs; slirp4netns where pasta
     /// is not installed), pasta:OPT,... (pasta options of your own), slirp4netns[:mtu=N,cidr=,
     /// allow_host_loopback=,enable_ipv6=,outbound_addr=], container:NAME (share a running
     /// container's network), host (the host's network), none (loopback only), or NAME[,NAME...]
@@ -160,7 +165,7 @@ pub struct CreateArgs {
     #[arg(long = "dns-search", value_name = "DOMAIN")]
     pub dns_search: Vec<String>,
     /// resolv.conf option (ndots:2, ...) [default: the host's]
-    #[arg(long = "dns-option", value_name = "OPT")]
+    #[arg(long = "dns-option", visible_alias = "dns-opt", value_name = "OPT")]
     pub dns_option: Vec<String>,
     /// Add NAME:IP to the container's /etc/hosts
     #[arg(long = "add-host", value_name = "NAME:IP")]
@@ -219,6 +224,7 @@ impl CreateArgs {
             .read_only(self.read_only, self.read_only_tmpfs)
             .privileged(self.privileged)
             .auto_remove(self.rm)
+            .replace(self.replace)
             .stop_timeout(self.stop_timeout)
             .ip(self.ip)
             .publish_all(self.publish_all)

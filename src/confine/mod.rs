@@ -77,4 +77,10 @@ pub enum ConfineError {
         "unsupported --security-opt {0:?}: supported are seccomp=unconfined, seccomp=PROFILE.json and no-new-privileges"
     )]
     SecurityOpt(String),
+    /// An unprivileged process may install a seccomp filter only with
+    /// no_new_privs set, and every container gets one.
+    #[error(
+        "--security-opt no-new-privileges=false cannot be honoured: burrow sets no_new_privs on every container (an unprivileged seccomp filter needs it); drop the option"
+    )]
+    NoNewPrivsFalse,
 }

@@ -38,7 +38,8 @@ pub enum SecurityOpt {
 }
 
 /// Parses `seccomp=unconfined`, `seccomp=PATH` (also `seccomp:...`) and
-/// `no-new-privileges[=true|:true]`.
+/// `no-new-privileges[=true|:true]` (`=false` is refused: see
+/// [`ConfineError::NoNewPrivsFalse`]).
 pub fn parse_security_opt(s: &str) -> Result<SecurityOpt, ConfineError> {
     let unsupported = || ConfineError::SecurityOpt(s.to_string());
     let (key, value) = match s.split_once(['=', ':']) {
@@ -52,6 +53,7 @@ pub fn parse_security_opt(s: &str) -> Result<SecurityOpt, ConfineError> {
             path,
         )))),
         ("no-new-privileges", None | Some("true")) => Ok(SecurityOpt::NoNewPrivileges),
+        ("no-new-privileges", Some("false")) => Err(ConfineError::NoNewPrivsFalse),
         _ => Err(unsupported()),
     }
 }

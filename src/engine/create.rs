@@ -70,7 +70,7 @@ impl Engine {
         }
         let store = self.store()?;
         let containers = ContainerStore::open(store.root())?;
-        let keep_id_wanted = req.userns == UsernsMode::KeepId;
+        let keep_id_wanted = req.userns != UsernsMode::Default;
         if let NetworkMode::Container(q) = &network {
             let other = containers.find(q)?;
             if !other.current_status().is_live() {
@@ -98,11 +98,16 @@ impl Engine {
         let default_ns = self.user_namespace()?;
         let identity = default_ns.identity.clone();
         let default_counts = (default_ns.map.uid_count(), default_ns.map.gid_count());
-        let userns = match req.userns {
-            UsernsMode::KeepId => default_ns.keep_id()?,
-            UsernsMode::Default => default_ns,
+        let keep_id = match req.userns {
+            UsernsMode::KeepId { uid, gid } => {
+                Some((uid.unwrap_or(identity.uid), gid.unwrap_or(identity.gid)))
+            }
+            UsernsMode::Default => None,
         };
-        let keep_id = keep_id_wanted.then_some((identity.uid, identity.gid));
+        let userns = match keep_id {
+            Some((uid, gid)) => default_ns.keep_id(uid, gid)?,
+            None => default_ns,
+        };
         let driver = self.choose_driver(keep_id.is_some())?;
         let gc = store.gc_shared()?;
         let image = image_as_policy(
@@ -201,6 +206,9 @@ impl Engine {
             .logged(req.lifecycle.log_max_size)
             .build()
             .map_err(RequestError::from)?;
+        if req.replace {
+            self.replace_named(&containers, &record.name)?;
+        }
         let (ip, aliases) = (req.network.ip, &req.network.aliases);
         containers.create_with(&mut record, |all, rec| {
             for net in &user_networks {
@@ -223,6 +231,21 @@ impl Engine {
             containers,
             gc,
         })
+    }
+
+    /// `--replace`: the container called `name`, if any, goes (stopped at
+    /// once) so that the new one can take its name.
+    fn replace_named(&self, containers: &ContainerStore, name: &str) -> Result<(), EngineError> {
+        let Some(old) = containers.list()?.into_iter().find(|c| c.name == name) else {
+            return Ok(());
+        };
+        if let Some(w) = self.kill_for_removal(containers, &old)? {
+            self.warn(&w);
+        }
+        for result in self.remove(containers, std::slice::from_ref(&old.id))? {
+            result?;
+        }
+        Ok(())
     }
 
     /// The storage driver for a new container: the one asked for, else the

@@ -127,7 +127,7 @@ impl Engine {
     pub fn namespace_for(&self, keep_id: Option<(u32, u32)>) -> Result<UserNs, EngineError> {
         let ns = self.user_namespace()?;
         Ok(match keep_id {
-            Some(_) => ns.keep_id()?,
+            Some((uid, gid)) => ns.keep_id(uid, gid)?,
             None => ns,
         })
     }

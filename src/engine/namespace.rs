@@ -29,14 +29,15 @@ impl UserNs {
         Ok((UserNs { identity, map }, warning))
     }
 
-    /// The keep-id map over the same ids: the user's own uid and gid
-    /// inside.
-    pub fn keep_id(self) -> Result<UserNs, RequestError> {
+    /// The keep-id map over the same ids: the user is `uid`:`gid` inside
+    /// (their own uid and gid unless `--userns=keep-id:uid=,gid=` says
+    /// otherwise).
+    pub fn keep_id(self, uid: u32, gid: u32) -> Result<UserNs, RequestError> {
         let identity = self.identity;
-        let map = self.map.keep_id(identity.uid, identity.gid).ok_or_else(|| {
+        let map = self.map.keep_id(uid, gid).ok_or_else(|| {
             RequestError::Invalid(format!(
-                "--userns=keep-id needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
-                identity.uid.max(identity.gid) + 1,
+                "--userns=keep-id (you as {uid}:{gid} inside) needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
+                uid.max(gid) + 1,
                 name = identity.name
             ))
         })?;

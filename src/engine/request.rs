@@ -108,8 +108,9 @@ pub enum UsernsMode {
     /// Root inside is the user; subordinate ids follow.
     #[default]
     Default,
-    /// The user's own uid and gid inside; the command runs as the user.
-    KeepId,
+    /// The user is `uid`:`gid` inside (their own ids when None); the
+    /// command runs as the user.
+    KeepId { uid: Option<u32>, gid: Option<u32> },
 }
 
 /// Capabilities, seccomp and the masked kernel paths.
@@ -161,6 +162,8 @@ pub struct ContainerRequest {
     pub lifecycle: LifecycleRequest,
     /// Over the image's labels.
     pub labels: BTreeMap<String, String>,
+    /// A container already of this name is removed first.
+    pub replace: bool,
 }
 
 impl ContainerRequest {
@@ -330,7 +333,13 @@ impl ContainerRequestBuilder {
     /// A mode (`pasta[:OPTS]`, `slirp4netns[:OPTS]`, `none`, `host`,
     /// `container:NAME`) or user networks (`NAME[,NAME...]`).
     pub fn network(mut self, network: &str) -> Result<Self, RequestError> {
-        let choice = match NetworkMode::parse(network) {
+        // Docker's and Podman's names for their default network are this
+        // one's: the default, a namespace of its own connected by pasta.
+        let mode = match network {
+            "bridge" | "podman" | "private" | "default" => "pasta",
+            other => other,
+        };
+        let choice = match NetworkMode::parse(mode) {
             Ok(m) => NetworkChoice::Mode(m),
             Err(e) => {
                 if network.contains(':')
@@ -411,16 +420,41 @@ impl ContainerRequestBuilder {
         Ok(self)
     }
 
-    /// `""` (the default map) or `keep-id`.
+    /// `""` (the default map), `keep-id` or `keep-id:uid=U,gid=G`.
     pub fn userns(mut self, mode: &str) -> Result<Self, RequestError> {
-        self.req.userns = match mode {
-            "" => UsernsMode::Default,
-            "keep-id" => UsernsMode::KeepId,
-            other => {
-                return Err(invalid(format!(
-                    "--userns={other} is not supported: use --userns=keep-id or leave it out"
-                )));
+        let unsupported = || {
+            invalid(format!(
+                "--userns={mode} is not supported: use --userns=keep-id[:uid=UID,gid=GID] or leave it out"
+            ))
+        };
+        self.req.userns = match mode.split_once(':') {
+            None if mode.is_empty() => UsernsMode::Default,
+            None if mode == "keep-id" => UsernsMode::KeepId {
+                uid: None,
+                gid: None,
+            },
+            Some(("keep-id", opts)) => {
+                let (mut uid, mut gid) = (None, None);
+                for o in opts.split(',') {
+                    let (key, value) = o.split_once('=').ok_or_else(unsupported)?;
+                    let id = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&n| (1..=crate::runtime::user::MAX_ID).contains(&n))
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "--userns={mode}: {key} must be a number from 1 to 2147483647 (0 is root, which keep-id maps to your subordinate range)"
+                            ))
+                        })?;
+                    match key {
+                        "uid" => uid = Some(id),
+                        "gid" => gid = Some(id),
+                        _ => return Err(unsupported()),
+                    }
+                }
+                UsernsMode::KeepId { uid, gid }
             }
+            _ => return Err(unsupported()),
         };
         Ok(self)
     }
@@ -460,6 +494,12 @@ impl ContainerRequestBuilder {
 
     pub fn auto_remove(mut self, rm: bool) -> Self {
         self.req.lifecycle.auto_remove = rm;
+        self
+    }
+
+    /// Remove a container of the same name first (`--replace`).
+    pub fn replace(mut self, replace: bool) -> Self {
+        self.req.replace = replace;
         self
     }
 
@@ -532,7 +572,7 @@ impl ContainerRequestBuilder {
                 }
             }
             NetworkChoice::Networks(names) => {
-                if req.userns == UsernsMode::KeepId {
+                if req.userns != UsernsMode::Default {
                     return conflict(format!(
                         "--userns=keep-id cannot be combined with user networks (--network {}): their members share one user namespace with your default id map",
                         net.given
@@ -545,6 +585,11 @@ impl ContainerRequestBuilder {
                     ));
                 }
             }
+        }
+        if req.replace && req.name.is_none() {
+            return conflict(
+                "--replace replaces the container of the --name given: give --name".into(),
+            );
         }
         if req.lifecycle.auto_remove && req.lifecycle.restart != RestartPolicy::No {
             return conflict(format!(
@@ -590,6 +635,21 @@ mod tests {
         assert!(b.clone().stop_signal("NOPE").is_err());
         assert!(b.clone().log_opt("max-file=3").is_err());
         assert!(b.clone().userns("auto").is_err());
+        assert!(b.clone().userns("keep-id:uid=0").is_err());
+        assert!(b.clone().userns("keep-id:size=2").is_err());
+        let r = b
+            .clone()
+            .userns("keep-id:uid=1001,gid=1002")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            r.userns,
+            UsernsMode::KeepId {
+                uid: Some(1001),
+                gid: Some(1002)
+            }
+        );
         assert!(b.clone().label("=v").is_err());
         assert!(b.clone().user(Some("4294967295".into())).is_err());
         assert!(b.clone().user(Some("0:-1".into())).is_err());
