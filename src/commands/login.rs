@@ -52,7 +52,7 @@ pub struct LogoutArgs {
     pub authfile: Option<PathBuf>,
 }
 
-pub fn login(_ctx: &Engine, args: &LoginArgs) -> anyhow::Result<i32> {
+pub fn login(ctx: &Engine, args: &LoginArgs) -> anyhow::Result<i32> {
     let key = auth::registry_key(&args.registry);
     let (host, path) = key.split_once('/').unwrap_or((&key, ""));
     if args.get_login {
@@ -105,6 +105,7 @@ pub fn login(_ctx: &Engine, args: &LoginArgs) -> anyhow::Result<i32> {
         credentials: Some(creds.clone()),
         auth: AuthStore::default(),
         registries: RegistriesConf::load_default()?,
+        timeout: Some(ctx.config.registry.timeout()),
     })?;
     match client.check_login(host) {
         Ok(()) => {}

@@ -33,7 +33,8 @@ pub struct PushArgs {
 }
 
 pub fn run(ctx: &Engine, args: &PushArgs) -> anyhow::Result<i32> {
-    let opts = args.registry.options().client_options()?;
+    let mut opts = args.registry.options().client_options()?;
+    opts.timeout = Some(ctx.config.registry.timeout());
     let store = ctx.store()?;
     let client = Client::new(opts)?;
     let observer: Box<dyn PushObserver> = if args.quiet {

@@ -41,11 +41,12 @@ fn split_term(term: &str) -> (Option<&str>, &str) {
     }
 }
 
-pub fn run(_ctx: &Engine, args: &SearchArgs) -> anyhow::Result<i32> {
+pub fn run(ctx: &Engine, args: &SearchArgs) -> anyhow::Result<i32> {
     if args.limit == 0 {
         anyhow::bail!("--limit 0: give at least 1");
     }
-    let opts = args.registry.options().client_options()?;
+    let mut opts = args.registry.options().client_options()?;
+    opts.timeout = Some(ctx.config.registry.timeout());
     let (host, term) = split_term(&args.term);
     let registries: Vec<String> = match host {
         Some(h) => vec![h.to_string()],

@@ -26,12 +26,19 @@ pub enum ConfigError {
 /// # Files in images owned by ids outside your subordinate range are given
 /// # to the overflow uid/gid (65534) instead of failing the pull.
 /// ignore_chown_errors = false
+///
+/// [registry]
+/// # Seconds to wait for a registry to connect, to answer a request, or to
+/// # send the next piece of a download before calling it stalled.
+/// timeout = 60
 /// ```
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BurrowConfig {
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -42,6 +49,36 @@ pub struct StorageConfig {
     /// overlay, fuse-overlayfs or vfs; unset: chosen by probing the host.
     #[serde(default)]
     pub driver: Option<String>,
+}
+
+/// The default of `[registry] timeout`, in seconds.
+pub const DEFAULT_REGISTRY_TIMEOUT: u64 = 60;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Seconds without progress (no connection, no response headers, no
+    /// body data) after which a registry is taken to have stalled.
+    #[serde(default = "default_registry_timeout")]
+    pub timeout: u64,
+}
+
+fn default_registry_timeout() -> u64 {
+    DEFAULT_REGISTRY_TIMEOUT
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            timeout: DEFAULT_REGISTRY_TIMEOUT,
+        }
+    }
+}
+
+impl RegistryConfig {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout)
+    }
 }
 
 impl BurrowConfig {
@@ -59,10 +96,27 @@ impl BurrowConfig {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let config: BurrowConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
-        })
+        })?;
+        config.check().map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// What the types alone do not rule out.
+    fn check(&self) -> Result<(), String> {
+        // A zero timeout would fail every request; a century is "never".
+        if !(1..=86_400).contains(&self.registry.timeout) {
+            return Err(format!(
+                "[registry] timeout = {}: give a number of seconds from 1 to 86400",
+                self.registry.timeout
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -81,5 +135,30 @@ mod tests {
     fn missing_file_is_default() {
         let c = BurrowConfig::load(Path::new("/nonexistent/burrow.toml")).unwrap();
         assert!(!c.storage.ignore_chown_errors);
+        assert_eq!(c.registry.timeout, DEFAULT_REGISTRY_TIMEOUT);
+    }
+
+    #[test]
+    fn registry_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "[registry]\ntimeout = 5\n").unwrap();
+        let c = BurrowConfig::load(&file).unwrap();
+        assert_eq!(c.registry.timeout(), std::time::Duration::from_secs(5));
+        std::fs::write(&file, "[storage]\n").unwrap();
+        assert_eq!(BurrowConfig::load(&file).unwrap().registry.timeout, 60);
+        for bad in [
+            "timeout = 0",
+            "timeout = -1",
+            "timeout = \"1m\"",
+            "bogus = 1",
+        ] {
+            std::fs::write(&file, format!("[registry]\n{bad}\n")).unwrap();
+            let e = BurrowConfig::load(&file).unwrap_err().to_string();
+            assert!(e.starts_with(&file.display().to_string()), "{bad}: {e}");
+        }
+        std::fs::write(&file, "[registry]\ntimeout = 0\n").unwrap();
+        let e = BurrowConfig::load(&file).unwrap_err().to_string();
+        assert!(e.contains("from 1 to 86400"), "{e}");
     }
 }

@@ -68,6 +68,8 @@ impl RegistryOptions {
             credentials,
             auth,
             registries: RegistriesConf::load_default()?,
+            // The engine's `[registry] timeout`, set where it pulls.
+            timeout: None,
         })
     }
 }
@@ -150,7 +152,12 @@ pub fn pull_in_userns(
     observer: &dyn PullObserver,
 ) -> Result<ImageRecord, PullFailed> {
     let registries = setup.client_opts.registries.clone();
-    let client = Client::new(setup.client_opts)?;
+    let mut client_opts = setup.client_opts;
+    // `[registry] timeout` unless the caller chose one.
+    client_opts
+        .timeout
+        .get_or_insert(engine.config.registry.timeout());
+    let client = Client::new(client_opts)?;
     let opts = PullOptions {
         platform: setup.platform,
         unpack: ns.unpack_options(engine.config.storage.ignore_chown_errors),

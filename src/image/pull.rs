@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::config::registries::RegistriesConf;
 use crate::digest::Digest;
 use crate::reference::{self, Reference};
-use crate::registry::{Client, LayerDescriptor, Platform, RegistryError, ResolvedImage};
+use crate::registry::{Client, LayerDescriptor, Platform, RegistryError, ResolvedImage, Stall};
 use crate::storage::unpack::{self, UnpackError, UnpackOptions};
 use crate::storage::{
     EnsureError, ImageLayer, ImageRecord, LayerInfo, LayerTemp, Store, StoreError, chain_ids,
@@ -28,8 +28,10 @@ use crate::storage::{
 /// Parallel layer downloads. Unpacking is CPU-bound (decompression), so more
 /// than a few only adds memory and seek load.
 const MAX_PARALLEL_LAYERS: usize = 4;
-/// Whole-layer attempts when a stream breaks mid-way.
-const LAYER_ATTEMPTS: u32 = 3;
+/// Whole-layer attempts when a stream breaks mid-way or the registry stalls
+/// (before or during the download): a stalled layer is given up on after
+/// LAYER_ATTEMPTS × the registry timeout plus the pauses between (0.5 s, 1 s).
+pub const LAYER_ATTEMPTS: u32 = 3;
 /// Report progress at most this often (bytes).
 const PROGRESS_STEP: u64 = 256 * 1024;
 
@@ -43,8 +45,9 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error("layer {digest}: {source}")]
     Unpack { digest: Digest, source: UnpackError },
-    #[error("layer {digest}: download failed: {source}")]
-    Transfer { digest: Digest, source: io::Error },
+    /// The network broke mid-layer: what it said and how far it got.
+    #[error("layer {digest}: download failed: {message}")]
+    Transfer { digest: Digest, message: String },
     #[error(
         "layer {digest}: uncompressed content has digest {actual}, but the image config says {expected}"
     )]
@@ -310,7 +313,7 @@ fn store_image(
         // partial image.
         return Err(PullError::Transfer {
             digest: image.manifest.digest.clone(),
-            source: io::Error::other("a layer download thread stopped unexpectedly"),
+            message: "a layer download thread stopped unexpectedly".into(),
         });
     }
 
@@ -364,6 +367,7 @@ fn fetch_layer(
     opts: &PullOptions,
     obs: &dyn PullObserver,
 ) -> Result<u64, PullError> {
+    let start = std::time::Instant::now();
     let mut attempt = 1;
     loop {
         let result = store.ensure_layer(info, |tmp: &LayerTemp| {
@@ -401,6 +405,9 @@ fn fetch_layer(
                 std::thread::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)));
                 attempt += 1;
             }
+            Err(EnsureError::Fill(PullError::Registry(RegistryError::Stalled(stall)))) => {
+                return Err(RegistryError::Stalled(stall.gave_up(attempt, start.elapsed())).into());
+            }
             Err(EnsureError::Fill(e)) => return Err(e),
             Err(EnsureError::Store(e)) => return Err(e.into()),
         }
@@ -430,9 +437,10 @@ fn is_not_found(e: &RegistryError) -> bool {
 }
 
 /// The registry client already retried; a network failure that still got
-/// through may pass on a whole-layer retry.
+/// through may pass on a whole-layer retry. A stall is retried only here
+/// (`Client::open_blob` leaves it to us).
 fn is_transient(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Network { .. })
+    matches!(e, RegistryError::Network { .. } | RegistryError::Stalled(_))
         || matches!(e, RegistryError::Http { status, .. } if *status >= 500 || *status == 429)
 }
 
@@ -458,11 +466,6 @@ fn download_and_unpack(
         ),
         out: writer,
     };
-    let transfer = |source: io::Error| PullError::Transfer {
-        digest: desc.digest.clone(),
-        source,
-    };
-
     let unpacked = (|| {
         let decompressed = unpack::decompressor(&desc.media_type, &mut tee)?;
         let mut hashed = crate::digest::DigestingReader::new(decompressed);
@@ -472,21 +475,39 @@ fn download_and_unpack(
             .map(|(d, n, _)| (d, n))
             .map_err(UnpackError::Read)
     })();
+    // A failed read from the registry, as the network said it: the caller
+    // may retry.
+    let network_failure = |p: &mut Progress<'_, _>| {
+        let message = p.read_failed.take()?;
+        Some(match p.stalled.take() {
+            Some(stall) => stalled_layer(stall, &desc.digest),
+            None => PullError::Transfer {
+                digest: desc.digest.clone(),
+                message: format!("{message} (after {} of {} bytes)", p.done, desc.size),
+            },
+        })
+    };
     let (diff_id, unpacked) = match unpacked {
         Ok(done) => done,
         Err(source) => {
-            return Err(match tee.inner.read_failed {
-                // The network broke, not the layer: the caller may retry.
-                Some(kind) => transfer(io::Error::new(kind, source.to_string())),
-                None => PullError::Unpack {
+            return Err(
+                network_failure(&mut tee.inner).unwrap_or_else(|| PullError::Unpack {
                     digest: desc.digest.clone(),
                     source,
-                },
-            });
+                }),
+            );
         }
     };
     // Whatever follows the compressed stream is part of the blob and its digest.
-    io::copy(&mut tee, &mut io::sink()).map_err(transfer)?;
+    if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+        // Not from the network: writing the blob file failed.
+        return Err(
+            network_failure(&mut tee.inner).unwrap_or_else(|| PullError::Transfer {
+                digest: desc.digest.clone(),
+                message: io_chain(&e),
+            }),
+        );
+    }
     let received = tee.inner.done;
     if received != desc.size {
         return Err(PullError::SizeMismatch {
@@ -514,17 +535,43 @@ fn fetch_blob_only(
     reference: &Reference,
     desc: &LayerDescriptor,
 ) -> Result<(), PullError> {
-    let transfer = |source: io::Error| PullError::Transfer {
-        digest: desc.digest.clone(),
-        source,
-    };
     let mut blob = client
         .open_blob(reference, &desc.digest)?
         .take(desc.size.saturating_add(1));
     let mut writer = store.blob_writer()?;
-    io::copy(&mut blob, &mut writer).map_err(transfer)?;
+    io::copy(&mut blob, &mut writer).map_err(|e| match Stall::in_io(&e) {
+        Some(s) => stalled_layer(s.clone(), &desc.digest),
+        None => PullError::Transfer {
+            digest: desc.digest.clone(),
+            message: io_chain(&e),
+        },
+    })?;
     writer.commit(&desc.digest)?;
     Ok(())
+}
+
+/// An I/O error with its causes on one line, each once (reqwest hides its
+/// own in an `io::Error` whose `source()` skips it).
+fn io_chain(e: &io::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+/// A layer download that stalled, named as the layer.
+fn stalled_layer(stall: Stall, digest: &Digest) -> PullError {
+    RegistryError::Stalled(Stall {
+        what: format!("reading layer {digest}"),
+        ..stall
+    })
+    .into()
 }
 
 /// Copies everything read from `inner` into `out`.
@@ -549,9 +596,13 @@ struct Progress<'a, R> {
     total: u64,
     done: u64,
     reported: u64,
-    /// Set when reading from the network failed, so an unpack error caused
-    /// by a broken download can be told from one caused by the layer.
-    read_failed: Option<io::ErrorKind>,
+    /// Set when reading from the network failed (to what it said), so an
+    /// unpack error caused by a broken download can be told from one
+    /// caused by the layer.
+    read_failed: Option<String>,
+    /// Set when the registry stalled, to say so whatever the error became
+    /// on its way through the decompressor and unpacker.
+    stalled: Option<Stall>,
 }
 
 impl<'a, R> Progress<'a, R> {
@@ -564,16 +615,17 @@ impl<'a, R> Progress<'a, R> {
             done: 0,
             reported: 0,
             read_failed: None,
+            stalled: None,
         }
     }
 }
 
 impl<R: Read> Read for Progress<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .inner
-            .read(buf)
-            .inspect_err(|e| self.read_failed = Some(e.kind()))?;
+        let n = self.inner.read(buf).inspect_err(|e| {
+            self.read_failed = Some(io_chain(e));
+            self.stalled = Stall::in_io(e).cloned();
+        })?;
         self.done += n as u64;
         if self.done - self.reported >= PROGRESS_STEP || (n == 0 && self.done != self.reported) {
             self.reported = self.done;

@@ -32,20 +32,100 @@ pub const MANIFEST_LIMIT: u64 = 4 << 20;
 pub const CONFIG_LIMIT: u64 = 16 << 20;
 
 const USER_AGENT: &str = concat!("burrow/", env!("CARGO_PKG_VERSION"));
-const ATTEMPTS: u32 = 4;
+/// Tries of one request while it fails transiently.
+pub const ATTEMPTS: u32 = 4;
+/// Of those, how many may stall: each stall costs a whole timeout.
+pub const STALL_ATTEMPTS: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Per read (and for the response head): a stalled transfer fails instead of
-/// hanging, without limiting how long a large blob may take.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a registry may send nothing (no connection, no response head,
+/// no body data) before it is taken to have stalled, unless
+/// `ClientOptions::timeout` says otherwise. It bounds each wait, not a whole
+/// transfer: a large blob may take as long as it takes while data flows.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(crate::config::DEFAULT_REGISTRY_TIMEOUT);
 /// Tokens without `expires_in` last 60 s (distribution token spec).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+
+/// A registry sent nothing for a whole timeout: named, with where it
+/// stalled and, once a retry loop gave up, how many tries that took.
+#[derive(Debug, Clone)]
+pub struct Stall {
+    /// `host[:port]` that stalled.
+    pub host: String,
+    pub timeout: Duration,
+    /// What was being waited for: "reading layer sha256:…", "waiting for
+    /// the response to GET /v2/…".
+    pub what: String,
+    /// Tries made, the last of them stalled.
+    pub attempts: u32,
+    /// From the start of the first try to giving up.
+    pub elapsed: Duration,
+}
+
+impl Stall {
+    /// The stall an `io::Error` from a `BlobReader` carries, if it is one.
+    pub fn in_io(e: &std::io::Error) -> Option<&Stall> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<Stall>())
+    }
+
+    fn new(host: &str, timeout: Duration, what: String) -> Stall {
+        Stall {
+            host: host.to_string(),
+            timeout,
+            what,
+            attempts: 1,
+            elapsed: timeout,
+        }
+    }
+
+    /// Record that a retry loop gave up after `attempts` tries in `elapsed`.
+    pub fn gave_up(mut self, attempts: u32, elapsed: Duration) -> Stall {
+        self.attempts = attempts;
+        self.elapsed = elapsed;
+        self
+    }
+}
+
+/// Whole seconds, or tenths below that (tests use short timeouts).
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
+        format!("{}", d.as_secs_f64().round())
+    } else {
+        format!("{:.1}", d.as_secs_f64())
+    }
+}
+
+impl std::fmt::Display for Stall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no data from {} for {} s while {}",
+            self.host,
+            seconds(self.timeout),
+            self.what
+        )?;
+        if self.attempts > 1 {
+            write!(
+                f,
+                "; gave up after {} attempts in {} s",
+                self.attempts,
+                seconds(self.elapsed)
+            )?;
+        }
+        f.write_str(
+            " (the registry stalled; to wait longer, set [registry] timeout in config.toml)",
+        )
+    }
+}
+
+impl std::error::Error for Stall {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error(transparent)]
     Config(#[from] RegistriesError),
+    #[error(transparent)]
+    Stalled(#[from] Stall),
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
     #[error("image not found: {reference}")]
@@ -149,6 +229,9 @@ pub struct ClientOptions {
     pub credentials: Option<Credentials>,
     pub auth: AuthStore,
     pub registries: RegistriesConf,
+    /// How long a registry may send nothing before it is taken to have
+    /// stalled (`[registry] timeout`); `None`: `DEFAULT_TIMEOUT`.
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +276,10 @@ impl ResolvedImage {
 pub struct BlobReader {
     response: Response,
     size: Option<u64>,
+    /// For naming a stall.
+    host: String,
+    digest: Digest,
+    timeout: Duration,
 }
 
 impl BlobReader {
@@ -203,8 +290,20 @@ impl BlobReader {
 }
 
 impl Read for BlobReader {
+    /// A stall comes out as an `io::Error` of kind `TimedOut` that carries
+    /// a `Stall` (find it with `Stall::in_io`).
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.response.read(buf)
+        self.response.read(buf).map_err(|e| {
+            if is_timeout(&e) {
+                let what = format!("reading blob {}", self.digest);
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    Stall::new(&self.host, self.timeout, what),
+                )
+            } else {
+                e
+            }
+        })
     }
 }
 
@@ -321,6 +420,7 @@ pub struct Client {
     /// Repository name → the endpoint that served its manifest last.
     preferred: Mutex<HashMap<String, Endpoint>>,
     backoff_base: Duration,
+    timeout: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -328,11 +428,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn build_http(accept_invalid_certs: bool) -> Result<HttpClient, String> {
+/// reqwest's blocking `timeout` bounds the wait for a response's head
+/// (connecting and sending the request included) and then each `read` of
+/// its body, not the whole body: "no data for `timeout`", as wanted.
+fn build_http(accept_invalid_certs: bool, timeout: Duration) -> Result<HttpClient, String> {
     HttpClient::builder()
         .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(READ_TIMEOUT)
+        .connect_timeout(timeout)
+        .timeout(timeout)
         .tls_danger_accept_invalid_certs(accept_invalid_certs)
         .build()
         .map_err(|e| error_chain(&e))
@@ -353,8 +456,9 @@ fn scope(repository: &str, actions: &str) -> String {
 
 impl Client {
     pub fn new(opts: ClientOptions) -> Result<Client, RegistryError> {
+        let timeout = opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
         Ok(Client {
-            http: build_http(false).map_err(RegistryError::Client)?,
+            http: build_http(false, timeout).map_err(RegistryError::Client)?,
             http_insecure: OnceLock::new(),
             tls_verify: opts.tls_verify,
             credentials: opts.credentials,
@@ -364,6 +468,7 @@ impl Client {
             auth_state: Mutex::new(AuthState::default()),
             preferred: Mutex::new(HashMap::new()),
             backoff_base: BACKOFF_BASE,
+            timeout,
         })
     }
 
@@ -383,7 +488,7 @@ impl Client {
             return Ok(&self.http);
         }
         self.http_insecure
-            .get_or_init(|| build_http(true))
+            .get_or_init(|| build_http(true, self.timeout))
             .as_ref()
             .map_err(|e| RegistryError::Client(e.clone()))
     }
@@ -688,15 +793,23 @@ impl Client {
     }
 
     /// Start downloading a blob of `r`'s repository. The caller verifies the
-    /// digest while reading and retries the whole blob on failure.
+    /// digest while reading and retries the whole blob on failure; so a
+    /// stall (`RegistryError::Stalled`) is not retried here, to keep one
+    /// count of the tries a stalled blob gets.
     pub fn open_blob(&self, r: &Reference, digest: &Digest) -> Result<BlobReader, RegistryError> {
         // Blobs are content-addressed, so digest-only mirrors may serve them.
         let br = r.with_digest(digest.clone());
         let (reader, _) = self.on_endpoints(&br, |ep| {
-            self.retrying(ep, || {
+            self.retrying_with(ep, 1, || {
                 let response = self.get_blob(ep, digest)?;
                 let size = response.content_length();
-                Ok(BlobReader { response, size })
+                Ok(BlobReader {
+                    response,
+                    size,
+                    host: api_host(&ep.host).to_string(),
+                    digest: digest.clone(),
+                    timeout: self.timeout,
+                })
             })
         })?;
         Ok(reader)
@@ -718,19 +831,44 @@ impl Client {
     }
 
     /// Run `op` up to ATTEMPTS times with exponential backoff (or the
-    /// server's Retry-After) while it fails transiently.
+    /// server's Retry-After) while it fails transiently, of which at most
+    /// STALL_ATTEMPTS may stall: a registry that stalls is given up on after
+    /// STALL_ATTEMPTS × timeout plus the backoff between (0.2 s, 0.4 s).
     fn retrying<T>(
         &self,
         ep: &Endpoint,
+        op: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
+        self.retrying_with(ep, STALL_ATTEMPTS, op)
+    }
+
+    /// `retrying`, giving up at the `stall_attempts`th stall.
+    fn retrying_with<T>(
+        &self,
+        ep: &Endpoint,
+        stall_attempts: u32,
         mut op: impl FnMut() -> Result<T, Failure>,
     ) -> Result<T, RegistryError> {
+        let start = Instant::now();
         let mut attempt = 0;
+        let mut stalls = 0;
         loop {
             match op() {
                 Ok(v) => return Ok(v),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Retry { error, after }) => {
                     attempt += 1;
+                    if let RegistryError::Stalled(stall) = error {
+                        stalls += 1;
+                        let stall = stall.gave_up(attempt, start.elapsed());
+                        if stalls >= stall_attempts || attempt >= ATTEMPTS {
+                            return Err(RegistryError::Stalled(stall));
+                        }
+                        let delay = self.backoff_base * 2u32.pow(attempt - 1);
+                        log::info!("{stall}; retrying in {} ms", delay.as_millis());
+                        std::thread::sleep(delay);
+                        continue;
+                    }
                     if attempt >= ATTEMPTS {
                         return Err(error);
                     }
@@ -800,12 +938,17 @@ impl Client {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
+        let host = url_host(resp.url());
         resp.take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Failure::Retry {
-                error: RegistryError::Network {
-                    registry: ep.host.clone(),
-                    message: format!("reading {what}: {e}"),
+                error: if is_timeout(&e) {
+                    Stall::new(&host, self.timeout, format!("reading {what}")).into()
+                } else {
+                    RegistryError::Network {
+                        registry: ep.host.clone(),
+                        message: format!("reading {what}: {e}"),
+                    }
                 },
                 after: None,
             })?;
@@ -969,9 +1112,15 @@ impl Client {
                 }
             }
         };
+        let method = if creds.and_then(|c| c.identity_token.as_ref()).is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
         let resp = req
             .send()
-            .map_err(|e| self.transport_failure(&ep.host, &e))?;
+            .map_err(|e| self.transport_failure(&ep.host, &method, &e))?;
+        let token_host = url_host(resp.url());
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Failure::Fatal(if creds.is_some() {
@@ -999,7 +1148,12 @@ impl Client {
         resp.take(1 << 20)
             .read_to_end(&mut body)
             .map_err(|e| Failure::Retry {
-                error: token_err(format!("reading the response: {e}")),
+                error: if is_timeout(&e) {
+                    let what = format!("reading a token from {realm}");
+                    Stall::new(&token_host, self.timeout, what).into()
+                } else {
+                    token_err(format!("reading the response: {e}"))
+                },
                 after: None,
             })?;
         #[derive(serde::Deserialize)]
@@ -1057,24 +1211,17 @@ impl Client {
             Ok(rb)
         };
         if req.target.contains("://") {
-            let same_host = reqwest::Url::parse(req.target).is_ok_and(|u| {
-                let authority = match (u.host_str(), u.port()) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.to_string(),
-                    (None, _) => String::new(),
-                };
-                authority == host
-            });
+            let same_host = reqwest::Url::parse(req.target).is_ok_and(|u| url_host(&u) == host);
             return build(req.target, auth.filter(|_| same_host))?
                 .send()
-                .map_err(|e| self.transport_failure(&ep.host, &e));
+                .map_err(|e| self.transport_failure(&ep.host, &req.method, &e));
         }
         let url = |scheme: Scheme| format!("{}://{host}{}", scheme.as_str(), req.target);
         let known = lock(&self.schemes).get(host).copied();
         if let Some(scheme) = known {
             return build(&url(scheme), auth)?
                 .send()
-                .map_err(|e| self.transport_failure(&ep.host, &e));
+                .map_err(|e| self.transport_failure(&ep.host, &req.method, &e));
         }
         match build(&url(Scheme::Https), auth)?.send() {
             Ok(resp) => {
@@ -1087,13 +1234,30 @@ impl Client {
                     lock(&self.schemes).insert(host.to_string(), Scheme::Http);
                     Ok(resp)
                 }
-                Err(e2) => Err(self.transport_failure(&ep.host, &e2)),
+                Err(e2) => Err(self.transport_failure(&ep.host, &req.method, &e2)),
             },
-            Err(e) => Err(self.transport_failure(&ep.host, &e)),
+            Err(e) => Err(self.transport_failure(&ep.host, &req.method, &e)),
         }
     }
 
-    fn transport_failure(&self, registry: &str, e: &reqwest::Error) -> Failure {
+    fn transport_failure(&self, registry: &str, method: &Method, e: &reqwest::Error) -> Failure {
+        if e.is_timeout() {
+            // Named for the host that stalled (a token realm or a redirect
+            // target may be another) and the request it stalled on.
+            let (host, path) = match e.url() {
+                Some(u) => (url_host(u), u.path().to_string()),
+                None => (registry.to_string(), String::new()),
+            };
+            let what = if e.is_connect() {
+                format!("connecting to send {method} {path}")
+            } else {
+                format!("waiting for the response to {method} {path}")
+            };
+            return Failure::Retry {
+                error: Stall::new(&host, self.timeout, what).into(),
+                after: None,
+            };
+        }
         let message = error_chain(e);
         if is_tls_error(e) {
             return Failure::Fatal(RegistryError::Tls {
@@ -1110,6 +1274,15 @@ impl Client {
         } else {
             Failure::Retry { error, after: None }
         }
+    }
+}
+
+/// `host[:port]` of `u`, without any user info.
+fn url_host(u: &reqwest::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
     }
 }
 
@@ -1177,6 +1350,33 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// Whether `e` or one of its causes is a timeout (reqwest's own, or an
+/// `io::Error` of kind `TimedOut`). reqwest hands a body read that timed
+/// out back as an `io::Error` wrapping its error, whose `source()` skips the
+/// wrapped one, so `get_ref` is followed too.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = cur {
+        if s.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+            if let Some(inner) = io.get_ref()
+                && is_timeout(inner)
+            {
+                return true;
+            }
+        }
+        cur = s.source();
+    }
+    false
+}
+
 /// TLS failures (bad certificates, HTTPS to an HTTP port) don't go away on
 /// retry. rustls reports them as `io::ErrorKind::InvalidData`, wrapped by
 /// hyper-util in another io::Error whose `source()` skips the inner one, so
@@ -1210,6 +1410,32 @@ mod tests {
         assert_send_sync::<Client>();
         fn assert_send<T: Send>() {}
         assert_send::<BlobReader>();
+    }
+
+    #[test]
+    fn a_stall_names_host_wait_and_tries() {
+        let s = Stall::new(
+            "127.0.0.1:5055",
+            Duration::from_secs(60),
+            "reading layer sha256:abc".into(),
+        );
+        assert_eq!(
+            s.to_string(),
+            "no data from 127.0.0.1:5055 for 60 s while reading layer sha256:abc (the registry \
+             stalled; to wait longer, set [registry] timeout in config.toml)"
+        );
+        let s = s.gave_up(3, Duration::from_millis(181_600));
+        assert!(
+            s.to_string()
+                .contains("sha256:abc; gave up after 3 attempts in 182 s (the registry stalled"),
+            "{s}"
+        );
+        let e = std::io::Error::new(std::io::ErrorKind::TimedOut, s);
+        assert_eq!(Stall::in_io(&e).unwrap().attempts, 3);
+        assert!(is_timeout(&e));
+        assert!(!is_timeout(&std::io::Error::other("x")));
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5");
+        assert_eq!(seconds(Duration::from_secs(2)), "2");
     }
 
     #[test]
