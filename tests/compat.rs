@@ -280,3 +280,86 @@ fn missing_objects_get_podmans_status_and_words() {
     b.ok(&["create", "--name", "broken", &img, "no-such-command"]);
     assert_eq!(b.run(&["start", "broken"]).status.code(), Some(125));
 }
+
+#[test]
+fn run_takes_docker_and_podman_spellings() {
+    let (_reg, b, img) = pulled();
+    // --replace: the container of that name goes first.
+    b.ok(&["run", "-d", "--name", "svc", &img, "sleep", "60"]);
+    let o = b.run(&["run", "-d", "--name", "svc", &img, "true"]);
+    assert_eq!(
+        o.status.code(),
+        Some(125),
+        "the name is taken without --replace"
+    );
+    let new = b.ok(&[
+        "run",
+        "-d",
+        "--replace",
+        "--name",
+        "svc",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(b.ok(&["ps", "-aq", "--no-trunc"]).trim(), new.trim());
+    b.ok(&["rm", "-f", "svc"]);
+    // --dns-opt is Docker's spelling of --dns-option.
+    let resolv = b.ok(&[
+        "run",
+        "--rm",
+        "--dns-opt",
+        "ndots:3",
+        &img,
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(resolv.contains("ndots:3"), "{resolv}");
+    // Docker's and Podman's default network names mean burrow's default.
+    for net in ["bridge", "podman"] {
+        let ifaces = b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            &img,
+            "cat",
+            "/proc/net/dev",
+        ]);
+        assert!(ifaces.lines().count() > 3, "{net}: {ifaces}");
+    }
+    // keep-id with ids of the user's choosing.
+    let ids = b.ok(&[
+        "run",
+        "--rm",
+        "--userns=keep-id:uid=1234,gid=2345",
+        &img,
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(ids, "1234\n2345\n");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges=false",
+        &img,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("no_new_privs"), "{}", stderr(&o));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            "no-new-privileges=true",
+            &img,
+            "echo",
+            "ok"
+        ]),
+        "ok\n"
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
