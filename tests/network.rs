@@ -218,10 +218,6 @@ fn the_host_names_and_network_modes() {
             "needs --network pasta",
         ),
         (
-            vec!["run", "--network", "bridge", &img, "true"],
-            "not supported",
-        ),
-        (
             vec!["run", "--add-host", "db", &img, "true"],
             "invalid --add-host",
         ),

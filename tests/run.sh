@@ -94,11 +94,17 @@ if [ "$setup" = 1 ]; then
         log "creating user $user"
         useradd -m -s /bin/bash "$user"
     fi
-    if ! grep -q "^$user:" /etc/subuid; then
-        usermod --add-subuids 100000-165535 "$user"
-    fi
-    if ! grep -q "^$user:" /etc/subgid; then
-        usermod --add-subgids 100000-165535 "$user"
+    # A range no other user has: from 100000, after every range in either
+    # file (as `burrow system check` suggests).
+    free_start() {
+        awk -F: 'BEGIN { s = 100000 } NF >= 3 && $2 + $3 > s { s = $2 + $3 } END { print s }' \
+            /etc/subuid /etc/subgid
+    }
+    if ! grep -q "^$user:" /etc/subuid || ! grep -q "^$user:" /etc/subgid; then
+        first=$(free_start)
+        last=$((first + 65535))
+        grep -q "^$user:" /etc/subuid || usermod --add-subuids "$first-$last" "$user"
+        grep -q "^$user:" /etc/subgid || usermod --add-subgids "$first-$last" "$user"
     fi
 fi
 

@@ -185,6 +185,19 @@ pub struct CreateArgs {
     /// log
     #[arg(long = "log-opt", value_name = "OPT")]
     pub log_opt: Vec<String>,
+    /// Memory limit (512m, 1g, ...): needs a cgroup v2 subtree delegated to you (see `burrow
+    /// system check`)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory and swap together (or -1 for unlimited swap); as --memory
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs the container may use (1.5, ...); as --memory
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// The most processes in the container (-1 for no limit); as --memory
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
     /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -286,6 +299,18 @@ impl CreateArgs {
         }
         for l in &self.label {
             b = b.label(l)?;
+        }
+        if let Some(m) = &self.memory {
+            b = b.memory(m)?;
+        }
+        if let Some(m) = &self.memory_swap {
+            b = b.memory_swap(m)?;
+        }
+        if let Some(c) = &self.cpus {
+            b = b.cpus(c)?;
+        }
+        if let Some(p) = &self.pids_limit {
+            b = b.pids_limit(p)?;
         }
         b.build()
     }

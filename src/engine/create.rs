@@ -68,6 +68,7 @@ impl Engine {
             ))
             .into());
         }
+        check_limits(&req.limits)?;
         let store = self.store()?;
         let containers = ContainerStore::open(store.root())?;
         let keep_id_wanted = req.userns != UsernsMode::Default;
@@ -295,6 +296,29 @@ impl Engine {
             stored,
         ))
     }
+}
+
+/// Resource limits need a cgroup v2 subtree delegated to the user; where
+/// there is none, the request is refused with why and what would enable
+/// it, never run without its limits.
+fn check_limits(limits: &super::request::LimitsRequest) -> Result<(), RequestError> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let check = crate::system::cgroup::check();
+    if check.status != crate::system::check::CheckStatus::Ok {
+        let fix = check
+            .fix
+            .map(|f| format!("; to enable them: {f}"))
+            .unwrap_or_default();
+        return Err(RequestError::Conflict(format!(
+            "--memory, --memory-swap, --cpus and --pids-limit cannot be applied on this host: {}{fix}",
+            check.detail
+        )));
+    }
+    Err(RequestError::Conflict(
+        "--memory, --memory-swap, --cpus and --pids-limit are not applied by this burrow yet, though this host delegates cgroup v2 to you: drop them".to_string(),
+    ))
 }
 
 /// The programs the network needs are installed: the default falls back

@@ -36,8 +36,9 @@ impl UserNs {
         let identity = self.identity;
         let map = self.map.keep_id(uid, gid).ok_or_else(|| {
             RequestError::Invalid(format!(
-                "--userns=keep-id (you as {uid}:{gid} inside) needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}`",
+                "--userns=keep-id (you as {uid}:{gid} inside) needs subordinate ids for {name} in /etc/subuid and /etc/subgid covering at least {} ids: add a range with `{}`",
                 uid.max(gid) + 1,
+                crate::userns::subid::usermod_fix(&identity.name),
                 name = identity.name
             ))
         })?;

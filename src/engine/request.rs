@@ -134,6 +134,26 @@ impl Default for ConfinementRequest {
     }
 }
 
+/// Resource limits (`--memory`, `--memory-swap`, `--cpus`,
+/// `--pids-limit`), applied through a delegated cgroup v2 subtree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitsRequest {
+    /// Bytes of memory.
+    pub memory: Option<u64>,
+    /// Bytes of memory and swap together; -1 for unlimited swap.
+    pub memory_swap: Option<i64>,
+    /// CPUs, fractions allowed.
+    pub cpus: Option<f64>,
+    /// Processes; -1 for no limit.
+    pub pids: Option<i64>,
+}
+
+impl LimitsRequest {
+    pub fn is_empty(&self) -> bool {
+        *self == LimitsRequest::default()
+    }
+}
+
 /// What happens when the container's command exits, and how it is
 /// stopped.
 #[derive(Debug, Clone, Default)]
@@ -164,6 +184,7 @@ pub struct ContainerRequest {
     pub labels: BTreeMap<String, String>,
     /// A container already of this name is removed first.
     pub replace: bool,
+    pub limits: LimitsRequest,
 }
 
 impl ContainerRequest {
@@ -497,6 +518,53 @@ impl ContainerRequestBuilder {
         self
     }
 
+    /// `--memory`: a size (`512m`, `1g`, bytes without a unit).
+    pub fn memory(mut self, size: &str) -> Result<Self, RequestError> {
+        self.req.limits.memory = Some(parse_limit_size(size, "--memory")?);
+        Ok(self)
+    }
+
+    /// `--memory-swap`: memory and swap together, or -1 for unlimited.
+    pub fn memory_swap(mut self, size: &str) -> Result<Self, RequestError> {
+        self.req.limits.memory_swap = Some(if size == "-1" {
+            -1
+        } else {
+            i64::try_from(parse_limit_size(size, "--memory-swap")?)
+                .map_err(|_| invalid(format!("--memory-swap {size}: too large")))?
+        });
+        Ok(self)
+    }
+
+    /// `--cpus`: a positive number of CPUs (`1.5`).
+    pub fn cpus(mut self, cpus: &str) -> Result<Self, RequestError> {
+        let n = cpus
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n > 0.0)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "invalid --cpus {cpus:?}: give a positive number of CPUs, e.g. 1.5"
+                ))
+            })?;
+        self.req.limits.cpus = Some(n);
+        Ok(self)
+    }
+
+    /// `--pids-limit`: the most processes, -1 (or 0) for no limit.
+    pub fn pids_limit(mut self, limit: &str) -> Result<Self, RequestError> {
+        let n = limit
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= -1)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "invalid --pids-limit {limit:?}: give a number of processes, or -1 for no limit"
+                ))
+            })?;
+        self.req.limits.pids = Some(n);
+        Ok(self)
+    }
+
     /// Remove a container of the same name first (`--replace`).
     pub fn replace(mut self, replace: bool) -> Self {
         self.req.replace = replace;
@@ -607,6 +675,32 @@ impl ContainerRequestBuilder {
     }
 }
 
+/// A size of memory as Docker takes it: bytes, or with b, k, m or g.
+fn parse_limit_size(size: &str, flag: &str) -> Result<u64, RequestError> {
+    let lower = size.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => lower.split_at(i),
+        None => (lower.as_str(), ""),
+    };
+    let scale: u64 = match unit.trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| {
+            invalid(format!(
+                "invalid {flag} {size:?}: give a size such as 512m or 1g"
+            ))
+        })
+}
+
 /// `KEY=VALUE` (or `KEY`, an empty value), as labels are given.
 pub fn parse_label(label: &str) -> Result<(String, String), RequestError> {
     let (k, v) = label.split_once('=').unwrap_or((label, ""));
@@ -635,6 +729,23 @@ mod tests {
         assert!(b.clone().stop_signal("NOPE").is_err());
         assert!(b.clone().log_opt("max-file=3").is_err());
         assert!(b.clone().userns("auto").is_err());
+        assert_eq!(
+            b.clone()
+                .memory("512m")
+                .unwrap()
+                .build()
+                .unwrap()
+                .limits
+                .memory,
+            Some(512 << 20)
+        );
+        for bad in ["", "0", "12x", "-5m", "m"] {
+            assert!(b.clone().memory(bad).is_err(), "{bad}");
+        }
+        assert!(b.clone().cpus("0").is_err());
+        assert!(b.clone().cpus("1.5").is_ok());
+        assert!(b.clone().pids_limit("-2").is_err());
+        assert!(b.clone().memory_swap("-1").is_ok());
         assert!(b.clone().userns("keep-id:uid=0").is_err());
         assert!(b.clone().userns("keep-id:size=2").is_err());
         let r = b

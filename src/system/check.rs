@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::netns;
 use crate::paths::Paths;
 use crate::runtime::rootfs::{Driver, choose};
-use crate::userns::{IdMap, UserIdentity, find_program};
+use crate::userns::{UserIdentity, find_program};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -220,13 +220,14 @@ pub fn check_subids() -> Check {
 }
 
 fn subid_check_for(user: &UserIdentity) -> Check {
+    subid_check_with(user, crate::userns::subid::usermod_fix(&user.name))
+}
+
+/// [`subid_check_for`] with the command that would fix it.
+fn subid_check_with(user: &UserIdentity, fix: String) -> Check {
     const NAME: &str = "subordinate ids";
-    let fix = Some(format!(
-        "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
-        user.name
-    ));
-    let (_, warning) = IdMap::for_user(user);
-    if let Some(w) = warning {
+    let fix = Some(fix);
+    if let Some(w) = crate::userns::idmap::missing_ranges(user) {
         return Check::warn(NAME, w, fix);
     }
     let list = |r: &[crate::userns::IdRange]| {
@@ -363,12 +364,18 @@ mod tests {
         assert!(c.detail.contains("above 1000"), "{}", c.detail);
 
         let none = UserIdentity::from_files(1001, 1001, "bt", "", "");
-        let c = subid_check_for(&none);
+        let taken = "alice:100000:65536\n";
+        let c = subid_check_with(
+            &none,
+            crate::userns::subid::usermod_fix_from("bt", taken, taken),
+        );
         assert_eq!(c.status, CheckStatus::Warn);
         assert_eq!(
             c.fix.as_deref(),
-            Some("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bt")
+            Some("usermod --add-subuids 165536-231071 --add-subgids 165536-231071 bt")
         );
+        // The fix is the fix line's, not repeated in the detail.
+        assert!(!c.detail.contains("usermod"), "{}", c.detail);
     }
 
     #[test]

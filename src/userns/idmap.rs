@@ -47,27 +47,30 @@ pub(crate) struct MapWritten {
     pub setgroups_allowed: bool,
 }
 
+/// What a user without subordinate ranges cannot do, if they have none.
+pub fn missing_ranges(user: &UserIdentity) -> Option<String> {
+    let what = match (user.subuids.is_empty(), user.subgids.is_empty()) {
+        (true, true) => "subuid and subgid ranges",
+        (true, false) => "subuid range",
+        (false, true) => "subgid range",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "user {name} has no {what} in /etc/subuid and /etc/subgid: only your own id is mapped \
+         (to root), so images with files owned by other users fail to unpack and `-u` with \
+         other users cannot work",
+        name = user.name
+    ))
+}
+
 impl IdMap {
     /// The map burrow uses for `user`, plus a warning when the user has no
     /// subordinate range and only its own id can be mapped.
     pub fn for_user(user: &UserIdentity) -> (IdMap, Option<String>) {
         let uids = build(user.uid, &user.subuids);
         let gids = build(user.gid, &user.subgids);
-        let missing = match (user.subuids.is_empty(), user.subgids.is_empty()) {
-            (true, true) => Some("subuid and subgid ranges"),
-            (true, false) => Some("subuid range"),
-            (false, true) => Some("subgid range"),
-            (false, false) => None,
-        };
-        let warning = missing.map(|what| {
-            format!(
-                "user {name} has no {what} in /etc/subuid and /etc/subgid: only your own id is mapped \
-                 (to root), so images with files owned by other users fail to unpack and `-u` with \
-                 other users cannot work; fix: usermod --add-subuids 100000-165535 \
-                 --add-subgids 100000-165535 {name}",
-                name = user.name
-            )
-        });
+        let warning = missing_ranges(user)
+            .map(|w| format!("{w}; fix: {}", super::subid::usermod_fix(&user.name)));
         (IdMap { uids, gids }, warning)
     }
 

@@ -272,3 +272,60 @@ alice:265536:1
         assert!(!u.name.is_empty());
     }
 }
+
+/// The size of the range burrow suggests adding: enough for images whose
+/// files belong to any 16-bit id.
+pub const SUGGESTED_RANGE: u64 = 65536;
+
+/// The first range of [`SUGGESTED_RANGE`] ids, from 100000 on, that starts
+/// after every range any user has in `subuid` and `subgid` (the files'
+/// texts): one that collides with nobody's.
+pub fn free_range_after(subuid: &str, subgid: &str) -> (u64, u64) {
+    let mut start: u64 = 100_000;
+    for line in subuid.lines().chain(subgid.lines()) {
+        let mut fields = line.trim().split(':');
+        let (Some(_), Some(first), Some(count)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if let (Ok(first), Ok(count)) = (first.trim().parse::<u64>(), count.trim().parse::<u64>()) {
+            start = start.max(first + count);
+        }
+    }
+    (start, start + SUGGESTED_RANGE - 1)
+}
+
+/// The command that gives `name` a range of its own, with the ranges
+/// /etc/subuid and /etc/subgid hold now.
+pub fn usermod_fix(name: &str) -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    usermod_fix_from(name, &read("/etc/subuid"), &read("/etc/subgid"))
+}
+
+/// [`usermod_fix`] for the files' texts.
+pub fn usermod_fix_from(name: &str, subuid: &str, subgid: &str) -> String {
+    let (first, last) = free_range_after(subuid, subgid);
+    format!("usermod --add-subuids {first}-{last} --add-subgids {first}-{last} {name}")
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn the_suggested_range_collides_with_nobody() {
+        assert_eq!(free_range_after("", ""), (100_000, 165_535));
+        let uid = "alice:100000:65536\nbob:165536:65536\n";
+        let gid = "alice:100000:65536\ncarol:300000:1000\n";
+        assert_eq!(free_range_after(uid, gid), (301_000, 366_535));
+        assert_eq!(
+            usermod_fix_from("dave", uid, gid),
+            "usermod --add-subuids 301000-366535 --add-subgids 301000-366535 dave"
+        );
+        // Small ranges low down do not pull the suggestion below 100000.
+        assert_eq!(
+            free_range_after("x:1000:10\n", "# comment\n"),
+            (100_000, 165_535)
+        );
+    }
+}

@@ -38,7 +38,6 @@ fn security_opts() {
         "seccomp=",
         "apparmor=unconfined",
         "label=disable",
-        "no-new-privileges=false",
     ] {
         let e = parse_security_opt(s).unwrap_err().to_string();
         assert!(
@@ -47,6 +46,15 @@ fn security_opts() {
         );
         assert!(e.contains(s), "{e}");
     }
+    // Every container gets no_new_privs: turning it off is refused, saying
+    // why.
+    let e = parse_security_opt("no-new-privileges=false")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no-new-privileges=false") && e.contains("no_new_privs"),
+        "{e}"
+    );
 }
 
 #[test]
