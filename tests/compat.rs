@@ -363,3 +363,58 @@ fn run_takes_docker_and_podman_spellings() {
     );
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+/// One script, as users write it for Docker, run with `DOCKER=podman` and
+/// `DOCKER=burrow`: every step exits the same way, and the steps whose
+/// output scripts parse print the same.
+#[test]
+fn a_docker_script_runs_the_same_under_podman_and_burrow() {
+    let (reg, b, img) = pulled();
+    let p = common::podman::Podman::new();
+    p.ok(&["pull", "-q", "--tls-verify=false", &img]);
+    let _keep = reg;
+    // (args, compare stdout too)
+    let steps: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["run", "--name", "s1", &img, "sh", "-c", "exit 3"], true),
+        (vec!["ps", "-a", "--format", "{{.Names}}"], true),
+        (vec!["inspect", "--format", "{{.State.ExitCode}}", "s1"], true),
+        (vec!["inspect", "--format", "{{.Config.Cmd}}", "s1"], true),
+        (vec!["run", "-d", "--name", "s2", &img, "sleep", "60"], false),
+        (vec!["ps", "--format", "{{.Names}}"], true),
+        (vec!["exec", "s2", "sh", "-c", "exit 4"], true),
+        (vec!["stop", "-t", "0", "s2"], true),
+        (vec!["inspect", "--format", "{{.State.Status}}", "s2"], true),
+        (vec!["rm", "s1", "s2"], true),
+        (vec!["rm", "nosuch"], true),
+        (vec!["stop", "nosuch"], true),
+        (vec!["logs", "nosuch"], true),
+        (vec!["run", "--rm", &img, "nosuchcmd"], true),
+        (vec!["image", "exists", &img], true),
+        (vec!["image", "exists", "localhost/nope:1"], true),
+        (vec!["container", "exists", "s1"], true),
+        (vec!["run", "--rm", "-e", "A=1", &img, "sh", "-c", "echo $A"], true),
+        (vec!["run", "--rm", "--name", "a", "--name", "b", &img, "true"], true),
+        (vec!["images", "--format", "{{.Repository}}:{{.Tag}}", &img], true),
+        (vec!["ps", "-a", "-q"], true),
+        (vec!["rm", "-t", "0", "--all", "--force", "--ignore"], true),
+        (vec!["--log-level=bogus", "ps"], false),
+        (vec!["version", "--format", "{{.Client.Version}}"], false),
+    ];
+    for (args, same_output) in steps {
+        let (po, bo) = (p.run(&args), b.run(&args));
+        assert_eq!(
+            bo.status.code(),
+            po.status.code(),
+            "{args:?}: burrow {} / podman {}",
+            stderr(&bo),
+            String::from_utf8_lossy(&po.stderr)
+        );
+        if same_output {
+            assert_eq!(
+                stdout(&bo),
+                String::from_utf8_lossy(&po.stdout),
+                "{args:?}"
+            );
+        }
+    }
+}
