@@ -485,10 +485,10 @@ mod tests {
         let w = warn.unwrap();
         assert!(w.contains("subuid and subgid"), "{w}");
         assert!(w.contains("fail to unpack"), "{w}");
-        assert!(
-            w.contains("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bt"),
-            "{w}"
-        );
+        // The fix names a range no user on this machine has (its range is
+        // tested in subid).
+        assert!(w.contains("; fix: usermod --add-subuids "), "{w}");
+        assert!(w.ends_with(" bt"), "{w}");
         assert!(!w.contains('\n'));
     }
 
