@@ -224,11 +224,11 @@ extern "C" fn proxy_signal(sig: libc::c_int) {
 pub fn proxy_signals_to(monitor_pid: i32) {
     PROXY_RTMIN.store(libc::SIGRTMIN(), Ordering::SeqCst);
     PROXY_MONITOR.store(monitor_pid, Ordering::SeqCst);
-    for s in super::process::FORWARDED {
+    for s in crate::ipc::signals::FORWARDED {
         if s == nix::sys::signal::Signal::SIGWINCH {
             continue;
         }
-        super::tty::install_handler(s as libc::c_int, proxy_signal);
+        crate::ipc::signals::install_handler(s as libc::c_int, proxy_signal);
     }
 }
 

@@ -145,7 +145,7 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
         }
     };
     let mut blocked = SigSet::empty();
-    for s in super::process::FORWARDED {
+    for s in crate::ipc::signals::FORWARDED {
         blocked.add(s);
     }
     let old = blocked.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK);
@@ -171,7 +171,7 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
             drop(write_end);
             CHILD.store(child.as_raw(), Ordering::SeqCst);
             let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, blocked);
-            for s in super::process::FORWARDED {
+            for s in crate::ipc::signals::FORWARDED {
                 if s == Signal::SIGWINCH && req.tty {
                     // The relay resizes the command's terminal instead.
                     tty::watch_resizes();
@@ -183,7 +183,7 @@ pub fn exec_in(pid: i32, ctx: &ExecContext, filter: Option<&Filter>, req: &ExecR
             let _ = old.thread_set_mask();
             if let Some((ours, theirs)) = console {
                 drop(theirs);
-                if let Ok(Some(master)) = tty::recv_fd(ours.as_fd())
+                if let Ok(Some(master)) = crate::ipc::fdpass::recv_fd(ours.as_fd())
                     && let Err(e) = tty::relay(&master, req.stdin)
                 {
                     eprintln!("Error: relaying the terminal: {e}");
@@ -228,7 +228,7 @@ fn child(
         };
         match tty::open_in_container(req.winsize) {
             Ok(master) => {
-                if let Err(e) = tty::send_fd(sock.as_fd(), master.as_fd()) {
+                if let Err(e) = crate::ipc::fdpass::send_fd(sock.as_fd(), master.as_fd()) {
                     fail(
                         &report,
                         EXIT_ENGINE,

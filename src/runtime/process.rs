@@ -40,16 +40,7 @@ pub const EXIT_ENGINE: i32 = 125;
 pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 pub const EXIT_NOT_FOUND: i32 = 127;
 
-/// Signals the monitor passes on to the container process.
-pub const FORWARDED: [Signal; 7] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-];
+use crate::ipc::signals::FORWARDED;
 
 static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -787,7 +778,7 @@ fn run_in_pid_namespace(
             let mut master = None;
             if let Some((ours, theirs)) = console {
                 drop(theirs);
-                match tty::recv_fd(ours.as_fd()) {
+                match crate::ipc::fdpass::recv_fd(ours.as_fd()) {
                     Ok(Some(m)) => master = Some(m),
                     // The container failed first; its report says why.
                     Ok(None) => {}
@@ -893,7 +884,7 @@ fn install_control_signals() {
         if base + n > libc::SIGRTMAX() {
             break;
         }
-        tty::install_handler(base + n, relay_control);
+        crate::ipc::signals::install_handler(base + n, relay_control);
     }
 }
 
@@ -1192,7 +1183,7 @@ fn setup_stdio(
                 )
             })
             .map_err(|e| format!("cannot bind the terminal over /dev/console: {e}"))?;
-        tty::send_fd(sock.as_fd(), master.as_fd())
+        crate::ipc::fdpass::send_fd(sock.as_fd(), master.as_fd())
             .map_err(|e| format!("cannot pass the terminal to burrow: {e}"))?;
         return Ok(());
     }
