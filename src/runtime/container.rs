@@ -119,13 +119,13 @@ pub struct ContainerRecord {
     pub pid: Option<i32>,
     /// What `exec` needs to run like the container's own process.
     #[serde(default)]
-    pub exec: Option<crate::runtime::exec::ExecContext>,
+    pub exec: Option<super::types::ExecContext>,
     /// The user's mounts, for `inspect`.
     #[serde(default)]
-    pub mounts: Vec<crate::runtime::inspect::RecordedMount>,
+    pub mounts: Vec<super::types::RecordedMount>,
     /// `--restart`: what the monitor does when the command exits.
     #[serde(default)]
-    pub restart: crate::runtime::lifecycle::RestartPolicy,
+    pub restart: super::types::RestartPolicy,
     /// How often the monitor restarted it since it was last started.
     #[serde(default)]
     pub restart_count: u32,

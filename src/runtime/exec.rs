@@ -14,7 +14,6 @@ use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{ForkResult, fork};
-use serde::{Deserialize, Serialize};
 
 use super::process::{
     EXIT_ENGINE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, fail, find_program, print_report,
@@ -22,50 +21,9 @@ use super::process::{
 };
 use super::spec::DEFAULT_PATH;
 use super::tty;
+pub use super::types::ExecContext;
 use super::user::resolve_user;
 use crate::confine::{CapSet, Filter};
-
-/// What an exec inherits from the container's own process, kept in its
-/// record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecContext {
-    pub env: Vec<String>,
-    pub cwd: String,
-    /// `user[:group]` as the container was started with.
-    pub user: String,
-    /// The capability mask of the container's process.
-    pub caps: u64,
-    /// "default", "unconfined" or a profile's path.
-    pub seccomp: String,
-    pub privileged: bool,
-}
-
-impl ExecContext {
-    /// The container's confinement, rebuilt: the filter compiled again (or
-    /// found in the cache under `seccomp_cache`) from the recorded mode, a
-    /// profile read from its host path.
-    pub fn confinement(
-        &self,
-        seccomp_cache: &std::path::Path,
-    ) -> Result<super::spec::Confinement, crate::confine::ConfineError> {
-        let caps = CapSet::from_mask(self.caps);
-        let seccomp = if self.privileged {
-            None
-        } else {
-            let mode = match self.seccomp.as_str() {
-                "default" => crate::confine::SeccompMode::Default,
-                "unconfined" => crate::confine::SeccompMode::Unconfined,
-                path => crate::confine::SeccompMode::Profile(path.into()),
-            };
-            crate::confine::prepare_cached(&mode, &caps, seccomp_cache)?
-        };
-        Ok(super::spec::Confinement {
-            caps,
-            seccomp,
-            privileged: self.privileged,
-        })
-    }
-}
 
 /// What the user asked `exec` for.
 #[derive(Debug, Clone, Default)]

@@ -2,20 +2,10 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::container::{ContainerRecord, Status};
-
-/// A mount as `inspect` shows it (kept in the record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedMount {
-    /// "bind" or "tmpfs".
-    pub kind: String,
-    pub source: String,
-    pub destination: String,
-    pub rw: bool,
-}
+pub use super::types::RecordedMount;
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     // Docker's zero time for "never".

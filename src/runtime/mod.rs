@@ -25,6 +25,7 @@ pub mod rootfs;
 pub mod spec;
 pub mod sys;
 pub mod tty;
+pub mod types;
 pub mod user;
 
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
