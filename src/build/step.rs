@@ -833,7 +833,18 @@ impl Step<'_, '_> {
             shared_netns_fd: None,
             names: NameConfig::default(),
         };
-        let code = crate::runtime::run_container(&spec, None, || {}, || {});
+        let code = match crate::runtime::run_container(&spec, None, || {}, || {}) {
+            Ok(code) => code,
+            // Shown as `run` shows it; the step then fails with the code.
+            Err(e) => {
+                if e.is_engine_failure() {
+                    eprintln!("Error: {e}");
+                } else {
+                    eprintln!("burrow: {e}");
+                }
+                e.exit_code()
+            }
+        };
         let result = if code != 0 {
             Err(BuildError::RunFailed {
                 file: self.file.to_string(),

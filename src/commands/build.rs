@@ -183,7 +183,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> anyhow::Result<i32> {
     }
     let network = match network {
         NetworkMode::Pasta(o)
-            if o.is_empty() && burrow::userns::find_program("pasta").is_none() =>
+            if o.is_empty() && burrow::userns::find_host_program("pasta").is_none() =>
         {
             NetworkMode::Slirp4netns(Vec::new())
         }

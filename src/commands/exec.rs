@@ -102,7 +102,8 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let code = exec_in(pid, &exec, filter.as_ref(), &req);
+    let code = exec_in(pid, &exec, filter.as_ref(), &req)
+        .unwrap_or_else(|e| super::run::report_run_error(&e));
     drop(raw);
     Ok(code)
 }

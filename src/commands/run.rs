@@ -278,13 +278,13 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<Result<C
             );
         }
         if user_networks.iter().any(|n| !n.internal)
-            && burrow::userns::find_program("pasta").is_none()
+            && burrow::userns::find_host_program("pasta").is_none()
         {
             anyhow::bail!(burrow::netns::pasta::PastaError::Missing.to_string());
         }
     }
     // The default falls back to slirp4netns where pasta is missing.
-    let have = |p: &str| burrow::userns::find_program(p).is_some();
+    let have = |p: &str| burrow::userns::find_host_program(p).is_some();
     match &network {
         NetworkMode::Pasta(o) if o.is_empty() && !have("pasta") && have("slirp4netns") => {
             network = NetworkMode::Slirp4netns(Vec::new());
@@ -786,7 +786,8 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
             id: id.clone(),
             remove: false,
         };
-        let code = run_container(&spec, None, || keeper.started(container_pid()), || {});
+        let code = run_container(&spec, None, || keeper.started(container_pid()), || {})
+            .unwrap_or_else(|e| report_run_error(&e));
         // The upper directory holds files of container ids: only here, in
         // the user namespace, can they all be removed.
         if rm && let Err(e) = containers.remove(&id) {
@@ -820,6 +821,24 @@ pub fn run(ctx: &Ctx, run_args: &RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Show why a container's command did not run, as Docker does (burrow's
+/// failures as `Error:`, the command's own, 126/127, as burrow's remark
+/// about it), and return the exit code to leave with.
+pub(crate) fn report_run_error(e: &burrow::runtime::RunError) -> i32 {
+    if let burrow::runtime::RunError::Monitor { output, .. } = e {
+        eprint!("{output}");
+    }
+    let message = e.to_string();
+    if !message.is_empty() {
+        if e.is_engine_failure() {
+            eprintln!("Error: {message}");
+        } else {
+            eprintln!("burrow: {message}");
+        }
+    }
+    e.exit_code()
 }
 
 /// How the command that starts a container attaches to it.
@@ -895,10 +914,7 @@ pub fn start_detached(
                 }
                 0
             }
-            Err((code, messages)) => {
-                eprint!("{messages}");
-                code
-            }
+            Err(e) => report_run_error(&e),
         }
     });
     let code = match result {

@@ -190,6 +190,14 @@ impl ContainerStore {
         Ok(ContainerStore { dir })
     }
 
+    /// The store holding the container directory `dir` (a monitor knows
+    /// its container by its directory).
+    pub fn of_container_dir(dir: &Path) -> ContainerStore {
+        ContainerStore {
+            dir: dir.parent().unwrap_or(dir).to_path_buf(),
+        }
+    }
+
     /// The directory of container `id` (config.json, upper, work, rootfs).
     pub fn dir_of(&self, id: &str) -> PathBuf {
         self.dir.join(id)

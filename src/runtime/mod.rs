@@ -16,18 +16,22 @@ pub mod inspect;
 pub mod layer_tar;
 pub mod lifecycle;
 pub mod logs;
-pub mod members;
 pub mod mounts;
 pub mod plan;
 pub mod process;
 pub mod procs;
+pub mod root;
 pub mod rootfs;
 pub mod spec;
 pub mod sys;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tty;
 pub mod types;
 pub mod user;
 
+/// Moved to [`crate::netns::members`]; kept here for existing callers.
+pub use crate::netns::members;
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
-pub use process::{MonitorHooks, run_container, run_detached};
+pub use process::{MonitorHooks, RunError, run_container, run_detached};
 pub use spec::{ContainerSpec, ImageConfig, NetworkMode, RunOptions, SpecError};

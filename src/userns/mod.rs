@@ -482,10 +482,11 @@ fn resolve_command(program: &std::ffi::OsStr) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
 
-/// The absolute path of an executable `name` on $PATH, or in the usual
-/// system directories when $PATH lacks them (setuid helpers live in
-/// /usr/bin whatever the caller's PATH).
-pub fn find_program(name: &str) -> Option<PathBuf> {
+/// The absolute path of an executable `name` on the host: on $PATH, or in
+/// the usual system directories when $PATH lacks them (setuid helpers live
+/// in /usr/bin whatever the caller's PATH). (A command inside a container
+/// is found by [`crate::runtime::process::launch::find_in_container_path`].)
+pub fn find_host_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
