@@ -619,7 +619,6 @@ fn bind(sys: &mut dyn Sys, src: &Path, dst: &Path, readonly: bool) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::spec::NetworkMode;
 
     use crate::runtime::testing::Fake;
 
@@ -628,33 +627,7 @@ mod tests {
     }
 
     fn spec() -> ContainerSpec {
-        ContainerSpec {
-            id: "abc".into(),
-            dir: "/c".into(),
-            lowers: vec!["/l/top".into(), "/l/bottom".into()],
-            hostname: "box".into(),
-            args: vec!["sh".into()],
-            env: vec![],
-            cwd: "/work".into(),
-            network: NetworkMode::None,
-            confine: Default::default(),
-            user: String::new(),
-            stdin: false,
-            tty: false,
-            winsize: None,
-            init: false,
-            mounts: vec![],
-            read_only: false,
-            driver: Driver::Overlay,
-            keep_id: None,
-            id_counts: (65537, 65537),
-            log: None,
-            log_max_size: None,
-            ports: Vec::new(),
-            names: Default::default(),
-            join_netns_pid: None,
-            shared_netns_fd: None,
-        }
+        crate::runtime::testing::spec()
     }
 
     fn position(calls: &[String], prefix: &str) -> usize {

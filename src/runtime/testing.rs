@@ -11,6 +11,8 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 
+use super::rootfs::Driver;
+use super::spec::{ContainerSpec, NetworkMode};
 use super::sys::Sys;
 use crate::confine::{CapSet, ConfineError, Filter};
 
@@ -23,15 +25,25 @@ pub struct Fake {
     pub fail_on: Option<&'static str>,
     /// Text of files read through the fake (account files).
     pub texts: Vec<(&'static str, &'static str)>,
+    /// When set, every call is also written here, where other fakes (the
+    /// steps that talk to the monitor) write theirs, in one order.
+    pub journal: Option<Journal>,
 }
+
+/// A log shared between fakes.
+pub type Journal = std::rc::Rc<std::cell::RefCell<Vec<String>>>;
 
 impl Fake {
     pub fn log(&mut self, s: String) -> io::Result<()> {
-        if self.fail_on.is_some_and(|f| s.contains(f)) {
-            self.calls.push(format!("FAILED {s}"));
+        let failed = self.fail_on.is_some_and(|f| s.contains(f));
+        let line = if failed { format!("FAILED {s}") } else { s };
+        if let Some(j) = &self.journal {
+            j.borrow_mut().push(line.clone());
+        }
+        self.calls.push(line);
+        if failed {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
-        self.calls.push(s);
         Ok(())
     }
 }
@@ -166,5 +178,36 @@ impl Sys for Fake {
             args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>()
         ));
         nix::Error::ENOENT
+    }
+}
+
+/// A small container: two layers, overlay, no network, `sh` in /work.
+pub fn spec() -> ContainerSpec {
+    ContainerSpec {
+        id: "abc".into(),
+        dir: "/c".into(),
+        lowers: vec!["/l/top".into(), "/l/bottom".into()],
+        hostname: "box".into(),
+        args: vec!["sh".into()],
+        env: vec![],
+        cwd: "/work".into(),
+        network: NetworkMode::None,
+        confine: Default::default(),
+        user: String::new(),
+        stdin: false,
+        tty: false,
+        winsize: None,
+        init: false,
+        mounts: vec![],
+        read_only: false,
+        driver: Driver::Overlay,
+        keep_id: None,
+        id_counts: (65537, 65537),
+        log: None,
+        log_max_size: None,
+        ports: Vec::new(),
+        names: Default::default(),
+        join_netns_pid: None,
+        shared_netns_fd: None,
     }
 }

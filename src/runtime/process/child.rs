@@ -262,3 +262,205 @@ fn setup_stdio(
     nix::unistd::setsid().map_err(|e| format!("cannot start a session: {e}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::process::error::EXIT_NOT_FOUND;
+    use crate::runtime::spec::NetworkMode;
+    use crate::runtime::testing::{Fake, Journal, spec};
+
+    /// The monitor's side, recorded in the fake's journal.
+    struct FakeSteps {
+        journal: Journal,
+        network: Result<(), &'static str>,
+    }
+
+    impl ChildSteps for FakeSteps {
+        fn netns_made(&mut self) -> Result<(), ChildSetupError> {
+            self.journal.borrow_mut().push("step netns made".into());
+            Ok(())
+        }
+        fn network_ready(&mut self) -> Result<(), ChildSetupError> {
+            self.journal.borrow_mut().push("step network ready".into());
+            self.network
+                .map_err(|r| ChildSetupError::Network(r.to_string()))
+        }
+        fn stdio(&mut self, _sys: &mut dyn Sys) -> Result<(), ChildSetupError> {
+            self.journal.borrow_mut().push("step stdio".into());
+            Ok(())
+        }
+        fn before_exec(&mut self) -> Result<(), ChildSetupError> {
+            self.journal.borrow_mut().push("step before exec".into());
+            Ok(())
+        }
+    }
+
+    /// Runs the container process's setup for `spec` against fakes; the
+    /// error it ends with, and every call in order.
+    fn run(
+        spec: &ContainerSpec,
+        fail_on: Option<&'static str>,
+        network: Result<(), &'static str>,
+        join_net: Option<BorrowedFd<'_>>,
+    ) -> (ChildSetupError, Vec<String>) {
+        let journal = Journal::default();
+        let mut fake = Fake {
+            fail_on,
+            journal: Some(journal.clone()),
+            texts: vec![("/etc/passwd", "app:x:1000:1000::/home/app:/bin/sh\n")],
+            ..Default::default()
+        };
+        let mut steps = FakeSteps {
+            journal: journal.clone(),
+            network,
+        };
+        let err = setup_and_exec(&mut fake, spec, join_net, &mut steps);
+        let calls = journal.borrow().clone();
+        (err, calls)
+    }
+
+    fn position(calls: &[String], prefix: &str) -> usize {
+        calls
+            .iter()
+            .position(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no call {prefix:?} in {calls:#?}"))
+    }
+
+    fn in_order(calls: &[String], prefixes: &[&str]) {
+        let at: Vec<usize> = prefixes.iter().map(|p| position(calls, p)).collect();
+        for (w, p) in at.windows(2).zip(prefixes.windows(2)) {
+            assert!(w[0] < w[1], "{:?} after {:?} in {calls:#?}", p[0], p[1]);
+        }
+    }
+
+    fn pasta_user_spec() -> ContainerSpec {
+        let mut s = spec();
+        s.network = NetworkMode::Pasta(Vec::new());
+        s.user = "app".into();
+        s.args = vec!["/bin/app".into(), "--flag".into()];
+        s
+    }
+
+    #[test]
+    fn the_whole_setup_happens_in_order() {
+        let (err, c) = run(&pasta_user_spec(), None, Ok(()), None);
+        in_order(
+            &c,
+            &[
+                "pdeathsig SIGKILL",
+                "unshare CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET",
+                // The monitor connects the network while the mounts happen.
+                "step netns made",
+                "mount - / - MS_REC|MS_PRIVATE -",
+                "mount overlay /c/rootfs",
+                "pivot_root /c/rootfs",
+                "mkdir /work",
+                "step network ready",
+                // Account files after the pivot: the container's own.
+                "read /etc/passwd",
+                "read /etc/group",
+                "chdir /work",
+                "step stdio",
+                // Nothing of burrow's open past the exec, then identity,
+                // then capabilities, then the filter.
+                "cloexec from 3",
+                "setgroups []",
+                "setresgid 1000",
+                "keepcaps true",
+                "setresuid 1000",
+                "raise effective caps",
+                "apply caps",
+                "no_new_privs",
+                "step before exec",
+                "execve /bin/app [\"/bin/app\", \"--flag\"]",
+            ],
+        );
+        assert_eq!(
+            c.last().unwrap(),
+            "execve /bin/app [\"/bin/app\", \"--flag\"]"
+        );
+        // The fake's execve fails with ENOENT: 127, named as Docker does.
+        assert_eq!(err.exit_code(), EXIT_NOT_FOUND);
+        assert_eq!(err.to_string(), "\"/bin/app\": no such file or directory");
+    }
+
+    #[test]
+    fn root_keeps_its_groups_and_no_network_means_no_monitor_steps() {
+        let mut s = spec();
+        s.args = vec!["/bin/sh".into()];
+        let (_, c) = run(&s, None, Ok(()), None);
+        assert!(!c.iter().any(|x| x.starts_with("step net")), "{c:#?}");
+        assert!(!c.iter().any(|x| x.starts_with("setgroups")), "{c:#?}");
+        assert!(!c.iter().any(|x| x.starts_with("setresuid")), "{c:#?}");
+        in_order(&c, &["unshare", "chdir /work", "apply caps", "execve"]);
+        // --network none: a namespace of its own, with only loopback.
+        assert!(c[position(&c, "unshare")].contains("CLONE_NEWNET"));
+        assert!(position(&c, "lo up") > position(&c, "pivot_root"));
+    }
+
+    #[test]
+    fn a_shared_network_namespace_is_joined_after_the_others_are_made() {
+        let mut s = spec();
+        s.network = NetworkMode::Container("other".into());
+        s.args = vec!["/bin/sh".into()];
+        let other = std::fs::File::open("/dev/null").unwrap();
+        let (_, c) = run(&s, None, Ok(()), Some(other.as_fd()));
+        let unshare = position(&c, "unshare");
+        assert!(!c[unshare].contains("CLONE_NEWNET"), "{}", c[unshare]);
+        in_order(&c, &["unshare", "setns CLONE_NEWNET", "mount"]);
+    }
+
+    #[test]
+    fn each_failure_names_its_step_and_stops_the_setup() {
+        for (fail_on, message) in [
+            ("pdeathsig", "cannot set the parent-death signal"),
+            ("unshare", "cannot create the container's namespaces: "),
+            ("pivot_root", "container setup failed: "),
+            ("chdir", "cannot enter the working directory /work: "),
+            ("cloexec", "close_range: "),
+            ("setgroups", "cannot set supplementary groups []: "),
+            ("setresgid", "cannot switch to group 1000: "),
+            ("keepcaps", "cannot keep capabilities: "),
+            ("setresuid", "cannot switch to user 1000: "),
+            ("raise effective", "cannot raise capabilities: "),
+            ("apply caps", "cannot drop bounding capabilities: "),
+            ("no_new_privs", ""),
+        ] {
+            let mut s = pasta_user_spec();
+            s.user = "1000:1000".into();
+            s.network = NetworkMode::None;
+            let (err, c) = run(&s, Some(fail_on), Ok(()), None);
+            assert!(
+                err.to_string().starts_with(message),
+                "{fail_on}: {err} (wanted {message:?})"
+            );
+            assert_eq!(err.exit_code(), 125, "{fail_on}: {err}");
+            assert!(c.last().unwrap().starts_with("FAILED"), "{fail_on}: {c:#?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_network_fails_the_container_before_its_user_is_looked_up() {
+        let (err, c) = run(&pasta_user_spec(), None, Err("pasta exploded"), None);
+        assert_eq!(err.to_string(), "pasta exploded");
+        assert_eq!(err.exit_code(), 125);
+        assert!(
+            !c.iter().any(|x| x.starts_with("read /etc/passwd")),
+            "{c:#?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_user_is_reported_with_runcs_words() {
+        let mut s = pasta_user_spec();
+        s.user = "nosuch".into();
+        s.network = NetworkMode::None;
+        let (err, c) = run(&s, None, Ok(()), None);
+        assert_eq!(
+            err.to_string(),
+            "unable to find user nosuch: no matching entries in passwd file"
+        );
+        assert!(!c.iter().any(|x| x.starts_with("cloexec")), "{c:#?}");
+    }
+}

@@ -56,3 +56,30 @@ pub fn read_report(chan: &mut ProcessChannel) -> Result<Option<(i32, String)>, C
         Some(other) => Err(chan.unexpected("a failure report or the end of the channel", &other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_is_a_failure_or_the_end_of_the_channel() {
+        let (mut monitor, mut child) = pair(MONITOR, CONTAINER).unwrap();
+        let err = ChildSetupError::Program {
+            code: 127,
+            message: "\"nosuch\": executable file not found in $PATH".into(),
+        };
+        child.send(&failed(&err)).unwrap();
+        child.send(&Message::NetnsReady).unwrap();
+        assert_eq!(
+            read_report(&mut monitor).unwrap(),
+            Some((127, err.to_string()))
+        );
+        // Anything else at that point is a protocol error that names it.
+        assert_eq!(
+            read_report(&mut monitor).unwrap_err().to_string(),
+            "expected a failure report or the end of the channel from the container process, got NetnsReady"
+        );
+        drop(child);
+        assert_eq!(read_report(&mut monitor).unwrap(), None);
+    }
+}
