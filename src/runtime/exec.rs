@@ -117,7 +117,7 @@ pub fn exec_in(
     if let Some((ours, theirs)) = console {
         drop(theirs);
         if let Ok(Some(master)) = crate::ipc::fdpass::recv_fd(ours.as_fd())
-            && let Err(e) = tty::relay(&master, req.stdin)
+            && let Err(e) = super::relay::relay_terminal(&master, req.stdin)
         {
             eprintln!("Error: relaying the terminal: {e}");
         }

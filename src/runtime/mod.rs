@@ -20,6 +20,7 @@ pub mod mounts;
 pub mod plan;
 pub mod process;
 pub mod procs;
+pub mod relay;
 pub mod root;
 pub mod rootfs;
 pub mod spec;

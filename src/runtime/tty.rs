@@ -2,8 +2,9 @@
 //! process opens the pseudo-terminal in its own devpts instance (so the
 //! container sees `/dev/pts/0` as its terminal), makes the slave its
 //! controlling terminal and stdio, and hands the master to the monitor over
-//! a unix socket (SCM_RIGHTS). The monitor then relays bytes between the
-//! user's terminal and the master with poll(2): no threads.
+//! a unix socket (SCM_RIGHTS). The bytes between the user's terminal and
+//! the master are relayed with poll(2), no threads: by the monitor's
+//! [`super::hub`], or by [`super::relay`] for `exec -t`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -11,9 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
-use nix::sys::termios::{self, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{self, SetArg, Termios};
 
 /// A terminal's size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -173,67 +173,6 @@ pub fn watch_resizes() {
 /// Whether the user's terminal changed size since the last call.
 pub fn take_resize() -> bool {
     RESIZED.swap(false, Ordering::SeqCst)
-}
-
-/// Copy the user's stdin to `master` (if `forward_stdin`) and `master` to
-/// stdout, following the user's terminal size (see [`watch_resizes`]),
-/// stdout until the container side of the terminal is closed by every
-/// process in the container. On end of input, the terminal's end-of-file
-/// character is sent, so a shell reading piped commands exits.
-pub fn relay(master: &OwnedFd, forward_stdin: bool) -> io::Result<()> {
-    let stdin = io::stdin();
-    let mut stdin_open = forward_stdin;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if take_resize()
-            && let Some(size) = host_winsize()
-        {
-            let _ = set_winsize(master.as_raw_fd(), size);
-        }
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds
-            .get(1)
-            .and_then(PollFd::revents)
-            .unwrap_or(PollFlags::empty());
-        if !master_ready.is_empty() {
-            match nix::unistd::read(master, &mut buf) {
-                Ok(0) | Err(Errno::EIO) => return Ok(()),
-                Ok(n) => write_all(1, &buf[..n])?,
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !stdin_ready.is_empty() {
-            match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                Ok(0) => {
-                    stdin_open = false;
-                    let eof = termios::tcgetattr(master.as_fd())
-                        .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize])
-                        .unwrap_or(4);
-                    // The container may be gone already; its output still drains.
-                    let _ = write_all(master.as_raw_fd(), &[eof]);
-                }
-                Ok(n) => {
-                    if let Err(e) = write_all(master.as_raw_fd(), &buf[..n])
-                        && e.raw_os_error() != Some(libc::EIO)
-                    {
-                        return Err(e);
-                    }
-                }
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(_) => stdin_open = false,
-            }
-        }
-    }
 }
 
 pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
