@@ -485,7 +485,7 @@ fn resolve_command(program: &std::ffi::OsStr) -> Option<PathBuf> {
 /// The absolute path of an executable `name` on the host: on $PATH, or in
 /// the usual system directories when $PATH lacks them (setuid helpers live
 /// in /usr/bin whatever the caller's PATH). (A command inside a container
-/// is found by [`crate::runtime::process::launch::find_in_container_path`].)
+/// is found by the runtime's `find_in_container_path`.)
 pub fn find_host_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

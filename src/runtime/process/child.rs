@@ -42,7 +42,10 @@ pub fn setup_and_exec(
     steps: &mut dyn ChildSteps,
 ) -> ChildSetupError {
     match try_setup(sys, spec, join_net, steps) {
-        Ok(prepared) => launch::exec(sys, &prepared, &spec.args[0]),
+        Ok(prepared) => {
+            let shown = spec.args.first().map_or("", String::as_str);
+            launch::exec(sys, &prepared, shown)
+        }
         Err(e) => e,
     }
 }

@@ -186,7 +186,100 @@ pub fn find_in_container_path(name: &str, path: &str) -> Result<PathBuf, (i32, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::testing::Fake;
     use std::os::unix::fs::PermissionsExt;
+
+    fn exec_like(user: &str) -> (Fake, Result<Prepared, ChildSetupError>) {
+        let mut fake = Fake {
+            texts: vec![("/etc/group", "staff:x:50:app\n")],
+            ..Default::default()
+        };
+        let args = vec!["/bin/tool".to_string()];
+        let launch = Launch {
+            args: &args,
+            env: vec!["PATH=/bin".into(), "HOME=/root".into()],
+            cwd: "/srv",
+            user,
+        };
+        let prepared = prepare(&mut fake, &launch);
+        (fake, prepared)
+    }
+
+    #[test]
+    fn root_stays_root_and_keeps_its_home() {
+        let (mut fake, prepared) = exec_like("");
+        let prepared = prepared.unwrap();
+        assert!(prepared.user.is_none());
+        assert!(prepared.env.iter().any(|e| e.to_bytes() == b"HOME=/root"));
+        confine(&mut fake, &prepared, &CapSet::from_mask(0), None).unwrap();
+        assert_eq!(
+            fake.calls,
+            [
+                "read /etc/passwd",
+                "read /etc/group",
+                "chdir /srv",
+                "cloexec from 3",
+                "apply caps 0x0",
+                "no_new_privs",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_user_gets_its_groups_before_its_uid_and_caps_after() {
+        let (mut fake, prepared) = exec_like("1000:1000");
+        let mut prepared = prepared.unwrap();
+        prepared.user.as_mut().unwrap().groups = vec![50];
+        confine(&mut fake, &prepared, &CapSet::from_mask(1), None).unwrap();
+        assert_eq!(
+            fake.calls[3..],
+            [
+                "cloexec from 3",
+                "setgroups [50]",
+                "setresgid 1000",
+                "keepcaps true",
+                "setresuid 1000",
+                "raise effective caps",
+                "apply caps 0x1",
+                "no_new_privs",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_close_range_is_fatal_for_every_process_entering_a_container() {
+        let (mut fake, prepared) = exec_like("");
+        fake.fail_on = Some("cloexec");
+        let err = confine(&mut fake, &prepared.unwrap(), &CapSet::from_mask(0), None).unwrap_err();
+        assert!(matches!(err, ChildSetupError::CloseRange(_)), "{err}");
+        assert_eq!(err.exit_code(), 125);
+        // Nothing is confined (nor executed) after it.
+        assert_eq!(fake.calls.last().unwrap(), "FAILED cloexec from 3");
+    }
+
+    #[test]
+    fn a_missing_working_directory_or_command_is_named() {
+        let mut fake = Fake {
+            fail_on: Some("chdir"),
+            ..Default::default()
+        };
+        let args: Vec<String> = Vec::new();
+        let launch = Launch {
+            args: &args,
+            env: Vec::new(),
+            cwd: "/nowhere",
+            user: "",
+        };
+        let err = prepare(&mut fake, &launch).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot enter the working directory /nowhere: "),
+            "{err}"
+        );
+        fake.fail_on = None;
+        let err = prepare(&mut fake, &launch).unwrap_err();
+        assert_eq!(err.to_string(), "no command to run");
+    }
 
     #[test]
     fn find_program_searches_the_given_path() {
