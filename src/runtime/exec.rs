@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::fcntl::OFlag;
-use nix::sched::{CloneFlags, setns};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{ForkResult, fork};
 
@@ -73,12 +73,14 @@ pub fn exec_in(
             .map_err(|source| RunError::OpenNamespace { name, source })?;
         fds.push((name, flag, f));
     }
+    let sys = &mut LinuxSys;
     for (name, flag, f) in &fds {
-        setns(f.as_fd(), *flag).map_err(|source| RunError::JoinNamespace { name, source })?;
+        sys.setns(f.as_fd(), *flag)
+            .map_err(|source| RunError::JoinNamespace { name, source })?;
     }
     // Root of the user namespace now, as the container's own setup was.
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-        .and_then(|()| nix::unistd::setresuid(0.into(), 0.into(), 0.into()))
+    sys.setresgid(0)
+        .and_then(|()| sys.setresuid(0))
         .map_err(RunError::BecomeRoot)?;
     let console = tty::console_socket(req.tty).map_err(|source| RunError::Resource {
         what: "a socket for the terminal",

@@ -4,6 +4,20 @@
 //!
 //! Everything here runs inside burrow's user namespace (see
 //! [`crate::userns::run_in_userns`]); the binary only parses options.
+//!
+//! - What a container is: [`spec`] (how to run it), [`container`] (its
+//!   record and the store of records), [`types`] (the record's leaf types),
+//!   [`mounts`], [`user`].
+//! - Making it: [`rootfs`] (storage drivers' tools), [`root`] (its root
+//!   before its namespaces), [`plan`] (the setup as data), [`sys`] (the
+//!   system calls behind a trait).
+//! - Running it: [`process`] (monitor, container process, restart loop),
+//!   [`init`] (`--init`), [`exec`], [`lifecycle`] (restart policies,
+//!   record keeping).
+//! - Talking to it: [`hub`] (the monitor's log and attach socket),
+//!   [`attach`], [`relay`], [`tty`], [`logs`].
+//! - Looking at it and what it changed: [`inspect`], [`procs`], [`diff`],
+//!   [`copy`], [`layer_tar`].
 
 pub mod attach;
 pub mod container;

@@ -60,9 +60,12 @@ pub enum RunError {
         source: io::Error,
     },
     #[error("cannot join the container's {name} namespace: {source}")]
-    JoinNamespace { name: &'static str, source: Errno },
+    JoinNamespace {
+        name: &'static str,
+        source: io::Error,
+    },
     #[error("cannot become root in the container's user namespace: {0}")]
-    BecomeRoot(Errno),
+    BecomeRoot(io::Error),
     #[error("cannot fork: {0}")]
     ForkExec(Errno),
     /// A detached container's monitor failed to start it; `output` is
