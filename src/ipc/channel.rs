@@ -69,11 +69,6 @@ impl<M: Serialize + DeserializeOwned + Debug> Channel<M> {
         Ok((end(a, second_name), end(b, first_name)))
     }
 
-    /// Who this end talks to.
-    pub fn peer(&self) -> &'static str {
-        self.peer
-    }
-
     pub fn send(&mut self, msg: &M) -> Result<(), ChannelError> {
         let body = serde_json::to_vec(msg).map_err(|e| self.io(io::Error::other(e)))?;
         let len = u32::try_from(body.len()).map_err(|e| self.io(io::Error::other(e)))?;

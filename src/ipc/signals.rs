@@ -19,7 +19,7 @@ pub const FORWARDED: [Signal; 7] = [
 ];
 
 /// Install `handler` for `signal`, restarting interrupted calls.
-pub fn install_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+pub(crate) fn install_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
     // SAFETY: every handler given here only reads or stores atomics and
     // calls kill(2), which are async-signal-safe.
     unsafe {
