@@ -10,8 +10,29 @@ use std::path::PathBuf;
 
 use nix::sched::{CloneFlags, unshare};
 
-use super::rootfs::{Driver, FuseMount, copy_layers, keep_id_fuse_mapping, keep_id_view};
+use nix::errno::Errno;
+
+use super::rootfs::{
+    Driver, FuseMount, RootfsError, copy_layers, keep_id_fuse_mapping, keep_id_view,
+};
 use super::spec::ContainerSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("cannot prepare the container directory {}: {source}", dir.display())]
+    Prepare { dir: PathBuf, source: io::Error },
+    #[error("cannot create a mount namespace: {0}")]
+    MountNamespace(Errno),
+    #[error("cannot make / private: {0}")]
+    MakePrivate(Errno),
+    /// The vfs copy or the fuse-overlayfs mount failed.
+    #[error(transparent)]
+    Driver(#[from] RootfsError),
+    #[error("cannot move the copied root into place: {0}")]
+    MoveCopy(io::Error),
+    #[error("cannot mount the container's root: {0}")]
+    Mount(Errno),
+}
 
 /// The container's own directories: overlay upper and work, the root's
 /// mount point, and the empty lower directory of an image without layers.
@@ -31,12 +52,10 @@ pub fn create_dirs(spec: &ContainerSpec) -> io::Result<()> {
 /// namespace of the caller's own (for `cp` and `diff`): the overlay (kernel
 /// or FUSE) as the container would have it, or the vfs copy. Call as root
 /// of a user namespace with the container's id map, single-threaded.
-pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
-    create_dirs(spec).map_err(|e| {
-        format!(
-            "cannot prepare the container directory {}: {e}",
-            spec.dir.display()
-        )
+pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, RootError> {
+    create_dirs(spec).map_err(|source| RootError::Prepare {
+        dir: spec.dir.clone(),
+        source,
     })?;
     if spec.driver != Driver::FuseOverlayfs {
         private_mount_namespace()?;
@@ -55,16 +74,15 @@ pub fn mount_root_privately(spec: &ContainerSpec) -> Result<PathBuf, String> {
                 nix::mount::MsFlags::empty(),
                 Some(data.as_str()),
             )
-            .map_err(|e| format!("cannot mount the container's root: {e}"))?;
+            .map_err(RootError::Mount)?;
             Ok(spec.rootfs())
         }
     }
 }
 
 /// A mount namespace of our own whose mounts do not propagate back.
-pub fn private_mount_namespace() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+pub fn private_mount_namespace() -> Result<(), RootError> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(RootError::MountNamespace)?;
     nix::mount::mount(
         None::<&str>,
         "/",
@@ -72,12 +90,12 @@ pub fn private_mount_namespace() -> Result<(), String> {
         nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| format!("cannot make / private: {e}"))
+    .map_err(RootError::MakePrivate)
 }
 
 /// Whatever the driver needs before the container's own mount namespace:
 /// fuse-overlayfs is mounted here (true), the vfs copy made once.
-pub(crate) fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
+pub(crate) fn make_root(spec: &ContainerSpec) -> Result<bool, RootError> {
     match spec.driver {
         Driver::Overlay => Ok(false),
         Driver::Vfs => {
@@ -93,9 +111,8 @@ pub(crate) fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
             let owner = translate
                 .as_ref()
                 .map(|f| f as &dyn Fn(u32, u32) -> (u32, u32));
-            copy_layers(&spec.lowers, &tmp, owner).map_err(|e| e.to_string())?;
-            fs::rename(&tmp, &dest)
-                .map_err(|e| format!("cannot move the copied root into place: {e}"))?;
+            copy_layers(&spec.lowers, &tmp, owner)?;
+            fs::rename(&tmp, &dest).map_err(RootError::MoveCopy)?;
             Ok(false)
         }
         Driver::FuseOverlayfs => {
@@ -113,8 +130,7 @@ pub(crate) fn make_root(spec: &ContainerSpec) -> Result<bool, String> {
                 target: spec.rootfs(),
                 mapping,
             }
-            .mount()
-            .map_err(|e| e.to_string())?;
+            .mount()?;
             Ok(true)
         }
     }

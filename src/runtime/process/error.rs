@@ -27,8 +27,8 @@ pub enum RunError {
     #[error("cannot prepare the container directory {}: {source}", dir.display())]
     Prepare { dir: PathBuf, source: io::Error },
     /// The root filesystem could not be made (copied or mounted).
-    #[error("{0}")]
-    Root(String),
+    #[error(transparent)]
+    Root(#[from] crate::runtime::root::RootError),
     #[error("cannot create {what}: {source}")]
     Resource {
         what: &'static str,

@@ -47,7 +47,7 @@ pub fn run_container(
         })?;
     // Before the pid namespace: fuse-overlayfs's daemon must not live in
     // the container's.
-    let fuse_mounted = root::make_root(spec).map_err(RunError::Root)?;
+    let fuse_mounted = root::make_root(spec)?;
     let result = pidns::run_in_pid_namespace(spec, hub, started, running);
     if fuse_mounted {
         // The daemon exits once its file system is gone.
