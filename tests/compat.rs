@@ -375,11 +375,20 @@ fn a_docker_script_runs_the_same_under_podman_and_burrow() {
     let _keep = reg;
     // (args, compare stdout too)
     let steps: Vec<(Vec<&str>, bool)> = vec![
-        (vec!["run", "--name", "s1", &img, "sh", "-c", "exit 3"], true),
+        (
+            vec!["run", "--name", "s1", &img, "sh", "-c", "exit 3"],
+            true,
+        ),
         (vec!["ps", "-a", "--format", "{{.Names}}"], true),
-        (vec!["inspect", "--format", "{{.State.ExitCode}}", "s1"], true),
+        (
+            vec!["inspect", "--format", "{{.State.ExitCode}}", "s1"],
+            true,
+        ),
         (vec!["inspect", "--format", "{{.Config.Cmd}}", "s1"], true),
-        (vec!["run", "-d", "--name", "s2", &img, "sleep", "60"], false),
+        (
+            vec!["run", "-d", "--name", "s2", &img, "sleep", "60"],
+            false,
+        ),
         (vec!["ps", "--format", "{{.Names}}"], true),
         (vec!["exec", "s2", "sh", "-c", "exit 4"], true),
         (vec!["stop", "-t", "0", "s2"], true),
@@ -392,9 +401,18 @@ fn a_docker_script_runs_the_same_under_podman_and_burrow() {
         (vec!["image", "exists", &img], true),
         (vec!["image", "exists", "localhost/nope:1"], true),
         (vec!["container", "exists", "s1"], true),
-        (vec!["run", "--rm", "-e", "A=1", &img, "sh", "-c", "echo $A"], true),
-        (vec!["run", "--rm", "--name", "a", "--name", "b", &img, "true"], true),
-        (vec!["images", "--format", "{{.Repository}}:{{.Tag}}", &img], true),
+        (
+            vec!["run", "--rm", "-e", "A=1", &img, "sh", "-c", "echo $A"],
+            true,
+        ),
+        (
+            vec!["run", "--rm", "--name", "a", "--name", "b", &img, "true"],
+            true,
+        ),
+        (
+            vec!["images", "--format", "{{.Repository}}:{{.Tag}}", &img],
+            true,
+        ),
         (vec!["ps", "-a", "-q"], true),
         (vec!["rm", "-t", "0", "--all", "--force", "--ignore"], true),
         (vec!["--log-level=bogus", "ps"], false),
@@ -410,11 +428,7 @@ fn a_docker_script_runs_the_same_under_podman_and_burrow() {
             String::from_utf8_lossy(&po.stderr)
         );
         if same_output {
-            assert_eq!(
-                stdout(&bo),
-                String::from_utf8_lossy(&po.stdout),
-                "{args:?}"
-            );
+            assert_eq!(stdout(&bo), String::from_utf8_lossy(&po.stdout), "{args:?}");
         }
     }
 }

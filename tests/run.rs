@@ -109,7 +109,7 @@ fn exit_codes() {
     assert_eq!(code(&out), 127);
     assert_eq!(
         stderr(&out).trim(),
-        "burrow: \"nosuch\": executable file not found in $PATH"
+        "Error: \"nosuch\": executable file not found in $PATH"
     );
     let out = c(&["/no/such"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));
@@ -121,7 +121,8 @@ fn exit_codes() {
 
     let out = c(&["noexec"]);
     assert_eq!(code(&out), 126, "{}", stderr(&out));
-    assert_eq!(stderr(&out).trim(), "burrow: \"noexec\": permission denied");
+    // One error prefix for every error (Podman's).
+    assert_eq!(stderr(&out).trim(), "Error: \"noexec\": permission denied");
     let out = c(&["/usr/local/bin/noexec"]);
     assert_eq!(code(&out), 126, "{}", stderr(&out));
     assert!(

@@ -825,7 +825,14 @@ impl Step<'_, '_> {
             .root(self.env.driver, None, self.env.id_counts)
             .build()
             .map_err(|e| self.err(off, e.to_string()))?;
-        let code = crate::runtime::run_container(&spec, None, || {}, || {});
+        let code = match crate::runtime::run_container(&spec, None, || {}, || {}) {
+            Ok(code) => code,
+            // Shown as `run` shows it; the step then fails with the code.
+            Err(e) => {
+                eprintln!("Error: {e}");
+                e.exit_code()
+            }
+        };
         let result = if code != 0 {
             Err(BuildError::RunFailed {
                 file: self.file.to_string(),

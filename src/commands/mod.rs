@@ -48,7 +48,7 @@ mod version;
 use std::path::PathBuf;
 
 use burrow::engine::error::chain_message;
-use burrow::engine::{Engine, EngineError, ErrorKind};
+use burrow::engine::{Engine, EngineError};
 use clap::{Parser, Subcommand};
 
 /// Exit status for errors of burrow itself (Docker/Podman convention).
@@ -160,25 +160,18 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     ))
 }
 
-/// Print an error the way Podman does and return its exit code: the
-/// engine's for its own errors, else 125. A command that could not be
-/// executed (126) or found (127) is burrow's remark about the command.
+/// Print an error the way Podman does (one `Error: ` line, after what the
+/// engine's helpers wrote, if anything) and return its exit code: the
+/// engine's for its own errors (126 and 127 for a command that cannot be
+/// executed or found), else 125.
 pub fn report(err: &anyhow::Error) -> i32 {
     let message = chain_message(err.as_ref());
-    match err.downcast_ref::<EngineError>() {
-        Some(e) if e.kind() != ErrorKind::Engine => {
-            eprintln!("burrow: {message}");
-            e.exit_code()
-        }
-        Some(e) => {
-            eprintln!("Error: {message}");
-            e.exit_code()
-        }
-        None => {
-            eprintln!("Error: {message}");
-            EXIT_ENGINE
-        }
+    let engine = err.downcast_ref::<EngineError>();
+    if let Some(EngineError::ReportedWithOutput { output, .. }) = engine {
+        eprint!("{output}");
     }
+    eprintln!("Error: {message}");
+    engine.map_or(EXIT_ENGINE, EngineError::exit_code)
 }
 
 /// The engine for the global options.

@@ -79,7 +79,9 @@ fn step_network(network: &NetworkMode) -> Result<NetworkMode, RequestError> {
                 names.join(",")
             )));
         }
-        NetworkMode::Pasta(o) if o.is_empty() && crate::userns::find_program("pasta").is_none() => {
+        NetworkMode::Pasta(o)
+            if o.is_empty() && crate::userns::find_host_program("pasta").is_none() =>
+        {
             NetworkMode::Slirp4netns(Vec::new())
         }
         n => n.clone(),
@@ -144,8 +146,8 @@ impl Engine {
         let answer: Result<ImageRecord, BuildFailure> = self.in_userns(|ns| {
             // Stage views for COPY --from are mounted in a mount namespace
             // of the build's own; stdin is the Dockerfile's or nobody's.
-            crate::runtime::process::private_mount_namespace().map_err(|message| BuildFailure {
-                message,
+            crate::runtime::process::private_mount_namespace().map_err(|e| BuildFailure {
+                message: e.to_string(),
                 run_status: None,
             })?;
             if let Ok(null) = std::fs::File::open("/dev/null") {

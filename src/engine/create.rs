@@ -18,7 +18,7 @@ use crate::runtime::{
     rootfs,
 };
 use crate::storage::GcGuard;
-use crate::userns::find_program;
+use crate::userns::find_host_program as find_program;
 
 /// A container made from a request, recorded with its spec in the store,
 /// not yet started.

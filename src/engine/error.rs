@@ -130,6 +130,14 @@ pub enum EngineError {
     /// process, a container's monitor or its process), as it reported it.
     #[error("{message}")]
     Reported { kind: ErrorKind, message: String },
+    /// Like `Reported`, with what the far side's helpers (pasta,
+    /// fuse-overlayfs) wrote to stderr before it failed, to show first.
+    #[error("{message}")]
+    ReportedWithOutput {
+        kind: ErrorKind,
+        message: String,
+        output: String,
+    },
     /// A forked engine process ended without answering: killed, most
     /// likely (its status as a shell reports it, 128+N for signal N).
     #[error("the engine's process ended without an answer (exit status {code})")]
@@ -144,7 +152,9 @@ pub enum EngineError {
 impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::Reported { kind, .. } => *kind,
+            EngineError::Reported { kind, .. } | EngineError::ReportedWithOutput { kind, .. } => {
+                *kind
+            }
             _ => ErrorKind::Engine,
         }
     }
@@ -165,6 +175,10 @@ impl EngineError {
         Reported {
             kind: self.kind(),
             message: chain_message(self),
+            output: match self {
+                EngineError::ReportedWithOutput { output, .. } => output.clone(),
+                _ => String::new(),
+            },
         }
     }
 
@@ -199,13 +213,47 @@ pub fn chain_message(err: &dyn std::error::Error) -> String {
 pub struct Reported {
     pub kind: ErrorKind,
     pub message: String,
+    /// What the far side's helpers wrote to stderr, shown before the
+    /// message.
+    #[serde(default)]
+    pub output: String,
+}
+
+impl Reported {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Reported {
+        Reported {
+            kind,
+            message: message.into(),
+            output: String::new(),
+        }
+    }
+
+    /// A container's run that failed: its exit code says the kind.
+    pub fn of_run(e: &crate::runtime::RunError) -> Reported {
+        Reported {
+            kind: ErrorKind::from_exit_code(e.exit_code()),
+            message: e.to_string(),
+            output: match e {
+                crate::runtime::RunError::Monitor { output, .. } => output.clone(),
+                _ => String::new(),
+            },
+        }
+    }
 }
 
 impl From<Reported> for EngineError {
     fn from(r: Reported) -> EngineError {
-        EngineError::Reported {
-            kind: r.kind,
-            message: r.message,
+        if r.output.is_empty() {
+            EngineError::Reported {
+                kind: r.kind,
+                message: r.message,
+            }
+        } else {
+            EngineError::ReportedWithOutput {
+                kind: r.kind,
+                message: r.message,
+                output: r.output,
+            }
         }
     }
 }

@@ -78,6 +78,7 @@ fn reported(e: &dyn std::error::Error) -> Reported {
     Reported {
         kind: ErrorKind::Engine,
         message: chain_message(e),
+        output: String::new(),
     }
 }
 
@@ -136,6 +137,7 @@ impl Engine {
                 commit(&store, &spec, &rec, &unpack, &opts).map_err(|e| Reported {
                     kind: ErrorKind::Engine,
                     message: format!("committing container {}: {e}", rec.name),
+                    output: String::new(),
                 })
             });
         if let Some(pid) = paused {

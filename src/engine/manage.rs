@@ -213,9 +213,9 @@ impl Engine {
         } else {
             None
         };
-        let code = exec_in(pid, &exec, filter.as_ref(), req);
+        let ran = exec_in(pid, &exec, filter.as_ref(), req);
         drop(raw);
-        Ok(code)
+        ran.map_err(|e| Reported::of_run(&e).into())
     }
 
     /// The bytes each container of `ids` wrote (its upper directory, or

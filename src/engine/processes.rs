@@ -148,6 +148,7 @@ impl Engine {
                 Err(e) => Err(Reported {
                     kind: ErrorKind::Engine,
                     message: format!("reading the changes of container {}: {e}", c.name),
+                    output: String::new(),
                 }),
             }
         })?;
@@ -181,6 +182,7 @@ impl Engine {
                         Err(e) => Pruned::Failed(Reported {
                             kind: ErrorKind::Engine,
                             message: format!("removing container {id}: {e}"),
+                            output: String::new(),
                         }),
                     }
                 })

@@ -186,16 +186,17 @@ impl Engine {
                 id: id.clone(),
                 remove: false,
             };
-            let code = run_container(&spec, None, || keeper.started(container_pid()), || {});
+            let ran = run_container(&spec, None, || keeper.started(container_pid()), || {});
             // The upper directory holds files of container ids: only here,
             // in the user namespace, can they all be removed.
             if rm && let Err(e) = containers.remove(&id) {
                 return Err(Reported {
                     kind: ErrorKind::Engine,
                     message: format!("removing container {id}: {e}"),
+                    output: String::new(),
                 });
             }
-            Ok(code)
+            ran.map_err(|e| Reported::of_run(&e))
         });
         let code = match result {
             Ok(answer) => answer?,
@@ -285,10 +286,7 @@ impl Engine {
                 id: id.clone(),
                 remove,
             };
-            run_detached(&spec, monitor_end, &mut keeper).map_err(|(code, messages)| Reported {
-                kind: ErrorKind::from_exit_code(code),
-                message: monitor_messages(&messages),
-            })
+            run_detached(&spec, monitor_end, &mut keeper).map_err(|e| Reported::of_run(&e))
         });
         match result {
             Ok(Ok(())) => {}
@@ -374,16 +372,6 @@ impl Engine {
             _ => Ok(Join::Own),
         }
     }
-}
-
-/// The messages a monitor sent before its container's command ran, as
-/// one error message.
-fn monitor_messages(messages: &str) -> String {
-    let text = messages.trim_end();
-    text.strip_prefix("Error: ")
-        .or_else(|| text.strip_prefix("burrow: "))
-        .unwrap_or(text)
-        .to_string()
 }
 
 /// Relay between the caller's standard streams and the container attached

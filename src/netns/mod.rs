@@ -2,7 +2,9 @@
 //! network helper is installed, and whether /dev/net/tun can be used (both
 //! pasta and slirp4netns create a tap device through it).
 
+pub mod helper;
 pub mod link;
+pub mod members;
 pub mod network;
 pub mod pasta;
 pub mod ports;
@@ -16,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use crate::userns::find_program;
+use crate::userns::find_host_program;
 
 /// The user-mode network helpers burrow can drive, in order of preference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,7 +58,7 @@ pub enum NetnsError {
 /// The backend to use: pasta if installed, else slirp4netns; with its path
 /// and version.
 pub fn detect() -> Result<(NetworkBackend, PathBuf, String), NetnsError> {
-    detect_with(find_program)
+    detect_with(find_host_program)
 }
 
 fn detect_with(
@@ -146,7 +148,7 @@ mod tests {
 
     #[test]
     fn prefers_pasta_then_slirp4netns_then_fails() {
-        let sh = find_program("sh").unwrap();
+        let sh = find_host_program("sh").unwrap();
         let both = |n: &str| (n == "pasta" || n == "slirp4netns").then(|| sh.clone());
         assert_eq!(detect_with(both).unwrap().0, NetworkBackend::Pasta);
         let slirp = |n: &str| (n == "slirp4netns").then(|| sh.clone());

@@ -419,7 +419,7 @@ impl NetworkStore {
         internal: bool,
         labels: BTreeMap<String, String>,
     ) -> Result<Network, NetworkError> {
-        if !crate::runtime::container::valid_name(name) || RESERVED.contains(&name) {
+        if !crate::ids::valid_name(name) || RESERVED.contains(&name) {
             return Err(NetworkError::BadName(name.to_string()));
         }
         let _lock = self.lock()?;
@@ -458,10 +458,10 @@ impl NetworkStore {
                 .find(|s| check(*s).is_ok())
                 .ok_or(NetworkError::NoFreeSubnet)?,
         };
-        let id = crate::runtime::container::new_id().map_err(|e| NetworkError::Io {
+        let id = crate::ids::new_id().map_err(|err| NetworkError::Io {
             op: "make an ID for",
             path: self.path_of(name),
-            err: io::Error::other(e.to_string()),
+            err,
         })?;
         let net = Network {
             name: name.to_string(),

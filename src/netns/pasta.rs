@@ -72,7 +72,7 @@ pub fn spawn(
     extra: &[String],
     log: &Path,
 ) -> Result<Child, PastaError> {
-    let program = crate::userns::find_program("pasta").ok_or(PastaError::Missing)?;
+    let program = crate::userns::find_host_program("pasta").ok_or(PastaError::Missing)?;
     let log = fs::File::create(log).map_err(PastaError::Spawn)?;
     let mut cmd = Command::new(program);
     cmd.args(args(netns, ports, extra))

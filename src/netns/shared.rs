@@ -29,7 +29,7 @@ use nix::sched::{CloneFlags, setns};
 
 use super::link::Netlink;
 use super::network::Attachment;
-use crate::runtime::tty::{recv_fd, send_fd};
+use crate::ipc::fdpass::{recv_fd, send_fd};
 use crate::userns::{IdMap, UsernsError, run_in_userns};
 
 #[derive(Debug, thiserror::Error)]

@@ -121,7 +121,7 @@ pub fn start(
     log: &Path,
     timeout: Duration,
 ) -> Result<Slirp, SlirpError> {
-    let program = crate::userns::find_program("slirp4netns").ok_or(SlirpError::Missing)?;
+    let program = crate::userns::find_host_program("slirp4netns").ok_or(SlirpError::Missing)?;
     // Inherited by slirp4netns: not close-on-exec.
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| SlirpError::Spawn(e.into()))?;
     let (exit_r, exit_w) = nix::unistd::pipe().map_err(|e| SlirpError::Spawn(e.into()))?;

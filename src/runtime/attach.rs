@@ -21,11 +21,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, connect, recv, send, socket,
 };
 
+use super::relay::{InputEnd, RelayHandler};
 use super::tty::{WinSize, host_winsize, write_all};
 
 pub const STDIN: u8 = 0;
@@ -232,11 +232,11 @@ extern "C" fn proxy_signal(sig: libc::c_int) {
 pub fn proxy_signals_to(monitor_pid: i32) {
     PROXY_RTMIN.store(libc::SIGRTMIN(), Ordering::SeqCst);
     PROXY_MONITOR.store(monitor_pid, Ordering::SeqCst);
-    for s in super::process::FORWARDED {
+    for s in crate::ipc::signals::FORWARDED {
         if s == nix::sys::signal::Signal::SIGWINCH {
             continue;
         }
-        super::tty::install_handler(s as libc::c_int, proxy_signal);
+        crate::ipc::signals::install_handler(s as libc::c_int, proxy_signal);
     }
 }
 
@@ -249,66 +249,54 @@ pub fn run_client(sock: &OwnedFd, opts: &ClientOptions) -> io::Result<AttachEnd>
             send_msg(sock.as_fd(), RESIZE, &resize_payload(size));
         }
     }
-    let stdin = io::stdin();
-    let mut stdin_open = opts.stdin;
-    let mut matcher = DetachMatcher::new(opts.detach_keys.clone());
-    let mut buf = vec![0u8; MAX_PACKET];
-    let mut inbuf = vec![0u8; MAX_PACKET - 1];
-    loop {
-        if opts.tty
-            && super::tty::take_resize()
-            && let Some(size) = host_winsize()
-        {
-            send_msg(sock.as_fd(), RESIZE, &resize_payload(size));
-        }
-        let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let sock_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds
-            .get(1)
-            .and_then(PollFd::revents)
-            .unwrap_or(PollFlags::empty());
-        if !sock_ready.is_empty() {
-            match recv_msg(sock.as_fd(), &mut buf) {
-                None => return Ok(AttachEnd::Lost),
-                Some((STDOUT, n)) => write_all(1, &buf[1..=n])?,
-                Some((STDERR, n)) => write_all(2, &buf[1..=n])?,
-                Some((EXIT, 4)) => {
-                    let code = i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                    return Ok(AttachEnd::Exited(code));
-                }
-                Some(_) => {}
+    let mut client = Client {
+        sock,
+        matcher: DetachMatcher::new(opts.detach_keys.clone()),
+        buf: vec![0u8; MAX_PACKET],
+    };
+    super::relay::relay_loop(sock.as_fd(), opts.stdin, opts.tty, &mut client)
+}
+
+/// [`run_client`]'s side of the loop: the attach socket.
+struct Client<'a> {
+    sock: &'a OwnedFd,
+    matcher: DetachMatcher,
+    buf: Vec<u8>,
+}
+
+impl RelayHandler for Client<'_> {
+    type End = AttachEnd;
+
+    fn resized(&mut self, size: WinSize) -> io::Result<()> {
+        send_msg(self.sock.as_fd(), RESIZE, &resize_payload(size));
+        Ok(())
+    }
+
+    fn source_ready(&mut self) -> io::Result<Option<AttachEnd>> {
+        let buf = &mut self.buf;
+        match recv_msg(self.sock.as_fd(), buf) {
+            None => Ok(Some(AttachEnd::Lost)),
+            Some((STDOUT, n)) => write_all(1, &buf[1..=n]).map(|()| None),
+            Some((STDERR, n)) => write_all(2, &buf[1..=n]).map(|()| None),
+            Some((EXIT, 4)) => {
+                let code = i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                Ok(Some(AttachEnd::Exited(code)))
             }
+            Some(_) => Ok(None),
         }
-        if !stdin_ready.is_empty() {
-            match nix::unistd::read(stdin.as_fd(), &mut inbuf) {
-                Ok(0) => {
-                    stdin_open = false;
-                    send_msg(sock.as_fd(), STDIN_EOF, &[]);
-                }
-                Ok(n) => {
-                    let (pass, detach) = matcher.feed(&inbuf[..n]);
-                    if !pass.is_empty() {
-                        send_msg(sock.as_fd(), STDIN, &pass);
-                    }
-                    if detach {
-                        return Ok(AttachEnd::Detached);
-                    }
-                }
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(_) => {
-                    stdin_open = false;
-                    send_msg(sock.as_fd(), STDIN_EOF, &[]);
-                }
-            }
+    }
+
+    fn input(&mut self, data: &[u8]) -> io::Result<Option<AttachEnd>> {
+        let (pass, detach) = self.matcher.feed(data);
+        if !pass.is_empty() {
+            send_msg(self.sock.as_fd(), STDIN, &pass);
         }
+        Ok(detach.then_some(AttachEnd::Detached))
+    }
+
+    fn input_closed(&mut self, _how: InputEnd) -> io::Result<()> {
+        send_msg(self.sock.as_fd(), STDIN_EOF, &[]);
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+pub use crate::ids::{ProcessRef, valid_name};
 use crate::storage::{StoreError, atomic};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +124,7 @@ pub struct ContainerRecord {
     pub pid: Option<i32>,
     /// `--restart`: what the monitor does when the command exits.
     #[serde(default)]
-    pub restart: crate::runtime::lifecycle::RestartPolicy,
+    pub restart: super::types::RestartPolicy,
     /// How often the monitor restarted it since it was last started.
     #[serde(default)]
     pub restart_count: u32,
@@ -156,50 +157,6 @@ pub struct ContainerRecord {
     pub networks: Vec<crate::netns::network::Attachment>,
 }
 
-/// A process, identified so that a recycled pid or a reboot is noticed:
-/// pid, the kernel's start time of that pid, and the boot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessRef {
-    pub pid: i32,
-    pub start_time: u64,
-    pub boot_id: String,
-}
-
-fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Field 22 of /proc/PID/stat (after the parenthesised command name,
-/// which may itself contain spaces and parentheses); None for a process
-/// that is gone or a zombie (dead, not yet reaped).
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
-    if matches!(fields.next(), Some("Z" | "X")) {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
-
-impl ProcessRef {
-    /// The calling process.
-    pub fn current() -> Option<ProcessRef> {
-        let pid = std::process::id() as i32;
-        Some(ProcessRef {
-            pid,
-            start_time: start_time(pid)?,
-            boot_id: boot_id(),
-        })
-    }
-
-    /// Whether this very process still exists.
-    pub fn alive(&self) -> bool {
-        self.boot_id == boot_id() && start_time(self.pid) == Some(self.start_time)
-    }
-}
-
 impl ContainerRecord {
     /// The status as it is now: a record says "running" only while its
     /// monitor lives; one left behind by a killed monitor, or from before
@@ -219,28 +176,9 @@ pub struct ContainerStore {
     dir: PathBuf,
 }
 
-/// The longest container name (a DNS name's length, as Kubernetes bounds
-/// its objects' names).
-pub const NAME_MAX: usize = 253;
-
-/// A name Docker would accept: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, and at most
-/// [`NAME_MAX`] characters.
-pub fn valid_name(name: &str) -> bool {
-    if name.len() > NAME_MAX {
-        return false;
-    }
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
 /// A new random container id (64 hex digits).
 pub fn new_id() -> Result<String, ContainerError> {
-    let mut bytes = [0u8; 32];
-    let path = Path::new("/dev/urandom");
-    let mut f = File::open(path).map_err(io_err("open", path))?;
-    io::Read::read_exact(&mut f, &mut bytes).map_err(io_err("read", path))?;
-    Ok(hex::encode(bytes))
+    crate::ids::new_id().map_err(io_err("read", Path::new("/dev/urandom")))
 }
 
 impl ContainerStore {
@@ -249,6 +187,14 @@ impl ContainerStore {
         let dir = store_root.join("containers");
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         Ok(ContainerStore { dir })
+    }
+
+    /// The store holding the container directory `dir` (a monitor knows
+    /// its container by its directory).
+    pub fn of_container_dir(dir: &Path) -> ContainerStore {
+        ContainerStore {
+            dir: dir.parent().unwrap_or(dir).to_path_buf(),
+        }
     }
 
     /// The directory of container `id` (config.json, upper, work, rootfs).

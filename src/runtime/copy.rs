@@ -25,6 +25,8 @@ pub enum CopyError {
     Io { path: PathBuf, err: io::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Root(#[from] super::root::RootError),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CopyError + '_ {
@@ -421,7 +423,7 @@ pub fn enter_running(pid1: i32) -> Result<(), CopyError> {
 /// Mount a stopped container's root privately and chroot into it. Call as
 /// root of a user namespace with the container's map.
 pub fn enter_stopped(spec: &super::ContainerSpec) -> Result<(), CopyError> {
-    let root = super::process::mount_root_privately(spec).map_err(CopyError::Invalid)?;
+    let root = super::root::mount_root_privately(spec)?;
     nix::unistd::chroot(&root)
         .and_then(|()| nix::unistd::chdir("/"))
         .map_err(|e| CopyError::Invalid(format!("cannot enter the container's root: {e}")))

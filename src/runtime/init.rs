@@ -10,19 +10,17 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
+/// Signals pid 1 passes on beyond burrow's usual ones
+/// ([`crate::ipc::signals::FORWARDED`]).
+const ALSO_FORWARDED: [Signal; 2] = [Signal::SIGCONT, Signal::SIGALRM];
+
 /// Signals pid 1 passes on. A pid 1 ignores every signal it has no handler
 /// for, so these need one; SIGKILL and SIGSTOP cannot be caught anyway.
-pub const FORWARDED: &[Signal] = &[
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGCONT,
-    Signal::SIGALRM,
-];
+pub fn forwarded() -> impl Iterator<Item = Signal> {
+    crate::ipc::signals::FORWARDED
+        .into_iter()
+        .chain(ALSO_FORWARDED)
+}
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
@@ -35,7 +33,7 @@ extern "C" fn forward(sig: libc::c_int) {
 }
 
 /// Fork: the child returns `Ok(())` and goes on to exec the command; pid 1
-/// never returns from here. Call with `FORWARDED` blocked (the caller's
+/// never returns from here. Call with [`forwarded`] blocked (the caller's
 /// mask is `child_mask`, restored in the child) and after confinement, so
 /// both processes run confined. `tty` says the command gets the terminal's
 /// foreground.
@@ -66,18 +64,18 @@ fn supervise(child: Pid) -> ! {
     // /proc/1/exe, the burrow binary on the host (CVE-2019-5736): a
     // non-dumpable process is off limits to other users' ptrace checks.
     let _ = nix::sys::prctl::set_dumpable(false);
-    // Only stdio stays open; the exec-error pipe belongs to the child.
+    // Only stdio stays open; the report channel belongs to the child.
     // SAFETY: closes descriptors this process no longer uses.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     CHILD.store(child.as_raw(), Ordering::SeqCst);
     let mut mask = SigSet::empty();
-    for s in FORWARDED {
-        mask.add(*s);
+    for s in forwarded() {
+        mask.add(s);
     }
     let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, mask);
-    for s in FORWARDED {
+    for s in forwarded() {
         // SAFETY: the handler only reads an atomic and calls kill(2).
-        let _ = unsafe { sigaction(*s, &action) };
+        let _ = unsafe { sigaction(s, &action) };
     }
     let _ = mask.thread_unblock();
     loop {

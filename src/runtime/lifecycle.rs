@@ -1,100 +1,13 @@
 //! A container's life after `create`: restart policies, and the monitor's
 //! record keeping for detached containers (`run -d`, `start`).
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 
 use super::container::{ContainerStore, ProcessRef, Status};
 use super::process::MonitorHooks;
-
-/// `--restart`: what the monitor does when the container's command exits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    #[default]
-    No,
-    /// Restart after a non-zero exit, at most `max` times (0: no limit).
-    OnFailure {
-        max: u32,
-    },
-    Always,
-    UnlessStopped,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid restart policy {0:?}: use no, on-failure[:MAX], always or unless-stopped")]
-pub struct BadRestartPolicy(String);
-
-impl FromStr for RestartPolicy {
-    type Err = BadRestartPolicy;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BadRestartPolicy(s.to_string());
-        let (name, max) = match s.split_once(':') {
-            Some((n, m)) => (n, Some(m)),
-            None => (s, None),
-        };
-        match (name, max) {
-            ("no" | "", None) => Ok(RestartPolicy::No),
-            ("on-failure", None) => Ok(RestartPolicy::OnFailure { max: 0 }),
-            ("on-failure", Some(m)) => m
-                .parse()
-                .map(|max| RestartPolicy::OnFailure { max })
-                .map_err(|_| bad()),
-            ("always", None) => Ok(RestartPolicy::Always),
-            ("unless-stopped", None) => Ok(RestartPolicy::UnlessStopped),
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RestartPolicy::No => f.write_str("no"),
-            RestartPolicy::OnFailure { max: 0 } => f.write_str("on-failure"),
-            RestartPolicy::OnFailure { max } => write!(f, "on-failure:{max}"),
-            RestartPolicy::Always => f.write_str("always"),
-            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
-        }
-    }
-}
-
-impl RestartPolicy {
-    /// Docker's name for inspect's `HostConfig.RestartPolicy.Name`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            RestartPolicy::No => "no",
-            RestartPolicy::OnFailure { .. } => "on-failure",
-            RestartPolicy::Always => "always",
-            RestartPolicy::UnlessStopped => "unless-stopped",
-        }
-    }
-
-    pub fn max_retries(&self) -> u32 {
-        match self {
-            RestartPolicy::OnFailure { max } => *max,
-            _ => 0,
-        }
-    }
-
-    /// Whether an exit with `code` after `restarts` restarts is followed by
-    /// another start. An exit the user asked for (`stop`, `kill`) never is.
-    pub fn restarts(&self, code: i32, restarts: u32, stopped_by_user: bool) -> bool {
-        if stopped_by_user {
-            return false;
-        }
-        match self {
-            RestartPolicy::No => false,
-            RestartPolicy::OnFailure { max } => code != 0 && (*max == 0 || restarts < *max),
-            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
-        }
-    }
-}
+pub use super::types::{BadRestartPolicy, RestartPolicy};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BadSignal {

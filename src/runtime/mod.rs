@@ -4,6 +4,20 @@
 //!
 //! Everything here runs inside burrow's user namespace (see
 //! [`crate::userns::run_in_userns`]); the binary only parses options.
+//!
+//! - What a container is: [`spec`] (how to run it), [`container`] (its
+//!   record and the store of records), [`types`] (the record's leaf types),
+//!   [`mounts`], [`user`].
+//! - Making it: [`rootfs`] (storage drivers' tools), [`root`] (its root
+//!   before its namespaces), [`plan`] (the setup as data), [`sys`] (the
+//!   system calls behind a trait).
+//! - Running it: [`process`] (monitor, container process, restart loop),
+//!   [`init`] (`--init`), [`exec`], [`lifecycle`] (restart policies,
+//!   record keeping).
+//! - Talking to it: [`hub`] (the monitor's log and attach socket),
+//!   [`attach`], [`relay`], [`tty`], [`logs`].
+//! - Looking at it and what it changed: [`inspect`], [`procs`], [`diff`],
+//!   [`copy`], [`layer_tar`].
 
 pub mod attach;
 pub mod container;
@@ -16,17 +30,23 @@ pub mod inspect;
 pub mod layer_tar;
 pub mod lifecycle;
 pub mod logs;
-pub mod members;
 pub mod mounts;
 pub mod plan;
 pub mod process;
 pub mod procs;
+pub mod relay;
+pub mod root;
 pub mod rootfs;
 pub mod spec;
 pub mod sys;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tty;
+pub mod types;
 pub mod user;
 
+/// Moved to [`crate::netns::members`]; kept here for existing callers.
+pub use crate::netns::members;
 pub use container::{ContainerError, ContainerRecord, ContainerStore, Status};
-pub use process::{MonitorHooks, run_container, run_detached};
+pub use process::{MonitorHooks, RunError, run_container, run_detached};
 pub use spec::{ContainerSpec, ImageConfig, NetworkMode, RunOptions, SpecError};

@@ -620,114 +620,14 @@ fn bind(sys: &mut dyn Sys, src: &Path, dst: &Path, readonly: bool) -> io::Result
 mod tests {
     use super::*;
 
-    /// Records every call; paths resolve by plain joining.
-    #[derive(Default)]
-    struct Fake {
-        calls: Vec<String>,
-        dirs: Vec<&'static str>,
-        files: Vec<&'static str>,
-        fail_on: Option<&'static str>,
-    }
-
-    impl Fake {
-        fn log(&mut self, s: String) -> io::Result<()> {
-            if self.fail_on.is_some_and(|f| s.contains(f)) {
-                self.calls.push(format!("FAILED {s}"));
-                return Err(io::Error::from_raw_os_error(libc::EPERM));
-            }
-            self.calls.push(s);
-            Ok(())
-        }
-    }
-
-    fn flag_names(flags: MsFlags) -> String {
-        let names: Vec<&str> = flags.iter_names().map(|(n, _)| n).collect();
-        if names.is_empty() {
-            "(empty)".into()
-        } else {
-            names.join("|")
-        }
-    }
-
-    impl Sys for Fake {
-        fn mount(
-            &mut self,
-            src: Option<&str>,
-            target: &Path,
-            fstype: Option<&str>,
-            flags: MsFlags,
-            data: Option<&str>,
-        ) -> io::Result<()> {
-            self.log(format!(
-                "mount {} {} {} {} {}",
-                src.unwrap_or("-"),
-                target.display(),
-                fstype.unwrap_or("-"),
-                flag_names(flags),
-                data.unwrap_or("-")
-            ))
-        }
-        fn mount_flags(&mut self, _path: &Path) -> io::Result<MsFlags> {
-            Ok(MsFlags::MS_NOSUID)
-        }
-        fn resolve_in_root(&mut self, root: &Path, path: &str) -> io::Result<PathBuf> {
-            Ok(root.join(path.trim_start_matches('/')))
-        }
-        fn ensure_dir(&mut self, path: &Path) -> io::Result<()> {
-            self.log(format!("mkdir {}", path.display()))
-        }
-        fn ensure_file(&mut self, path: &Path) -> io::Result<()> {
-            self.log(format!("touch {}", path.display()))
-        }
-        fn symlink(&mut self, target: &str, link: &Path) -> io::Result<()> {
-            self.log(format!("symlink {target} {}", link.display()))
-        }
-        fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
-            self.log(format!("pivot_root {}", new_root.display()))
-        }
-        fn is_dir(&mut self, path: &Path) -> io::Result<Option<bool>> {
-            let p = path.to_str().unwrap_or("");
-            Ok(if self.dirs.contains(&p) {
-                Some(true)
-            } else if self.files.contains(&p) {
-                Some(false)
-            } else {
-                None
-            })
-        }
-        fn sethostname(&mut self, name: &str) -> io::Result<()> {
-            self.log(format!("sethostname {name}"))
-        }
-        fn chdir(&mut self, dir: &Path) -> io::Result<()> {
-            self.log(format!("chdir {}", dir.display()))
-        }
-        fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
-            Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no link {}", path.display()),
-            ))
-        }
-        fn loopback_up(&mut self) -> io::Result<()> {
-            self.log("lo up".into())
-        }
-    }
+    use crate::runtime::testing::Fake;
 
     pub(super) fn spec_for_other_tests() -> ContainerSpec {
         spec()
     }
 
     fn spec() -> ContainerSpec {
-        let process = crate::runtime::spec::ProcessSpec {
-            args: vec!["sh".into()],
-            env: vec![],
-            cwd: "/work".into(),
-            hostname: "box".into(),
-        };
-        let lowers = vec!["/l/top".into(), "/l/bottom".into()];
-        ContainerSpec::builder("abc", "/c".into(), lowers, process)
-            .root(Driver::Overlay, None, (65537, 65537))
-            .build()
-            .unwrap()
+        crate::runtime::testing::spec()
     }
 
     fn position(calls: &[String], prefix: &str) -> usize {

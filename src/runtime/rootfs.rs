@@ -14,7 +14,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::userns::find_program;
+use crate::userns::find_host_program;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
@@ -66,7 +66,7 @@ impl Driver {
 /// /dev/fuse may be opened (inside the user namespace the device's owner is
 /// unmapped, so only its "other" permission counts, as it does here).
 pub fn fuse_usable() -> Result<PathBuf, String> {
-    let path = find_program("fuse-overlayfs")
+    let path = find_host_program("fuse-overlayfs")
         .ok_or("fuse-overlayfs is not installed (apt-get install fuse-overlayfs)")?;
     match fs::OpenOptions::new()
         .read(true)

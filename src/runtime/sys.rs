@@ -1,17 +1,25 @@
-//! The system calls container setup needs, behind a trait so the plan can
-//! be applied to a recording fake in tests.
+//! The system calls container setup needs, behind a trait so that the
+//! whole setup of a container's process (namespaces, the plan's mounts,
+//! its identity, its confinement, the exec) can run against a recording
+//! fake in tests.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{CStr, CString, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
 
-/// What [`super::plan::apply`] needs from the kernel.
+use crate::confine::{CapSet, ConfineError, Filter};
+
+/// What the setup of a container's process needs from the kernel: the
+/// mounts of [`super::plan::apply`], then (see [`super::process`]) the
+/// namespaces, the identity, the confinement and the exec.
 pub trait Sys {
     fn mount(
         &mut self,
@@ -43,6 +51,37 @@ pub trait Sys {
     /// are looked up from it).
     fn chdir(&mut self, dir: &Path) -> io::Result<()>;
     fn read_link(&mut self, path: &Path) -> io::Result<PathBuf>;
+
+    // Namespaces and the process itself.
+    /// Die with `signal` when the parent (the monitor) dies.
+    fn set_parent_death_signal(&mut self, signal: Signal) -> io::Result<()>;
+    fn unshare(&mut self, flags: CloneFlags) -> io::Result<()>;
+    fn setns(&mut self, ns: BorrowedFd<'_>, nstype: CloneFlags) -> io::Result<()>;
+    /// A file's text; `None` if it does not exist.
+    fn read_file(&mut self, path: &Path) -> io::Result<Option<String>>;
+    /// Mark every descriptor from `first` on close-on-exec.
+    fn close_on_exec_from(&mut self, first: u32) -> io::Result<()>;
+
+    // Identity.
+    fn setgroups(&mut self, gids: &[u32]) -> io::Result<()>;
+    fn setresgid(&mut self, gid: u32) -> io::Result<()>;
+    fn setresuid(&mut self, uid: u32) -> io::Result<()>;
+    /// Keep the permitted capabilities across a switch away from uid 0.
+    fn set_keep_caps(&mut self, keep: bool) -> io::Result<()>;
+    /// Make the effective capabilities the permitted ones (a switch to a
+    /// non-zero uid clears the effective set).
+    fn raise_effective_caps(&mut self) -> io::Result<()>;
+
+    // Confinement.
+    /// Bounding, ambient, inheritable, effective and permitted sets become
+    /// `caps` (see [`crate::confine::apply`]).
+    fn apply_caps(&mut self, caps: &CapSet) -> Result<(), ConfineError>;
+    fn set_no_new_privs(&mut self) -> Result<(), ConfineError>;
+    /// no_new_privs, then the filter.
+    fn install_seccomp(&mut self, filter: &Filter) -> Result<(), ConfineError>;
+
+    /// execve(2): returns only if it failed.
+    fn execve(&mut self, program: &CStr, args: &[CString], env: &[CString]) -> nix::Error;
 }
 
 /// The real kernel.
@@ -165,6 +204,88 @@ impl Sys for LinuxSys {
     }
     fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn set_parent_death_signal(&mut self, signal: Signal) -> io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(signal).map_err(errno)
+    }
+
+    fn unshare(&mut self, flags: CloneFlags) -> io::Result<()> {
+        nix::sched::unshare(flags).map_err(errno)
+    }
+
+    fn setns(&mut self, ns: BorrowedFd<'_>, nstype: CloneFlags) -> io::Result<()> {
+        nix::sched::setns(ns, nstype).map_err(errno)
+    }
+
+    fn read_file(&mut self, path: &Path) -> io::Result<Option<String>> {
+        match fs::read_to_string(path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn close_on_exec_from(&mut self, first: u32) -> io::Result<()> {
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                first,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn setgroups(&mut self, gids: &[u32]) -> io::Result<()> {
+        let gids: Vec<nix::unistd::Gid> = gids
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&gids).map_err(errno)
+    }
+
+    fn setresgid(&mut self, gid: u32) -> io::Result<()> {
+        let gid = nix::unistd::Gid::from_raw(gid);
+        nix::unistd::setresgid(gid, gid, gid).map_err(errno)
+    }
+
+    fn setresuid(&mut self, uid: u32) -> io::Result<()> {
+        let uid = nix::unistd::Uid::from_raw(uid);
+        nix::unistd::setresuid(uid, uid, uid).map_err(errno)
+    }
+
+    fn set_keep_caps(&mut self, keep: bool) -> io::Result<()> {
+        nix::sys::prctl::set_keepcaps(keep).map_err(errno)
+    }
+
+    fn raise_effective_caps(&mut self) -> io::Result<()> {
+        let permitted = caps::read(None, caps::CapSet::Permitted).map_err(io::Error::other)?;
+        caps::set(None, caps::CapSet::Effective, &permitted).map_err(io::Error::other)
+    }
+
+    fn apply_caps(&mut self, set: &CapSet) -> Result<(), ConfineError> {
+        crate::confine::apply(set)
+    }
+
+    fn set_no_new_privs(&mut self) -> Result<(), ConfineError> {
+        crate::confine::set_no_new_privs()
+    }
+
+    fn install_seccomp(&mut self, filter: &Filter) -> Result<(), ConfineError> {
+        crate::confine::install(filter)
+    }
+
+    fn execve(&mut self, program: &CStr, args: &[CString], env: &[CString]) -> nix::Error {
+        match nix::unistd::execve(program, args, env) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        }
     }
 }
 

@@ -2,19 +2,18 @@
 //! process opens the pseudo-terminal in its own devpts instance (so the
 //! container sees `/dev/pts/0` as its terminal), makes the slave its
 //! controlling terminal and stdio, and hands the master to the monitor over
-//! a unix socket (SCM_RIGHTS). The monitor then relays bytes between the
-//! user's terminal and the master with poll(2): no threads.
+//! a unix socket (SCM_RIGHTS). The bytes between the user's terminal and
+//! the master are relayed with poll(2), no threads: by the monitor's
+//! [`super::hub`], or by [`super::relay`] for `exec -t`.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use nix::sys::stat::Mode;
-use nix::sys::termios::{self, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{self, SetArg, Termios};
 
 /// A terminal's size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,58 +146,14 @@ pub fn pts_number(master: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(n)
 }
 
-/// The socket pair a terminal's master travels over (see [`send_fd`]),
+/// The socket pair a terminal's master travels over (see
+/// [`crate::ipc::fdpass::send_fd`]),
 /// if `wanted`.
 pub fn console_socket(wanted: bool) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
     if !wanted {
         return Ok(None);
     }
-    let pair = nix::sys::socket::socketpair(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::SeqPacket,
-        None,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )?;
-    Ok(Some(pair))
-}
-
-/// Send `fd` over the unix socket `sock`.
-pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(b"T")];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)?;
-    Ok(())
-}
-
-/// Receive a descriptor sent with [`send_fd`]; None if the sender closed
-/// the socket without sending one (it failed before, and reports why over
-/// its own channel).
-pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    loop {
-        let msg = match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => m,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c
-                && let Some(&fd) = fds.first()
-            {
-                // SAFETY: the kernel just installed this descriptor for us.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
-        }
-        return Ok(None);
-    }
+    crate::ipc::fdpass::socket_pair().map(Some)
 }
 
 /// Set by the SIGWINCH handler of [`watch_resizes`]; the relays apply the
@@ -209,89 +164,15 @@ extern "C" fn on_winch(_: libc::c_int) {
     RESIZED.store(true, Ordering::SeqCst);
 }
 
-/// Install `handler` for `signal`, restarting interrupted calls.
-pub(crate) fn install_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
-    // SAFETY: every handler given here only reads or stores atomics and
-    // calls kill(2), which are async-signal-safe.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = handler as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(signal, &sa, std::ptr::null_mut());
-    }
-}
-
 /// From now on, a change of the user's terminal size (SIGWINCH) is noted
 /// for [`take_resize`].
 pub fn watch_resizes() {
-    install_handler(libc::SIGWINCH, on_winch);
+    crate::ipc::signals::install_handler(libc::SIGWINCH, on_winch);
 }
 
 /// Whether the user's terminal changed size since the last call.
 pub fn take_resize() -> bool {
     RESIZED.swap(false, Ordering::SeqCst)
-}
-
-/// Copy the user's stdin to `master` (if `forward_stdin`) and `master` to
-/// stdout, following the user's terminal size (see [`watch_resizes`]),
-/// stdout until the container side of the terminal is closed by every
-/// process in the container. On end of input, the terminal's end-of-file
-/// character is sent, so a shell reading piped commands exits.
-pub fn relay(master: &OwnedFd, forward_stdin: bool) -> io::Result<()> {
-    let stdin = io::stdin();
-    let mut stdin_open = forward_stdin;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if take_resize()
-            && let Some(size) = host_winsize()
-        {
-            let _ = set_winsize(master.as_raw_fd(), size);
-        }
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds
-            .get(1)
-            .and_then(PollFd::revents)
-            .unwrap_or(PollFlags::empty());
-        if !master_ready.is_empty() {
-            match nix::unistd::read(master, &mut buf) {
-                Ok(0) | Err(Errno::EIO) => return Ok(()),
-                Ok(n) => write_all(1, &buf[..n])?,
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !stdin_ready.is_empty() {
-            match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                Ok(0) => {
-                    stdin_open = false;
-                    let eof = termios::tcgetattr(master.as_fd())
-                        .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize])
-                        .unwrap_or(4);
-                    // The container may be gone already; its output still drains.
-                    let _ = write_all(master.as_raw_fd(), &[eof]);
-                }
-                Ok(n) => {
-                    if let Err(e) = write_all(master.as_raw_fd(), &buf[..n])
-                        && e.raw_os_error() != Some(libc::EIO)
-                    {
-                        return Err(e);
-                    }
-                }
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(_) => stdin_open = false,
-            }
-        }
-    }
 }
 
 pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
@@ -310,6 +191,7 @@ pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipc::fdpass::{recv_fd, send_fd};
     use nix::sys::termios::{InputFlags, LocalFlags, OutputFlags};
 
     #[test]

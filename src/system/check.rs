@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::netns;
 use crate::paths::Paths;
 use crate::runtime::rootfs::{Driver, choose};
-use crate::userns::{UserIdentity, find_program};
+use crate::userns::{UserIdentity, find_host_program};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,7 +177,7 @@ pub fn check_id_helpers() -> Check {
     let fix = Some("apt-get install uidmap".to_string());
     let mut found = Vec::new();
     for tool in ["newuidmap", "newgidmap"] {
-        let Some(path) = find_program(tool) else {
+        let Some(path) = find_host_program(tool) else {
             return Check::fail(NAME, format!("{tool} not found"), fix);
         };
         match privilege(&path) {
@@ -278,13 +278,13 @@ pub fn check_overlay(probe: &Result<(), String>) -> Check {
 
 /// fuse-overlayfs's version if it and what it needs are present.
 pub fn fuse_status() -> Result<String, String> {
-    let Some(path) = find_program("fuse-overlayfs") else {
+    let Some(path) = find_host_program("fuse-overlayfs") else {
         return Err("fuse-overlayfs not found".into());
     };
     if !Path::new("/dev/fuse").exists() {
         return Err("/dev/fuse does not exist".into());
     }
-    if find_program("fusermount3").is_none() {
+    if find_host_program("fusermount3").is_none() {
         return Err("fusermount3 not found".into());
     }
     let version = netns::program_version(&path, "fuse-overlayfs").map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::cgroup;
 use crate::netns;
 use crate::paths::Paths;
-use crate::userns::{IdMap, IdRange, UserIdentity, find_program};
+use crate::userns::{IdMap, IdRange, UserIdentity, find_host_program};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostInfo {
@@ -88,8 +88,8 @@ pub fn host_info_with_overlay(overlay: Result<(), String>) -> HostInfo {
         network_backend_path: network.as_ref().map(|n| n.1.clone()),
         network_backend_version: network.map(|n| n.2),
         fuse_overlayfs: super::check::fuse_status().ok(),
-        newuidmap: find_program("newuidmap"),
-        newgidmap: find_program("newgidmap"),
+        newuidmap: find_host_program("newuidmap"),
+        newgidmap: find_host_program("newgidmap"),
     }
 }
 

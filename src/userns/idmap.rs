@@ -13,7 +13,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use super::subid::{IdRange, UserIdentity};
-use super::{UsernsError, find_program};
+use super::{UsernsError, find_host_program};
 
 /// One line of a uid_map or gid_map: `size` ids starting at `container_id`
 /// inside are `host_id..` outside.
@@ -314,7 +314,7 @@ fn spawn_helper(
     pid: i32,
     maps: &[IdMapping],
 ) -> Result<RunningHelper, UsernsError> {
-    let path = find_program(tool).ok_or(UsernsError::HelperNotFound { tool })?;
+    let path = find_host_program(tool).ok_or(UsernsError::HelperNotFound { tool })?;
     let mut cmd = Command::new(&path);
     cmd.arg(pid.to_string());
     for m in maps {

@@ -9,7 +9,6 @@
 //!
 //! Everything here forks, so it must run before any thread is started.
 
-mod channel;
 pub mod idmap;
 pub mod subid;
 
@@ -31,9 +30,23 @@ use nix::sys::signal::{
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getpid, getppid};
 
-use channel::{Channel, Message};
+use crate::ipc::Channel;
+use crate::ipc::signals::FORWARDED;
 pub use idmap::{IdMap, IdMapping};
 pub use subid::{IdRange, UserIdentity};
+
+/// Messages of the user namespace setup handshake.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum Message {
+    /// child → parent: the child is in its new user namespace.
+    Unshared,
+    /// child → parent: unshare(CLONE_NEWUSER) failed with this errno.
+    UnshareFailed { errno: i32 },
+    /// parent → child: maps written; whether setgroups(2) is permitted.
+    Mapped { setgroups_allowed: bool },
+    /// parent → child: the maps could not be written; the parent reports why.
+    MapFailed,
+}
 
 /// Exit code of a child that could not be set up; the parent reports why.
 const SETUP_FAILED: i32 = 125;
@@ -73,7 +86,7 @@ pub enum UsernsError {
     #[error("cannot set up signal forwarding: {0}")]
     Signals(Errno),
     #[error("user namespace setup channel failed: {0}")]
-    Channel(io::Error),
+    Channel(crate::ipc::ChannelError),
     #[error("user namespace setup: unexpected message {0}")]
     Protocol(String),
     #[error("the user namespace process exited during setup ({0})")]
@@ -86,18 +99,6 @@ pub enum UsernsError {
 static SETUP_LOCK: Mutex<()> = Mutex::new(());
 /// The child the handlers forward to; 0 when none.
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
-/// What a user stopping burrow sends; the child gets it too so that it can
-/// clean up and exit, and burrow then returns its status.
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-];
-
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = CHILD_PID.load(Ordering::SeqCst);
     if pid > 0 {
@@ -136,7 +137,8 @@ enum Target<'a> {
 
 fn run_in<F: FnOnce() -> i32>(target: Target<'_>, f: F) -> Result<i32, UsernsError> {
     let guard = SETUP_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    let (mut parent_end, child_end) = Channel::pair().map_err(UsernsError::Channel)?;
+    let (mut parent_end, child_end) =
+        Channel::pair("burrow", "the user namespace process").map_err(UsernsError::Channel)?;
     let parent_pid = getpid();
     let forwarding = Forwarding::install()?;
     // SAFETY: the caller guarantees no other thread runs, so the child's
@@ -178,7 +180,7 @@ fn run_in<F: FnOnce() -> i32>(target: Target<'_>, f: F) -> Result<i32, UsernsErr
     }
 }
 
-fn parent_main(chan: &mut Channel, child: Pid, map: &IdMap) -> Result<i32, UsernsError> {
+fn parent_main(chan: &mut Channel<Message>, child: Pid, map: &IdMap) -> Result<i32, UsernsError> {
     match chan.recv() {
         Ok(Some(Message::Unshared)) => {}
         Ok(Some(Message::UnshareFailed { errno })) => {
@@ -238,7 +240,7 @@ fn reap(child: Pid) -> Result<i32, UsernsError> {
     }
 }
 
-fn child_main<F: FnOnce() -> i32>(mut chan: Channel, parent: Pid, f: F) -> i32 {
+fn child_main<F: FnOnce() -> i32>(mut chan: Channel<Message>, parent: Pid, f: F) -> i32 {
     if let Err(e) = unshare(CloneFlags::CLONE_NEWUSER) {
         let _ = chan.send(&Message::UnshareFailed { errno: e as i32 });
         return SETUP_FAILED;
@@ -480,10 +482,11 @@ fn resolve_command(program: &std::ffi::OsStr) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
 
-/// The absolute path of an executable `name` on $PATH, or in the usual
-/// system directories when $PATH lacks them (setuid helpers live in
-/// /usr/bin whatever the caller's PATH).
-pub fn find_program(name: &str) -> Option<PathBuf> {
+/// The absolute path of an executable `name` on the host: on $PATH, or in
+/// the usual system directories when $PATH lacks them (setuid helpers live
+/// in /usr/bin whatever the caller's PATH). (A command inside a container
+/// is found by the runtime's `find_in_container_path`.)
+pub fn find_host_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))

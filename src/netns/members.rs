@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::container::ProcessRef;
-use crate::netns::network::{Attachment, HostEntry, hosts_with_members};
+use super::network::{Attachment, HostEntry, hosts_with_members};
+use crate::ids::ProcessRef;
 use crate::storage::atomic;
 
 /// One running member.
@@ -30,7 +30,7 @@ pub struct Member {
     /// The monitor: while it lives, so does the membership.
     pub monitor: ProcessRef,
     /// The descriptor number of the shared network namespace in the
-    /// monitor (see [`crate::netns::shared::Anchor`]).
+    /// monitor (see [`super::shared::Anchor`]).
     #[serde(default)]
     pub netns_fd: Option<i32>,
 }
@@ -122,10 +122,10 @@ impl Members {
     }
 
     /// A running member's hold on the shared namespaces, to adopt them from.
-    pub fn anchor(&self) -> Option<crate::netns::shared::Anchor> {
+    pub fn anchor(&self) -> Option<super::shared::Anchor> {
         let _lock = self.lock().ok()?;
         self.live().ok()?.into_iter().find_map(|m| {
-            Some(crate::netns::shared::Anchor {
+            Some(super::shared::Anchor {
                 pid: m.monitor.pid,
                 netns_fd: m.netns_fd?,
             })
