@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Hasher};
 
-pub use gc::{GcGuard, GcStats, Problem};
+pub use gc::{GcGuard, GcStats, Problem, TempLeftovers};
 pub use layers::{EnsureError, LayerInfo, LayerRecord, LayerTemp};
 pub use limits::{LimitError, LimitedReader, MinFree, UnpackLimits};
 
