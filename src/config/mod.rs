@@ -8,6 +8,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::storage::limits::{self, MinFree, UnpackLimits};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -26,6 +28,12 @@ pub enum ConfigError {
 /// # Files in images owned by ids outside your subordinate range are given
 /// # to the overflow uid/gid (65534) instead of failing the pull.
 /// ignore_chown_errors = false
+/// # Refuse a layer that unpacks to more than this many times its
+/// # compressed size (a decompression bomb); 0 turns the check off.
+/// max_unpack_ratio = 100
+/// # Stop unpacking before the store's filesystem has less than this free:
+/// # a share of the filesystem ("5%") or a size ("10G", "500M"); "0": off.
+/// min_free = "5%"
 ///
 /// [registry]
 /// # Seconds to wait for a registry to connect, to answer a request, or to
@@ -41,7 +49,7 @@ pub struct BurrowConfig {
     pub registry: RegistryConfig,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     #[serde(default)]
@@ -49,6 +57,37 @@ pub struct StorageConfig {
     /// overlay, fuse-overlayfs or vfs; unset: chosen by probing the host.
     #[serde(default)]
     pub driver: Option<String>,
+    /// Unpacked bytes a layer may have per compressed byte; 0: no limit.
+    #[serde(default = "default_max_unpack_ratio")]
+    pub max_unpack_ratio: u64,
+    /// Free space the store's filesystem keeps while layers unpack.
+    #[serde(default)]
+    pub min_free: MinFree,
+}
+
+fn default_max_unpack_ratio() -> u64 {
+    limits::DEFAULT_MAX_UNPACK_RATIO
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            ignore_chown_errors: false,
+            driver: None,
+            max_unpack_ratio: default_max_unpack_ratio(),
+            min_free: MinFree::default(),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// What the store allows one layer to write.
+    pub fn unpack_limits(&self) -> UnpackLimits {
+        UnpackLimits {
+            max_ratio: self.max_unpack_ratio,
+            min_free: self.min_free,
+        }
+    }
 }
 
 /// The default of `[registry] timeout`, in seconds.
@@ -98,7 +137,7 @@ impl BurrowConfig {
         };
         let config: BurrowConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
-            message: e.to_string(),
+            message: one_line(&text, &e),
         })?;
         config.check().map_err(|message| ConfigError::Parse {
             path: path.display().to_string(),
@@ -120,6 +159,25 @@ impl BurrowConfig {
     }
 }
 
+/// toml's own rendering draws the offending line over several lines; an
+/// error message is one: `line N: what is wrong`.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            match text.lines().nth(line - 1).map(str::trim) {
+                Some(l) if !l.is_empty() => format!("line {line} ({l}): {what}"),
+                _ => format!("line {line}: {what}"),
+            }
+        }
+        None => what,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +194,9 @@ mod tests {
         let c = BurrowConfig::load(Path::new("/nonexistent/burrow.toml")).unwrap();
         assert!(!c.storage.ignore_chown_errors);
         assert_eq!(c.registry.timeout, DEFAULT_REGISTRY_TIMEOUT);
+        assert_eq!(c.storage.unpack_limits(), UnpackLimits::default());
+        let empty: BurrowConfig = toml::from_str("[storage]\n").unwrap();
+        assert_eq!(empty.storage.unpack_limits(), UnpackLimits::default());
     }
 
     #[test]
@@ -160,5 +221,50 @@ mod tests {
         std::fs::write(&file, "[registry]\ntimeout = 0\n").unwrap();
         let e = BurrowConfig::load(&file).unwrap_err().to_string();
         assert!(e.contains("from 1 to 86400"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_are_one_line_with_the_line_number() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("config.toml");
+        std::fs::write(&p, "[storage]\nmin_free = \"lots\"\n").unwrap();
+        let e = BurrowConfig::load(&p).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.contains(
+                "config.toml: line 2 (min_free = \"lots\"): min_free \"lots\" is not a size"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn parses_unpack_limits() {
+        let c: BurrowConfig =
+            toml::from_str("[storage]\nmax_unpack_ratio = 0\nmin_free = \"10G\"\n").unwrap();
+        assert_eq!(
+            c.storage.unpack_limits(),
+            UnpackLimits {
+                max_ratio: 0,
+                min_free: MinFree::Bytes(10 << 30)
+            }
+        );
+        let c: BurrowConfig = toml::from_str("[storage]\nmin_free = 1048576\n").unwrap();
+        assert_eq!(c.storage.min_free, MinFree::Bytes(1 << 20));
+        let c: BurrowConfig = toml::from_str("[storage]\nmin_free = \"2%\"\n").unwrap();
+        assert_eq!(c.storage.min_free, MinFree::Percent(2));
+        for bad in [
+            "min_free = \"lots\"",
+            "min_free = -1",
+            "min_free = \"120%\"",
+            "max_unpack_ratio = -5",
+            "max_unpack_ratio = \"100\"",
+        ] {
+            let e = toml::from_str::<BurrowConfig>(&format!("[storage]\n{bad}\n"))
+                .expect_err(bad)
+                .to_string();
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 }

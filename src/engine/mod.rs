@@ -104,7 +104,7 @@ impl Engine {
     /// The image store, created if needed.
     pub fn store(&self) -> Result<Store, EngineError> {
         self.paths.ensure()?;
-        Ok(Store::open(&self.paths.root)?)
+        Ok(Store::open(&self.paths.root)?.with_limits(self.config.storage.unpack_limits()))
     }
 
     /// The containers of the store.

@@ -3,11 +3,12 @@
 //!
 //! Per layer the bytes flow: registry → size limit → progress count → tee
 //! into the blob file (which hashes them: the compressed digest) →
-//! decompressor → hash (the diff ID) → tar unpack into a temp layer dir. The
-//! layer becomes visible only when the store renames the finished dir, after
-//! both digests matched; a killed pull leaves only temp entries, which the
-//! next garbage collection removes, and the next pull redoes only the layers
-//! that were not finished.
+//! decompressor → unpack limits (`max_unpack_ratio`, `min_free`) → hash
+//! (the diff ID) → tar unpack into a temp layer dir. The layer becomes
+//! visible only when the store renames the finished dir, after both digests
+//! matched; a killed pull leaves only temp entries, which the next store
+//! write removes, and the next pull redoes only the layers that were not
+//! finished.
 //!
 //! This runs inside the user namespace (the caller enters it), so the unpack
 //! can give files their image owners from the user's subordinate range.
@@ -22,7 +23,8 @@ use crate::reference::{self, Reference};
 use crate::registry::{Client, LayerDescriptor, Platform, RegistryError, ResolvedImage, Stall};
 use crate::storage::unpack::{self, UnpackError, UnpackOptions};
 use crate::storage::{
-    EnsureError, ImageLayer, ImageRecord, LayerInfo, LayerTemp, Store, StoreError, chain_ids,
+    EnsureError, ImageLayer, ImageRecord, LayerInfo, LayerTemp, LimitError, Store, StoreError,
+    chain_ids,
 };
 
 /// Parallel layer downloads. Unpacking is CPU-bound (decompression), so more
@@ -48,6 +50,11 @@ pub enum PullError {
     /// The network broke mid-layer: what it said and how far it got.
     #[error("layer {digest}: download failed: {message}")]
     Transfer { digest: Digest, message: String },
+    /// Past `max_unpack_ratio` or `min_free`: the message names the setting.
+    /// (`limit` is not a `source`: the message already says it all, and a
+    /// chain printer would repeat it.)
+    #[error("layer {digest}: {limit}")]
+    Limit { digest: Digest, limit: LimitError },
     #[error(
         "layer {digest}: uncompressed content has digest {actual}, but the image config says {expected}"
     )]
@@ -455,6 +462,12 @@ fn download_and_unpack(
     opts: &PullOptions,
     obs: &dyn PullObserver,
 ) -> Result<u64, PullError> {
+    let limit = |limit: LimitError| PullError::Limit {
+        digest: desc.digest.clone(),
+        limit,
+    };
+    // Nothing is downloaded onto a filesystem already below the margin.
+    store.check_free_space().map_err(limit)?;
     let blob = client.open_blob(reference, &desc.digest)?;
     let writer = store.blob_writer()?;
     let mut tee = Tee {
@@ -468,7 +481,12 @@ fn download_and_unpack(
     };
     let unpacked = (|| {
         let decompressed = unpack::decompressor(&desc.media_type, &mut tee)?;
-        let mut hashed = crate::digest::DigestingReader::new(decompressed);
+        // Stops a decompression bomb past `max_unpack_ratio` times the
+        // manifest's size, and any layer when space runs below `min_free`.
+        let limited = store
+            .limit_unpack(decompressed, desc.size)
+            .map_err(|e| UnpackError::Read(io::Error::other(e)))?;
+        let mut hashed = crate::digest::DigestingReader::new(limited);
         unpack::unpack_layer(&mut hashed, tmp.diff_dir(), &opts.unpack)?;
         hashed
             .finish()
@@ -490,6 +508,11 @@ fn download_and_unpack(
     let (diff_id, unpacked) = match unpacked {
         Ok(done) => done,
         Err(source) => {
+            if let UnpackError::Read(e) = &source
+                && let Some(l) = LimitError::from_io(e)
+            {
+                return Err(limit(l));
+            }
             return Err(
                 network_failure(&mut tee.inner).unwrap_or_else(|| PullError::Unpack {
                     digest: desc.digest.clone(),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -48,10 +48,18 @@ fn problem(what: String) -> Problem {
 }
 
 impl Store {
+    /// Taken by every command that adds to the store (pull, load, import,
+    /// build, commit, create): besides holding off gc, it first removes
+    /// what killed commands left in `tmp/` (never waiting on a live one).
     pub fn gc_shared(&self) -> Result<GcGuard, StoreError> {
         let (f, path) = self.lock_file("gc.lock")?;
         f.lock_shared()
             .map_err(|e| StoreError::io("lock", &path, e))?;
+        match self.clean_tmp() {
+            Ok(0) => {}
+            Ok(n) => log::debug!("removed {n} temp entries left by killed commands"),
+            Err(e) => log::debug!("cannot clean {}: {e}", self.tmp_dir().display()),
+        }
         Ok(GcGuard { _file: f })
     }
 
@@ -61,8 +69,11 @@ impl Store {
     pub fn gc(&self, extra_roots: &[Digest]) -> Result<GcStats, StoreError> {
         let (gc_lock, gc_path) = self.lock_file("gc.lock")?;
         if try_lock_file(&gc_lock, &gc_path)?.is_none() {
+            // A running (or stalled) pull keeps its own temp entries
+            // locked; the dead ones can go all the same.
             return Ok(GcStats {
                 deferred: true,
+                tmp_removed: self.clean_tmp()?,
                 ..GcStats::default()
             });
         }
@@ -157,7 +168,10 @@ impl Store {
     }
 
     /// Remove `tmp/` entries whose owner is gone (its lock is free). Returns
-    /// how many were removed.
+    /// how many were removed. Never waits: an entry whose owner is alive,
+    /// even stopped, is skipped. An entry that cannot be removed (files of
+    /// subordinate ids, outside the user namespace) stays for a later
+    /// cleaner.
     pub fn clean_tmp(&self) -> Result<u64, StoreError> {
         let mut removed = 0;
         let live: BTreeSet<String> = list_dir(&self.tmp_dir())?.into_iter().collect();
@@ -175,9 +189,11 @@ impl Store {
                 continue;
             }
             let path = self.tmp_dir().join(name);
-            atomic::remove_tree(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            match atomic::remove_tree(&path) {
+                Ok(()) => removed += 1,
+                Err(e) => log::debug!("cannot remove {}: {e}", path.display()),
+            }
             let _ = fs::remove_file(&lock_path);
-            removed += 1;
         }
         // Lock files whose entry never appeared or is gone.
         for name in list_dir(&self.locks_dir())? {
@@ -199,6 +215,28 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// What killed commands left in `tmp/`: entries whose owner is gone,
+    /// and the disk space they take. Removes nothing.
+    pub fn dead_temp(&self) -> Result<TempLeftovers, StoreError> {
+        let mut out = TempLeftovers::default();
+        for name in list_dir(&self.tmp_dir())? {
+            let lock_path = self.locks_dir().join(format!("tmp-{name}.lock"));
+            match OpenOptions::new().read(true).write(true).open(&lock_path) {
+                Ok(lock) => {
+                    if try_lock_file(&lock, &lock_path)?.is_none() {
+                        continue;
+                    }
+                }
+                // The owner unlinks its lock only after its entry is gone.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("open lock", &lock_path, e)),
+            }
+            out.entries += 1;
+            out.bytes += disk_usage(&self.tmp_dir().join(&name));
+        }
+        Ok(out)
     }
 
     /// Check the store: blob contents against their names, image references,
@@ -295,6 +333,31 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// Temp entries of commands that are gone ([`Store::dead_temp`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TempLeftovers {
+    pub entries: u64,
+    /// Disk space (allocated blocks) they take.
+    pub bytes: u64,
+}
+
+/// Allocated bytes of a file or tree, as `du` counts them; what cannot be
+/// read counts as nothing.
+fn disk_usage(path: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let mut total = md.blocks() * 512;
+    if md.is_dir()
+        && let Ok(rd) = fs::read_dir(path)
+    {
+        for entry in rd.flatten() {
+            total += disk_usage(&entry.path());
+        }
+    }
+    total
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {

@@ -18,6 +18,7 @@
 pub mod atomic;
 mod gc;
 mod layers;
+pub mod limits;
 pub mod unpack;
 
 use std::collections::BTreeSet;
@@ -31,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Hasher};
 
-pub use gc::{GcGuard, GcStats, Problem};
+pub use gc::{GcGuard, GcStats, Problem, TempLeftovers};
 pub use layers::{EnsureError, LayerInfo, LayerRecord, LayerTemp};
+pub use limits::{LimitError, LimitedReader, MinFree, UnpackLimits};
 
 /// The layout version this code reads and writes.
 pub const STORAGE_VERSION: u32 = 1;
@@ -143,6 +145,7 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    limits: UnpackLimits,
 }
 
 impl Store {
@@ -150,6 +153,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let store = Store {
             root: root.to_path_buf(),
+            limits: UnpackLimits::default(),
         };
         for dir in [
             root.to_path_buf(),
@@ -195,6 +199,33 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Use `limits` (from `[storage]` in config.toml) for the layers this
+    /// handle unpacks; the defaults otherwise.
+    pub fn with_limits(mut self, limits: UnpackLimits) -> Store {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &UnpackLimits {
+        &self.limits
+    }
+
+    /// Wrap a layer's decompressed stream so it stops past the store's
+    /// limits: `compressed` is the blob size the manifest gives. Fails at
+    /// once if the store's filesystem is already below `min_free`.
+    pub fn limit_unpack<R: Read>(
+        &self,
+        unpacked: R,
+        compressed: u64,
+    ) -> Result<LimitedReader<R>, LimitError> {
+        LimitedReader::new(unpacked, self.limits, compressed, &self.root)
+    }
+
+    /// Fails if the store's filesystem has less free than `min_free`.
+    pub fn check_free_space(&self) -> Result<(), LimitError> {
+        limits::check_free_space(&self.root, self.limits.min_free)
     }
 
     fn blobs_dir(&self) -> PathBuf {

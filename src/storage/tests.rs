@@ -440,6 +440,44 @@ fn gc_cleans_dead_tmp_entries_only() {
 }
 
 #[test]
+fn store_writes_reclaim_dead_tmp_entries_and_skip_live_ones() {
+    let (_t, s) = store();
+    let dead = s.root().join("tmp/layer-dead");
+    fs::create_dir_all(dead.join("diff")).unwrap();
+    fs::write(dead.join("diff/big"), vec![7u8; 1 << 20]).unwrap();
+    fs::write(s.root().join("locks/tmp-layer-dead.lock"), "").unwrap();
+    fs::write(s.root().join("tmp/blob-orphan"), vec![1u8; 64 << 10]).unwrap();
+    // A live (or stopped) pull's entry: its lock is held.
+    let (live, lock) = s.new_temp("blob-live-").unwrap();
+    fs::write(&live, vec![2u8; 64 << 10]).unwrap();
+
+    let left = s.dead_temp().unwrap();
+    assert_eq!(left.entries, 2, "{left:?}");
+    assert!(left.bytes >= (1 << 20) + (64 << 10), "{left:?}");
+    // Reporting removes nothing.
+    assert!(dead.exists());
+
+    // Any store write (pull, load, build, commit) takes this guard first.
+    let guard = s.gc_shared().unwrap();
+    assert!(!dead.exists());
+    assert!(!s.root().join("tmp/blob-orphan").exists());
+    assert!(live.exists(), "a live entry is never removed");
+    assert_eq!(s.dead_temp().unwrap(), TempLeftovers::default());
+
+    // While a pull holds off gc, a prune still removes dead entries.
+    fs::write(s.root().join("tmp/blob-orphan2"), "x").unwrap();
+    let st = s.gc(&[]).unwrap();
+    assert!(st.deferred);
+    assert_eq!(st.tmp_removed, 1);
+    assert!(live.exists());
+    drop(guard);
+
+    fs::remove_file(&live).unwrap();
+    drop(lock);
+    assert_eq!(s.dead_temp().unwrap(), TempLeftovers::default());
+}
+
+#[test]
 fn gc_cleans_entries_of_a_killed_process() {
     let (_t, s) = store();
     // A real process takes a temp entry and dies without cleaning up.

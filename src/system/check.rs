@@ -14,6 +14,8 @@ use serde::Serialize;
 use crate::netns;
 use crate::paths::Paths;
 use crate::runtime::rootfs::{Driver, choose};
+use crate::storage::Store;
+use crate::storage::limits::human_size;
 use crate::userns::{UserIdentity, find_host_program};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,8 +67,8 @@ impl Check {
 
 const USERNS_FIX: &str = "sysctl -w user.max_user_namespaces=15000";
 
-/// All checks, in order; the last is `store_check` (the store's integrity,
-/// supplied by the caller).
+/// All checks, in order; then `store_check` (the store's integrity,
+/// supplied by the caller) and what killed commands left in its `tmp/`.
 ///
 /// Forks: call it before any thread is started.
 pub fn run_checks(
@@ -87,7 +89,38 @@ pub fn run_checks(
         super::cgroup::check(),
     ];
     checks.push(store_check());
+    checks.push(check_store_temp(paths));
     checks
+}
+
+/// What killed commands (a SIGKILLed pull, a crash) left in the store's
+/// `tmp/`: entries whose owner is gone, with the space they take. Live
+/// commands' entries are not counted. Creates no store.
+pub fn check_store_temp(paths: &Paths) -> Check {
+    const NAME: &str = "store temporary files";
+    let tmp = paths.root.join("tmp");
+    if !paths.root.join("storage.json").exists() {
+        return Check::ok(NAME, "none (no store yet)");
+    }
+    let left = Store::open(&paths.root).and_then(|s| s.dead_temp());
+    match left {
+        Ok(l) if l.entries == 0 => Check::ok(
+            NAME,
+            format!("none left by killed commands in {}", tmp.display()),
+        ),
+        Ok(l) => Check::warn(
+            NAME,
+            format!(
+                "{} {} left in {} by killed commands, taking {}",
+                l.entries,
+                if l.entries == 1 { "entry" } else { "entries" },
+                tmp.display(),
+                human_size(l.bytes)
+            ),
+            Some("the next pull, load, import, build or commit removes them".into()),
+        ),
+        Err(e) => Check::warn(NAME, e.to_string(), None),
+    }
 }
 
 fn read_number(path: &str) -> Option<i64> {
@@ -436,7 +469,8 @@ mod tests {
                 "network backend",
                 "/dev/net/tun",
                 "cgroup v2 delegation",
-                "store"
+                "store",
+                "store temporary files"
             ]
         );
         assert_eq!(checks[5].detail, "overlay");

@@ -414,3 +414,36 @@ fn write_entry(out: &mut Vec<u8>, s: &Spec) {
         pad(out);
     }
 }
+
+/// A gzip layer of one file `path` holding `len` zero bytes: a
+/// decompression bomb (deflate shrinks zeros about 1000:1). Built as a
+/// stream, so neither the file nor the tar is ever in memory: the
+/// returned layer's `tar` is empty, its `diff_id` is the real one.
+pub fn zeros_layer(path: &str, len: u64) -> Layer {
+    use sha2::{Digest as _, Sha256};
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut tar_hash = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        gz.write_all(bytes).expect("gzip");
+        tar_hash.update(bytes);
+    };
+    put(raw_header(path.as_bytes(), EntryType::Regular, len, 0o644).as_bytes());
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = len + (512 - len % 512) % 512;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64);
+        put(&chunk[..n as usize]);
+        left -= n;
+    }
+    put(&[0u8; 1024]);
+    let blob = gz.finish().expect("gzip");
+    Layer {
+        digest: sha256_digest(&blob),
+        diff_id: format!("sha256:{}", hex::encode(tar_hash.finalize())),
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        size: blob.len() as u64,
+        blob,
+        compression: Compression::Gzip,
+        tar: Vec::new(),
+    }
+}

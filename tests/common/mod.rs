@@ -16,7 +16,7 @@ pub mod wait;
 
 pub use burrow::{Burrow, stderr, stdout};
 pub use image::{Image, ImageBuilder, Platform, index, write_oci_layout};
-pub use layer::{Compression, Layer, LayerBuilder, raw_header};
+pub use layer::{Compression, Layer, LayerBuilder, raw_header, zeros_layer};
 pub use registry::Registry;
 pub use rootfs::{busybox_image, busybox_layer, busybox_rootfs};
 pub use wait::Wait;
