@@ -119,3 +119,142 @@ fn an_owner_beyond_the_range_is_explained_once() {
     assert_eq!(err.matches("usermod").count(), 1, "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// SIGKILL at points spread over a command's life never leaves the store
+/// inconsistent, and the same command then succeeds.
+#[test]
+fn commands_killed_midway_leave_a_whole_store() {
+    use std::time::Duration;
+    let (_reg, b, img) = common::pulled("test/hostile-kill", &busybox_image(|i| i));
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM ".to_string() + &img + "\nRUN echo one > /one\nRUN echo two > /two\n",
+    )
+    .unwrap();
+    let ctx_path = ctx.path().to_str().unwrap().to_string();
+    let store_ok = |what: &str| {
+        let check = b.ok(&["system", "check"]);
+        assert!(check.contains("OK    store: "), "after {what}: {check}");
+    };
+    // Delays in ms, from before the namespace exists to after the command.
+    for (i, delay) in [0u64, 2, 5, 10, 20, 40, 80, 160].into_iter().enumerate() {
+        let name = format!("k{i}");
+        let scenarios: Vec<(&str, Vec<String>)> = vec![
+            (
+                "run -d",
+                ["run", "-d", "--name", &name, &img, "sleep", "30"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            (
+                "build",
+                [
+                    "build",
+                    "--no-cache",
+                    "-q",
+                    "-t",
+                    &format!("localhost/k{i}"),
+                    &ctx_path,
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+        ];
+        for (what, args) in scenarios {
+            let mut child = b.cmd(&args).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            let _ = child.kill();
+            let _ = child.wait();
+            store_ok(what);
+        }
+        // rm of what the killed run left, killed too, then for real.
+        let mut rm = b.cmd(&["rm", "-f", &name]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay / 4));
+        let _ = rm.kill();
+        let _ = rm.wait();
+        store_ok("rm -f");
+        b.ok(&["rm", "-f", "--ignore", &name]);
+    }
+    // Every command works afterwards.
+    b.ok(&["run", "-d", "--name", "after", &img, "sleep", "30"]);
+    b.ok(&["build", "-q", "-t", "localhost/after", &ctx_path]);
+    b.ok(&["rm", "-f", "after"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    store_ok("the retries");
+}
+
+/// A container's confinement next to Podman's for the same image and
+/// command: the same capabilities and seccomp mode, only stdio open, no host
+/// environment or working directory. burrow differs on purpose in one
+/// place: no_new_privs is always set (an unprivileged seccomp filter needs
+/// it; Podman installs its filter through runc's privileges).
+#[test]
+fn confinement_matches_podmans() {
+    let (_reg, b, img) = common::pulled("test/hostile-confine", &busybox_image(|i| i));
+    let p = common::podman::Podman::new();
+    p.ok(&["pull", "-q", "--tls-verify=false", &img]);
+    let probe = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; \
+                 ls /proc/self/fd | tr '\\n' ' '; echo; pwd; \
+                 env | grep -c BURROW_SECRET; \
+                 echo kcore $(wc -c < /proc/kcore 2>/dev/null); \
+                 ls /proc/acpi 2>/dev/null | wc -l";
+    let args = ["run", "--rm", "--network", "none", &img, "sh", "-c", probe];
+    let mut bc = b.cmd(&args);
+    bc.env("BURROW_SECRET", "x").current_dir("/tmp");
+    let bo = bc.output().unwrap();
+    // The test's containers.conf replaces the distribution's, whose
+    // default_capabilities burrow's default set follows; without it Podman
+    // adds NET_RAW, MKNOD and AUDIT_WRITE.
+    let podman_args = [
+        &args[..2],
+        &["--cap-drop", "NET_RAW,MKNOD,AUDIT_WRITE"],
+        &args[2..],
+    ]
+    .concat();
+    let mut pc = p.cmd(&podman_args);
+    pc.env("BURROW_SECRET", "x").current_dir("/tmp");
+    let po = pc.output().unwrap();
+    let burrow = stdout(&bo);
+    let podman = String::from_utf8_lossy(&po.stdout).to_string();
+    assert!(bo.status.success(), "{}", stderr(&bo));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let field = |out: &str, f: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{f}:")))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+    };
+    for f in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Seccomp"] {
+        assert_eq!(
+            field(&burrow, f),
+            field(&podman, f),
+            "{f}\nburrow:\n{burrow}\npodman:\n{podman}"
+        );
+    }
+    assert_eq!(
+        field(&burrow, "NoNewPrivs").as_deref(),
+        Some("1"),
+        "{burrow}"
+    );
+    // The rest: fds 0-2 (and ls's own), /, no host variable, masked paths.
+    let rest = |out: &str| {
+        out.lines()
+            .filter(|l| !l.contains(':'))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rest(&burrow),
+        rest(&podman),
+        "burrow:\n{burrow}\npodman:\n{podman}"
+    );
+    // Masked: /proc/kcore reads as empty (or not at all).
+    assert!(
+        burrow.lines().any(|l| l == "kcore 0" || l == "kcore"),
+        "{burrow}"
+    );
+}

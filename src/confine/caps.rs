@@ -183,7 +183,11 @@ pub fn resolve(opts: &CapabilityOptions) -> Result<CapSet, ConfineError> {
 /// Reduces the calling thread's capabilities to `set`, as runc/crun do for a
 /// container whose process runs as uid 0: the bounding set loses everything
 /// outside `set` (so nothing can be regained through file capabilities or
-/// setuid binaries), and inheritable, permitted and effective become `set`.
+/// setuid binaries), permitted and effective become `set`, and the
+/// inheritable set is empty: with it set, a non-root user in the container
+/// could gain capabilities by executing a program whose file inheritable
+/// capabilities name them (runc's CVE-2022-29162; Podman's containers show
+/// CapInh 0).
 ///
 /// The ambient set is cleared: like Docker, a non-root user (`-u`) gets no
 /// capabilities after execve, since ambient capabilities would hand the set to
@@ -206,9 +210,8 @@ pub fn apply(set: &CapSet) -> Result<(), ConfineError> {
     }
     let wanted = set.to_hash_set();
     ::caps::clear(None, Which::Ambient).map_err(err("clear ambient"))?;
-    // Inheritable may only be raised from the permitted set, and effective
-    // must stay within permitted: shrink in that order.
-    ::caps::set(None, Which::Inheritable, &wanted).map_err(err("set inheritable"))?;
+    // Effective must stay within permitted: shrink in that order.
+    ::caps::clear(None, Which::Inheritable).map_err(err("clear inheritable"))?;
     ::caps::set(None, Which::Effective, &wanted).map_err(err("set effective"))?;
     ::caps::set(None, Which::Permitted, &wanted).map_err(err("set permitted"))?;
     Ok(())
@@ -369,9 +372,10 @@ mod tests {
         // Before: full root in the new namespace.
         assert_ne!(status_field("CapBnd"), want);
         apply(&set).unwrap();
-        for field in ["CapBnd", "CapEff", "CapPrm", "CapInh"] {
+        for field in ["CapBnd", "CapEff", "CapPrm"] {
             assert_eq!(status_field(field), want, "{field}");
         }
+        assert_eq!(status_field("CapInh"), "0000000000000000");
         assert_eq!(status_field("CapAmb"), "0000000000000000");
     }
 }

@@ -73,8 +73,8 @@ pub trait Sys {
     fn raise_effective_caps(&mut self) -> io::Result<()>;
 
     // Confinement.
-    /// Bounding, ambient, inheritable, effective and permitted sets become
-    /// `caps` (see [`crate::confine::apply`]).
+    /// Bounding, effective and permitted sets become `caps`; ambient and
+    /// inheritable are emptied (see [`crate::confine::apply`]).
     fn apply_caps(&mut self, caps: &CapSet) -> Result<(), ConfineError>;
     fn set_no_new_privs(&mut self) -> Result<(), ConfineError>;
     /// no_new_privs, then the filter.
