@@ -198,6 +198,18 @@ pub struct CreateArgs {
     /// The most processes in the container (-1 for no limit); as --memory
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Time zone of the container: local (the host's) or a zone of /usr/share/zoneinfo
+    /// (Europe/Paris, ...), bound on /etc/localtime
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Add a supplementary group to the container's process and exec's (a name from the
+    /// container's /etc/group, or a gid in 0-2147483647; repeatable)
+    #[arg(long = "group-add", value_name = "GROUP", allow_hyphen_values = true)]
+    pub group_add: Vec<String>,
+    /// Seconds the container may run: then it is stopped with its stop signal, and killed
+    /// after its stop timeout (0: no limit)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u32>,
     /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -239,6 +251,7 @@ impl CreateArgs {
             .auto_remove(self.rm)
             .replace(self.replace)
             .stop_timeout(self.stop_timeout)
+            .timeout(self.timeout)
             .ip(self.ip)
             .publish_all(self.publish_all)
             .user(self.user.clone())?
@@ -251,6 +264,12 @@ impl CreateArgs {
         // Env files first: -e wins.
         for f in &self.env_file {
             b = b.env_file(f)?;
+        }
+        if let Some(tz) = &self.tz {
+            b = b.timezone(tz)?;
+        }
+        for g in &self.group_add {
+            b = b.group_add(g)?;
         }
         for e in &self.env {
             b = b.env(e)?;

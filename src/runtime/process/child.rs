@@ -86,6 +86,7 @@ fn try_setup(
             env: spec.env.clone(),
             cwd: &spec.cwd,
             user: &spec.user,
+            group_add: &spec.group_add,
         },
     )?;
     steps.stdio(sys)?;
