@@ -236,3 +236,76 @@ fn timeout_stops_the_container_as_podman_reports_it() {
         Some(3)
     );
 }
+
+/// The processes whose command line names `needle` (the store's path: a
+/// container's fuse-overlayfs daemon names its directories).
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// Fields 3 on of `/proc/PID/stat` (state first, start time at 19), or
+/// none when the process is gone.
+fn stat_fields(pid: &str) -> Vec<String> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Vec::new();
+    };
+    let after_name = stat.rfind(')').map_or(stat.len(), |i| i + 2);
+    stat.get(after_name..)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Whether host pid `pid` is still the live process that started at
+/// `start`.
+fn same_process(pid: &str, start: &str) -> bool {
+    let f = stat_fields(pid);
+    f.get(19).is_some_and(|s| s == start) && f.first().is_some_and(|s| s != "Z")
+}
+
+#[test]
+fn nothing_outlives_rm_force() {
+    let (_reg, b, img) = pulled();
+    let store = b.root.path().display().to_string();
+    for round in 0..20 {
+        let id = b.ok(&[
+            "run",
+            "--user=1002",
+            "--userns=keep-id",
+            "-d",
+            &img,
+            "sleep",
+            "1000",
+        ]);
+        let pid = b.ok(&["inspect", "--format", "{{.State.Pid}}", id.trim()]);
+        let pid = pid.trim();
+        let start = stat_fields(pid)[19].clone();
+        assert!(
+            !processes_naming(&store).is_empty(),
+            "round {round}: no fuse-overlayfs"
+        );
+        let out = b.ok(&["rm", "--all", "--force"]);
+        assert_eq!(out.trim(), id.trim(), "round {round}");
+        assert!(
+            !same_process(pid, &start),
+            "round {round}: the container's process lives on"
+        );
+        let left = processes_naming(&store);
+        assert!(left.is_empty(), "round {round}: {left:?}");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&store), "round {round}: {mounts}");
+        assert_eq!(b.ok(&["ps", "-aq"]), "", "round {round}");
+        assert!(b.container_dirs().is_empty(), "round {round}");
+    }
+}
