@@ -309,3 +309,76 @@ fn nothing_outlives_rm_force() {
         assert!(b.container_dirs().is_empty(), "round {round}");
     }
 }
+
+#[test]
+fn log_drivers_as_podman_has_them() {
+    let (_reg, b, img) = pulled();
+    for driver in ["k8s-file", "json-file"] {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            driver,
+            "--log-driver",
+            driver,
+            &img,
+            "echo",
+            "hi",
+        ]);
+        assert_eq!(b.ok(&["wait", driver]), "0\n");
+        assert_eq!(b.ok(&["logs", driver]), "hi\n", "{driver}");
+    }
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        &img,
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(b.ok(&["wait", "quiet"]), "0\n");
+    refused(&b, &["logs", "quiet"], 125, "'none' log driver");
+    let id = b.ok(&["inspect", "--format", "{{.Id}}", "quiet"]);
+    let dir = b
+        .container_dirs()
+        .into_iter()
+        .find(|d| d.ends_with(id.trim()));
+    assert!(!dir.unwrap().join("ctr.log").exists());
+    // In the foreground the output is the caller's, whatever the driver.
+    for driver in ["none", "passthrough"] {
+        assert_eq!(
+            b.run_rm_ok(&["--log-driver", driver], &img, &["echo", "fg"]),
+            "fg\n"
+        );
+    }
+    refused(
+        &b,
+        &["run", "-d", "--log-driver", "passthrough", &img, "true"],
+        125,
+        "passthrough",
+    );
+    refused(
+        &b,
+        &["run", "--rm", "--log-driver", "syslog", &img, "true"],
+        125,
+        "unknown --log-driver \"syslog\"",
+    );
+    refused(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "--log-driver",
+            "none",
+            "--log-opt",
+            "max-size=1m",
+            &img,
+            "true",
+        ],
+        125,
+        "--log-opt max-size",
+    );
+}

@@ -181,6 +181,11 @@ pub struct CreateArgs {
     /// Seconds `burrow stop` waits before SIGKILL [default: 10]
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u32>,
+    /// Where the output of a monitored container (-d, -t, --restart) goes: k8s-file or
+    /// json-file (the container's log, read by `burrow logs`), none (no log), passthrough (no
+    /// log; in the foreground the container's stdio are burrow's; not with -d)
+    #[arg(long, value_name = "DRIVER", default_value = "k8s-file")]
+    pub log_driver: String,
     /// Log option: max-size=SIZE rotates the log past SIZE (10m, 512k, ...), keeping one old
     /// log
     #[arg(long = "log-opt", value_name = "OPT")]
@@ -257,7 +262,8 @@ impl CreateArgs {
             .user(self.user.clone())?
             .network(&self.network)?
             .userns(&self.userns)?
-            .restart(&self.restart)?;
+            .restart(&self.restart)?
+            .log_driver(&self.log_driver)?;
         if let Some(name) = &self.name {
             b = b.name(name)?;
         }
@@ -338,6 +344,12 @@ impl CreateArgs {
 pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
     let args = &run_args.c;
     let detach_keys = parse_detach_keys(&run_args.detach_keys)?;
+    if run_args.detach && args.log_driver == "passthrough" {
+        return Err(RequestError::Conflict(
+            "--log-driver passthrough gives the container burrow's stdio, which -d closes: run it in the foreground, or use --log-driver none".into(),
+        )
+        .into());
+    }
     let req = args.request()?;
     let created = ctx.create(&req, &|| super::pull::observer(args.quiet))?;
     let attach = if run_args.detach {

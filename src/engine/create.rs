@@ -205,6 +205,7 @@ impl Engine {
             .stdio(req.process.stdin, req.process.tty, req.process.init)
             .mounts(mounts.clone(), req.filesystem.read_only)
             .logged(req.lifecycle.log_max_size)
+            .log_driver(req.lifecycle.log_driver)
             .container_env(keep_id.map(|(uid, gid)| host_account(&identity.name, uid, gid)))
             .extras(req.process.timezone.clone(), req.process.group_add.clone())
             .timeout(

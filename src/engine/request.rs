@@ -17,7 +17,7 @@ use crate::netns::ports::{PortMapping, parse_publish};
 use crate::runtime::NetworkMode;
 use crate::runtime::lifecycle::{RestartPolicy, parse_signal};
 use crate::runtime::mounts::{self, Mount};
-use crate::runtime::spec::{NameConfig, parse_env_file};
+use crate::runtime::spec::{LogDriver, NameConfig, parse_env_file};
 
 /// The image a container is made from, and how to get it.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +173,8 @@ pub struct LifecycleRequest {
     pub log_max_size: Option<u64>,
     /// `--timeout`: seconds it may run before it is stopped.
     pub timeout: Option<u32>,
+    /// `--log-driver`.
+    pub log_driver: LogDriver,
 }
 
 /// Everything a container is made from.
@@ -653,6 +655,17 @@ impl ContainerRequestBuilder {
         self
     }
 
+    /// `--log-driver`: k8s-file (the default), json-file, none or
+    /// passthrough.
+    pub fn log_driver(mut self, driver: &str) -> Result<Self, RequestError> {
+        self.req.lifecycle.log_driver = LogDriver::parse(driver).ok_or_else(|| {
+            invalid(format!(
+                "unknown --log-driver {driver:?}: use k8s-file, json-file, none or passthrough"
+            ))
+        })?;
+        Ok(self)
+    }
+
     /// `max-size=SIZE`, the one option of the container log.
     pub fn log_opt(mut self, opt: &str) -> Result<Self, RequestError> {
         match opt.split_once('=') {
@@ -723,6 +736,12 @@ impl ContainerRequestBuilder {
                     ));
                 }
             }
+        }
+        if req.lifecycle.log_max_size.is_some() && !req.lifecycle.log_driver.logs() {
+            return conflict(format!(
+                "--log-opt max-size rotates the log, but --log-driver {} keeps none: drop one of them",
+                req.lifecycle.log_driver.name()
+            ));
         }
         if req.replace && req.name.is_none() {
             return conflict(

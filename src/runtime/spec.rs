@@ -373,14 +373,55 @@ pub struct ContainerSpec {
     pub stop_signal: Option<i32>,
     #[serde(default)]
     pub timeout_grace: Option<u32>,
-    /// `--log-driver passthrough`: a monitored container's stdio are the
-    /// caller's (nothing is logged).
+    /// `--log-driver`: where a monitored container's output goes.
     #[serde(default)]
-    pub passthrough: bool,
+    pub log_driver: LogDriver,
     /// The `/etc` files generated at this start beyond hostname, hosts and
     /// resolv.conf (`passwd`, `group`), bound over the image's.
     #[serde(skip)]
     pub generated_etc: Vec<String>,
+}
+
+/// `--log-driver`: what becomes of a monitored container's output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// burrow's log file (`burrow logs`), Podman's default.
+    #[default]
+    K8sFile,
+    /// The same log file, under Docker's default name.
+    JsonFile,
+    /// No log: output reaches attached clients only.
+    None,
+    /// The container's stdio are the caller's (`run` in the foreground);
+    /// a monitored container keeps no log, as with `None`.
+    Passthrough,
+}
+
+impl LogDriver {
+    pub fn parse(s: &str) -> Option<LogDriver> {
+        Some(match s {
+            "k8s-file" => LogDriver::K8sFile,
+            "json-file" => LogDriver::JsonFile,
+            "none" => LogDriver::None,
+            "passthrough" => LogDriver::Passthrough,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::K8sFile => "k8s-file",
+            LogDriver::JsonFile => "json-file",
+            LogDriver::None => "none",
+            LogDriver::Passthrough => "passthrough",
+        }
+    }
+
+    /// Whether output goes to the container's log file.
+    pub fn logs(self) -> bool {
+        matches!(self, LogDriver::K8sFile | LogDriver::JsonFile)
+    }
 }
 
 /// A passwd and group entry of the user, for keep-id.
@@ -903,7 +944,7 @@ impl ContainerSpec {
                 timeout: None,
                 stop_signal: None,
                 timeout_grace: None,
-                passthrough: false,
+                log_driver: LogDriver::default(),
                 generated_etc: Vec::new(),
             },
         }
@@ -972,6 +1013,15 @@ impl SpecBuilder {
     pub fn logged(mut self, max_size: Option<u64>) -> Self {
         self.spec.log = Some(self.spec.log_path());
         self.spec.log_max_size = max_size;
+        self
+    }
+
+    /// `--log-driver`: none and passthrough keep no log.
+    pub fn log_driver(mut self, driver: LogDriver) -> Self {
+        self.spec.log_driver = driver;
+        if !driver.logs() {
+            self.spec.log = None;
+        }
         self
     }
 

@@ -189,8 +189,11 @@ fn monitor_main(
     to_caller: Channel<StartMessage>,
 ) {
     let mut to_caller = Some(to_caller);
-    let log = spec.log.clone().unwrap_or_else(|| spec.log_path());
-    let mut hub = match Hub::new(&spec.dir, &log, spec.log_max_size, first_client) {
+    let log = spec
+        .log_driver
+        .logs()
+        .then(|| spec.log.clone().unwrap_or_else(|| spec.log_path()));
+    let mut hub = match Hub::new(&spec.dir, log.as_deref(), spec.log_max_size, first_client) {
         Ok(h) => h,
         Err(source) => {
             let e = RunError::Hub {
