@@ -74,6 +74,16 @@ pub fn run(ctx: &Engine, args: &LogsArgs) -> anyhow::Result<i32> {
             return Ok(super::EXIT_ENGINE);
         }
     };
+    if let Ok(spec) = containers.load_spec(&c.id)
+        && !spec.log_driver.logs()
+    {
+        eprintln!(
+            "Error: container {} uses the '{}' log driver: it keeps no log to read",
+            c.name,
+            spec.log_driver.name()
+        );
+        return Ok(super::EXIT_ENGINE);
+    }
     let path = containers.dir_of(&c.id).join("ctr.log");
     let keep = |l: &LogLine| since.is_none_or(|t| l.time >= t) && until.is_none_or(|t| l.time < t);
     // The follower reads the current log to its end (the rotated one

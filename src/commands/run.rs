@@ -181,6 +181,11 @@ pub struct CreateArgs {
     /// Seconds `burrow stop` waits before SIGKILL [default: 10]
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u32>,
+    /// Where the output of a monitored container (-d, -t, --restart) goes: k8s-file or
+    /// json-file (the container's log, read by `burrow logs`), none (no log), passthrough (no
+    /// log; in the foreground the container's stdio are burrow's; not with -d)
+    #[arg(long, value_name = "DRIVER", default_value = "k8s-file")]
+    pub log_driver: String,
     /// Log option: max-size=SIZE rotates the log past SIZE (10m, 512k, ...), keeping one old
     /// log
     #[arg(long = "log-opt", value_name = "OPT")]
@@ -198,6 +203,18 @@ pub struct CreateArgs {
     /// The most processes in the container (-1 for no limit); as --memory
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Time zone of the container: local (the host's) or a zone of /usr/share/zoneinfo
+    /// (Europe/Paris, ...), bound on /etc/localtime
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Add a supplementary group to the container's process and exec's (a name from the
+    /// container's /etc/group, or a gid in 0-2147483647; repeatable)
+    #[arg(long = "group-add", value_name = "GROUP", allow_hyphen_values = true)]
+    pub group_add: Vec<String>,
+    /// Seconds the container may run: then it is stopped with its stop signal, and killed
+    /// after its stop timeout (0: no limit)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u32>,
     /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -239,18 +256,26 @@ impl CreateArgs {
             .auto_remove(self.rm)
             .replace(self.replace)
             .stop_timeout(self.stop_timeout)
+            .timeout(self.timeout)
             .ip(self.ip)
             .publish_all(self.publish_all)
             .user(self.user.clone())?
             .network(&self.network)?
             .userns(&self.userns)?
-            .restart(&self.restart)?;
+            .restart(&self.restart)?
+            .log_driver(&self.log_driver)?;
         if let Some(name) = &self.name {
             b = b.name(name)?;
         }
         // Env files first: -e wins.
         for f in &self.env_file {
             b = b.env_file(f)?;
+        }
+        if let Some(tz) = &self.tz {
+            b = b.timezone(tz)?;
+        }
+        for g in &self.group_add {
+            b = b.group_add(g)?;
         }
         for e in &self.env {
             b = b.env(e)?;
@@ -319,6 +344,12 @@ impl CreateArgs {
 pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
     let args = &run_args.c;
     let detach_keys = parse_detach_keys(&run_args.detach_keys)?;
+    if run_args.detach && args.log_driver == "passthrough" {
+        return Err(RequestError::Conflict(
+            "--log-driver passthrough gives the container burrow's stdio, which -d closes: run it in the foreground, or use --log-driver none".into(),
+        )
+        .into());
+    }
     let req = args.request()?;
     let created = ctx.create(&req, &|| super::pull::observer(args.quiet))?;
     let attach = if run_args.detach {

@@ -205,6 +205,14 @@ impl Engine {
             .stdio(req.process.stdin, req.process.tty, req.process.init)
             .mounts(mounts.clone(), req.filesystem.read_only)
             .logged(req.lifecycle.log_max_size)
+            .log_driver(req.lifecycle.log_driver)
+            .container_env(keep_id.map(|(uid, gid)| host_account(&identity.name, uid, gid)))
+            .extras(req.process.timezone.clone(), req.process.group_add.clone())
+            .timeout(
+                req.lifecycle.timeout,
+                stop_signal,
+                req.lifecycle.stop_timeout,
+            )
             .build()
             .map_err(RequestError::from)?;
         if req.replace {
@@ -295,6 +303,33 @@ impl Engine {
             },
             stored,
         ))
+    }
+}
+
+/// The user's account as keep-id shows it inside: their name, home and
+/// shell from the host's passwd, their group's name from its group file,
+/// with the ids they have inside (`uid`, `gid`).
+fn host_account(name: &str, uid: u32, gid: u32) -> crate::runtime::spec::Account {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten();
+    let group = nix::unistd::Group::from_gid(nix::unistd::getgid())
+        .ok()
+        .flatten()
+        .map_or_else(|| name.to_string(), |g| g.name);
+    crate::runtime::spec::Account {
+        name: name.to_string(),
+        uid,
+        gid,
+        group,
+        home: me
+            .as_ref()
+            .map_or_else(|| "/".to_string(), |u| u.dir.display().to_string()),
+        shell: me
+            .as_ref()
+            .map(|u| u.shell.display().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".to_string()),
     }
 }
 

@@ -290,10 +290,13 @@ impl Engine {
         containers.find(&c.id).ok().and_then(|c| c.exit_code)
     }
 
-    /// Make running container `c` removable: SIGKILL its monitor (the
-    /// container goes with it), wait for it, and take its names off the
-    /// other network members' /etc/hosts (its killed monitor could not).
-    /// Returns a warning when the last part failed.
+    /// Make running container `c` removable: its monitor kills it with
+    /// SIGKILL and ends, unmounting its root (told not to restart it nor
+    /// remove it itself); a monitor that does not end within 10 seconds is
+    /// killed, and with it the container's fuse-overlayfs daemon, which
+    /// would otherwise keep its mount (and itself) alive. Then its names
+    /// leave the other network members' /etc/hosts (a killed monitor could
+    /// not). Returns a warning when the last part failed.
     pub fn kill_for_removal(
         &self,
         containers: &ContainerStore,
@@ -302,26 +305,40 @@ impl Engine {
         let Some(m) = c.monitor.as_ref().filter(|m| m.alive()) else {
             return Ok(None);
         };
-        // SAFETY: kill(2) of a process whose identity was just checked.
-        if unsafe { libc::kill(m.pid, libc::SIGKILL) } != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(EngineError::io(
-                    format!("cannot kill container {}", c.name),
-                    err,
-                ));
+        let _ = containers.modify(&c.id, |r| {
+            r.stopped_by_user = true;
+            r.auto_remove = false;
+        });
+        let ended = |within: Duration| {
+            let deadline = Instant::now() + within;
+            while m.alive() {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while m.alive() {
-            if Instant::now() > deadline {
+            true
+        };
+        let asked = signal_container(m.pid, libc::SIGKILL).is_ok();
+        if !(asked && ended(Duration::from_secs(10))) {
+            // SAFETY: kill(2) of a process whose identity was just checked.
+            if m.alive() && unsafe { libc::kill(m.pid, libc::SIGKILL) } != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(EngineError::io(
+                        format!("cannot kill container {}", c.name),
+                        err,
+                    ));
+                }
+            }
+            if !ended(Duration::from_secs(10)) {
                 return Err(ContainerError::Refused(format!(
                     "container {} did not stop within 10 seconds of SIGKILL",
                     c.name
                 ))
                 .into());
             }
-            std::thread::sleep(Duration::from_millis(10));
+            kill_fuse_daemons(&containers.dir_of(&c.id).join("rootfs"));
         }
         if c.networks.is_empty() {
             return Ok(None);
@@ -356,6 +373,30 @@ impl Engine {
             .into_iter()
             .map(|r| r.map_err(EngineError::from))
             .collect())
+    }
+}
+
+/// SIGKILL the fuse-overlayfs daemons mounting `rootfs`: a killed
+/// monitor cannot unmount it, and the daemon keeps alive the mount
+/// namespace that holds its own mount.
+fn kill_fuse_daemons(rootfs: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let target = rootfs.as_os_str().as_encoded_bytes();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline.split(|b| *b == 0);
+        let program = args.next().unwrap_or_default();
+        if program.ends_with(b"fuse-overlayfs") && args.any(|a| a == target) {
+            // SAFETY: kill(2) of the user's own daemon for this root.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 

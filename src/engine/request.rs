@@ -17,7 +17,7 @@ use crate::netns::ports::{PortMapping, parse_publish};
 use crate::runtime::NetworkMode;
 use crate::runtime::lifecycle::{RestartPolicy, parse_signal};
 use crate::runtime::mounts::{self, Mount};
-use crate::runtime::spec::{NameConfig, parse_env_file};
+use crate::runtime::spec::{LogDriver, NameConfig, parse_env_file};
 
 /// The image a container is made from, and how to get it.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +51,10 @@ pub struct ProcessRequest {
     pub stdin: bool,
     /// burrow stays pid 1, forwarding signals and reaping.
     pub init: bool,
+    /// `--tz`: the zone file for /etc/localtime.
+    pub timezone: Option<PathBuf>,
+    /// `--group-add`: supplementary groups (names or ids).
+    pub group_add: Vec<String>,
 }
 
 /// The container's filesystem beyond the image.
@@ -167,6 +171,10 @@ pub struct LifecycleRequest {
     pub stop_timeout: Option<u32>,
     /// The log is rotated past this size.
     pub log_max_size: Option<u64>,
+    /// `--timeout`: seconds it may run before it is stopped.
+    pub timeout: Option<u32>,
+    /// `--log-driver`.
+    pub log_driver: LogDriver,
 }
 
 /// Everything a container is made from.
@@ -214,6 +222,9 @@ pub struct ContainerRequestBuilder {
     /// Where relative host paths start [default: the current directory].
     base_dir: Option<PathBuf>,
 }
+
+/// Where time zones are looked up.
+const ZONEINFO: &str = "/usr/share/zoneinfo";
 
 fn invalid(msg: String) -> RequestError {
     RequestError::Invalid(msg)
@@ -308,6 +319,67 @@ impl ContainerRequestBuilder {
 
     pub fn init(mut self, init: bool) -> Self {
         self.req.process.init = init;
+        self
+    }
+
+    /// `--tz`: `local` (the host's /etc/localtime) or a zone of
+    /// /usr/share/zoneinfo (`Europe/Paris`).
+    pub fn timezone(self, zone: &str) -> Result<Self, RequestError> {
+        self.timezone_in(zone, Path::new(ZONEINFO), Path::new("/etc/localtime"))
+    }
+
+    fn timezone_in(
+        mut self,
+        zone: &str,
+        zoneinfo: &Path,
+        local: &Path,
+    ) -> Result<Self, RequestError> {
+        let path = if zone == "local" {
+            std::fs::canonicalize(local).map_err(|e| {
+                invalid(format!(
+                    "--tz=local: this host's {} cannot be read: {e}",
+                    local.display()
+                ))
+            })?
+        } else {
+            let known = !zone.is_empty()
+                && !zone.starts_with('/')
+                && Path::new(zone)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+                && zoneinfo.join(zone).is_file();
+            if !known {
+                return Err(invalid(format!(
+                    "--tz {zone:?}: unknown time zone: give local or a zone of {} such as Europe/Paris",
+                    zoneinfo.display()
+                )));
+            }
+            zoneinfo.join(zone)
+        };
+        self.req.process.timezone = Some(path);
+        Ok(self)
+    }
+
+    /// `--group-add`: a group name of the container's /etc/group, or a
+    /// gid in 0-2147483647.
+    pub fn group_add(mut self, group: &str) -> Result<Self, RequestError> {
+        let bad = || {
+            invalid(format!(
+                "invalid --group-add {group:?}: give a group name or a gid in 0-{}",
+                crate::runtime::user::MAX_ID
+            ))
+        };
+        if group.is_empty() || group.contains(':') || group.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        crate::runtime::user::check_user_spec(&format!("0:{group}")).map_err(|_| bad())?;
+        self.req.process.group_add.push(group.to_string());
+        Ok(self)
+    }
+
+    /// `--timeout`: the seconds the container may run (0: no limit).
+    pub fn timeout(mut self, seconds: Option<u32>) -> Self {
+        self.req.lifecycle.timeout = seconds.filter(|s| *s > 0);
         self
     }
 
@@ -583,6 +655,17 @@ impl ContainerRequestBuilder {
         self
     }
 
+    /// `--log-driver`: k8s-file (the default), json-file, none or
+    /// passthrough.
+    pub fn log_driver(mut self, driver: &str) -> Result<Self, RequestError> {
+        self.req.lifecycle.log_driver = LogDriver::parse(driver).ok_or_else(|| {
+            invalid(format!(
+                "unknown --log-driver {driver:?}: use k8s-file, json-file, none or passthrough"
+            ))
+        })?;
+        Ok(self)
+    }
+
     /// `max-size=SIZE`, the one option of the container log.
     pub fn log_opt(mut self, opt: &str) -> Result<Self, RequestError> {
         match opt.split_once('=') {
@@ -653,6 +736,12 @@ impl ContainerRequestBuilder {
                     ));
                 }
             }
+        }
+        if req.lifecycle.log_max_size.is_some() && !req.lifecycle.log_driver.logs() {
+            return conflict(format!(
+                "--log-opt max-size rotates the log, but --log-driver {} keeps none: drop one of them",
+                req.lifecycle.log_driver.name()
+            ));
         }
         if req.replace && req.name.is_none() {
             return conflict(
@@ -771,6 +860,34 @@ mod tests {
         assert!(b.clone().network("container:").is_err());
         let err = b.clone().env("=x").unwrap_err().to_string();
         assert!(err.contains("use -e NAME=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn time_zones_and_groups_are_checked() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("Europe")).unwrap();
+        std::fs::write(t.path().join("Europe/Paris"), "TZif").unwrap();
+        std::fs::write(t.path().join("localtime"), "TZif").unwrap();
+        let b = ContainerRequest::builder("img");
+        let tz = |z: &str| {
+            b.clone()
+                .timezone_in(z, t.path(), &t.path().join("localtime"))
+                .map(|b| b.build().unwrap().process.timezone)
+        };
+        assert_eq!(
+            tz("Europe/Paris").unwrap(),
+            Some(t.path().join("Europe/Paris"))
+        );
+        assert_eq!(tz("local").unwrap(), Some(t.path().join("localtime")));
+        for bad in ["Mars/Olympus", "", "/etc/passwd", "../x", "Europe"] {
+            let e = tz(bad).unwrap_err().to_string();
+            assert!(e.contains("unknown time zone") && !e.contains('\n'), "{e}");
+        }
+        assert!(b.clone().group_add("wheel").is_ok());
+        assert!(b.clone().group_add("2147483647").is_ok());
+        for bad in ["2147483648", "-1", "", "a:b", "4294967295"] {
+            assert!(b.clone().group_add(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

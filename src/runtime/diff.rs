@@ -61,7 +61,8 @@ pub(crate) fn in_image(lowers: &[PathBuf], rel: &Path) -> bool {
 
 /// Files burrow itself adds as mount points when the image lacks them:
 /// not the container's changes (Docker hides them too).
-pub const MOUNT_POINTS: [&str; 6] = [
+pub const MOUNT_POINTS: [&str; 7] = [
+    "/run/.containerenv",
     "/etc/hosts",
     "/etc/hostname",
     "/etc/resolv.conf",
@@ -80,9 +81,25 @@ pub fn changes(
 ) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
     walk(upper, Path::new(""), lowers, &mut out)?;
+    let hidden = |c: &Change| {
+        c.kind == Kind::Added
+            && (MOUNT_POINTS.contains(&c.path.as_str()) || mount_points.contains(&c.path))
+    };
+    let removed: Vec<String> = out
+        .iter()
+        .filter(|c| hidden(c))
+        .map(|c| c.path.clone())
+        .collect();
+    out.retain(|c| !hidden(c));
+    // A directory changed only by a hidden mount point made in it is
+    // unchanged too (/run for /run/.containerenv).
+    let kept: Vec<String> = out.iter().map(|c| c.path.clone()).collect();
     out.retain(|c| {
-        !(c.kind == Kind::Added
-            && (MOUNT_POINTS.contains(&c.path.as_str()) || mount_points.contains(&c.path)))
+        let below = format!("{}/", c.path);
+        let only_hidden = c.kind == Kind::Changed
+            && removed.iter().any(|r| r.starts_with(&below))
+            && !kept.iter().any(|k| k.starts_with(&below));
+        !only_hidden
     });
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
@@ -191,5 +208,23 @@ mod tests {
         .map(|(k, p)| (*k, p.to_string()))
         .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_directory_changed_only_by_a_mount_point_is_unchanged() {
+        let t = tempfile::tempdir().unwrap();
+        let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
+        fs::create_dir_all(lower.join("run")).unwrap();
+        fs::create_dir_all(lower.join("tmp")).unwrap();
+        fs::create_dir_all(upper.join("run")).unwrap();
+        fs::create_dir_all(upper.join("tmp")).unwrap();
+        fs::write(upper.join("run/.containerenv"), "").unwrap();
+        fs::write(upper.join("tmp/.containerenv"), "").unwrap();
+        let got: Vec<String> = changes(&upper, &[lower], &[])
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect();
+        assert_eq!(got, ["C /tmp", "A /tmp/.containerenv"]);
     }
 }

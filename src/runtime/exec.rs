@@ -165,6 +165,7 @@ fn child_main(
                 env,
                 cwd: req.workdir.as_deref().unwrap_or(&ctx.cwd),
                 user: req.user.as_deref().unwrap_or(&ctx.user),
+                group_add: &ctx.group_add,
             };
             let caps = CapSet::from_mask(ctx.caps);
             match launch::prepare(sys, &launch)

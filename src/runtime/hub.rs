@@ -42,7 +42,8 @@ pub struct Hub {
     listener: Option<OwnedFd>,
     socket_path: Option<PathBuf>,
     clients: Vec<OwnedFd>,
-    log: LogSink,
+    /// None with `--log-driver none` or `passthrough`.
+    log: Option<LogSink>,
 }
 
 impl Hub {
@@ -50,11 +51,11 @@ impl Hub {
     /// connected (the command that starts the container and attaches).
     pub fn new(
         dir: &Path,
-        log: &Path,
+        log: Option<&Path>,
         max_log_size: Option<u64>,
         first: Option<OwnedFd>,
     ) -> io::Result<Hub> {
-        let log = LogSink::open(log, max_log_size)?;
+        let log = log.map(|l| LogSink::open(l, max_log_size)).transpose()?;
         let (listener, socket_path) = listen_in(dir)?;
         Ok(Hub {
             listener: Some(listener),
@@ -189,7 +190,9 @@ impl Hub {
                 match nix::unistd::read(fd, &mut buf) {
                     Ok(0) | Err(Errno::EIO) => closed.push(i),
                     Ok(n) => {
-                        self.log.write(*stream, &buf[..n])?;
+                        if let Some(log) = &mut self.log {
+                            log.write(*stream, &buf[..n])?;
+                        }
                         let kind = match stream {
                             Stream::Stdout => STDOUT,
                             Stream::Stderr => STDERR,
@@ -209,7 +212,10 @@ impl Hub {
                 self.accept_all();
             }
         }
-        self.log.finish()
+        match &mut self.log {
+            Some(log) => log.finish(),
+            None => Ok(()),
+        }
     }
 
     /// Tell every client the container exited with `code`, and let them go.

@@ -107,7 +107,10 @@ impl MonitorHooks for RecordKeeper<'_> {
 
     fn exited(&mut self, code: i32, ran: bool) -> Option<Duration> {
         let mut again = None;
+        // `rm -f` takes the removal over: it clears the record's flag.
+        let mut remove = self.remove;
         let result = self.containers.modify(&self.id, |r| {
+            remove &= r.auto_remove;
             r.status = Status::Exited;
             r.exit_code = Some(code);
             r.finished = Some(Utc::now());
@@ -125,7 +128,7 @@ impl MonitorHooks for RecordKeeper<'_> {
             // Removed meanwhile (`rm -f`): nothing left to restart.
             return None;
         }
-        if again.is_none() && self.remove {
+        if again.is_none() && remove {
             let _ = self.containers.remove(&self.id);
         }
         again

@@ -204,7 +204,11 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
         flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         options: "mode=1777,size=65536k".into(),
     });
-    for name in ["hostname", "hosts", "resolv.conf"] {
+    let generated = spec.generated_etc.iter().map(String::as_str);
+    for name in ["hostname", "hosts", "resolv.conf"]
+        .into_iter()
+        .chain(generated)
+    {
         ops.push(BindMount {
             src: spec.etc_file(name),
             dst: format!("/etc/{name}"),
@@ -238,6 +242,25 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
                     },
                 options: options.clone(),
             },
+        });
+    }
+    // After the user's mounts: a tmpfs on /run (--read-only) must not
+    // hide it. A directory of the host bound on /run is left alone.
+    let run_bound = spec.mounts.iter().any(|m| {
+        m.destination.trim_end_matches('/') == "/run" && matches!(m.kind, MountKind::Bind { .. })
+    });
+    if spec.container_env && !run_bound {
+        ops.push(BindMount {
+            src: spec.etc_file(".containerenv"),
+            dst: "/run/.containerenv".into(),
+            readonly: true,
+        });
+    }
+    if spec.timezone.is_some() {
+        ops.push(BindMount {
+            src: spec.etc_file("localtime"),
+            dst: "/etc/localtime".into(),
+            readonly: true,
         });
     }
     ops.push(PivotRoot {

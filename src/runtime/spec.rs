@@ -346,6 +346,93 @@ pub struct ContainerSpec {
     /// DNS and /etc/hosts additions.
     #[serde(default)]
     pub names: NameConfig,
+    /// `/run/.containerenv` is made, as Podman makes it (not for a build's
+    /// steps).
+    #[serde(default)]
+    pub container_env: bool,
+    /// `--userns=keep-id`: the user's passwd and group entries, added to
+    /// the container's /etc/passwd and /etc/group when their ids are not
+    /// there.
+    #[serde(default)]
+    pub keep_id_account: Option<Account>,
+    /// `--tz`: the zone file bound on /etc/localtime (the host's
+    /// /etc/localtime for `local`).
+    #[serde(default)]
+    pub timezone: Option<PathBuf>,
+    /// `--group-add`: supplementary groups of the container's process and
+    /// exec's (names in the container's /etc/group, or ids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--timeout`: seconds the container may run before its monitor
+    /// stops it.
+    #[serde(default)]
+    pub timeout: Option<u32>,
+    /// The signal `--timeout` stops it with first; SIGKILL follows after
+    /// `timeout_grace` seconds.
+    #[serde(default)]
+    pub stop_signal: Option<i32>,
+    #[serde(default)]
+    pub timeout_grace: Option<u32>,
+    /// `--log-driver`: where a monitored container's output goes.
+    #[serde(default)]
+    pub log_driver: LogDriver,
+    /// The `/etc` files generated at this start beyond hostname, hosts and
+    /// resolv.conf (`passwd`, `group`), bound over the image's.
+    #[serde(skip)]
+    pub generated_etc: Vec<String>,
+}
+
+/// `--log-driver`: what becomes of a monitored container's output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// burrow's log file (`burrow logs`), Podman's default.
+    #[default]
+    K8sFile,
+    /// The same log file, under Docker's default name.
+    JsonFile,
+    /// No log: output reaches attached clients only.
+    None,
+    /// The container's stdio are the caller's (`run` in the foreground);
+    /// a monitored container keeps no log, as with `None`.
+    Passthrough,
+}
+
+impl LogDriver {
+    pub fn parse(s: &str) -> Option<LogDriver> {
+        Some(match s {
+            "k8s-file" => LogDriver::K8sFile,
+            "json-file" => LogDriver::JsonFile,
+            "none" => LogDriver::None,
+            "passthrough" => LogDriver::Passthrough,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::K8sFile => "k8s-file",
+            LogDriver::JsonFile => "json-file",
+            LogDriver::None => "none",
+            LogDriver::Passthrough => "passthrough",
+        }
+    }
+
+    /// Whether output goes to the container's log file.
+    pub fn logs(self) -> bool {
+        matches!(self, LogDriver::K8sFile | LogDriver::JsonFile)
+    }
+}
+
+/// A passwd and group entry of the user, for keep-id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub group: String,
+    pub home: String,
+    pub shell: String,
 }
 
 impl ContainerSpec {
@@ -850,6 +937,15 @@ impl ContainerSpec {
                 join_netns_pid: None,
                 shared_netns_fd: None,
                 names: NameConfig::default(),
+                container_env: false,
+                keep_id_account: None,
+                timezone: None,
+                group_add: Vec::new(),
+                timeout: None,
+                stop_signal: None,
+                timeout_grace: None,
+                log_driver: LogDriver::default(),
+                generated_etc: Vec::new(),
             },
         }
     }
@@ -917,6 +1013,44 @@ impl SpecBuilder {
     pub fn logged(mut self, max_size: Option<u64>) -> Self {
         self.spec.log = Some(self.spec.log_path());
         self.spec.log_max_size = max_size;
+        self
+    }
+
+    /// `--log-driver`: none and passthrough keep no log.
+    pub fn log_driver(mut self, driver: LogDriver) -> Self {
+        self.spec.log_driver = driver;
+        if !driver.logs() {
+            self.spec.log = None;
+        }
+        self
+    }
+
+    /// `/run/.containerenv` for the container (every container `create`
+    /// makes), and with keep-id the user's account entries.
+    pub fn container_env(mut self, account: Option<Account>) -> Self {
+        self.spec.container_env = true;
+        self.spec.keep_id_account = account;
+        self
+    }
+
+    /// `--tz`'s zone file and `--group-add`'s groups.
+    pub fn extras(mut self, timezone: Option<PathBuf>, group_add: Vec<String>) -> Self {
+        self.spec.timezone = timezone;
+        self.spec.group_add = group_add;
+        self
+    }
+
+    /// `--timeout`: stopped with `signal` (None: SIGTERM) after `seconds`,
+    /// killed `grace` seconds later (None: 10).
+    pub fn timeout(
+        mut self,
+        seconds: Option<u32>,
+        signal: Option<i32>,
+        grace: Option<u32>,
+    ) -> Self {
+        self.spec.timeout = seconds;
+        self.spec.stop_signal = signal;
+        self.spec.timeout_grace = grace;
         self
     }
 

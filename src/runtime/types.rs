@@ -105,6 +105,9 @@ pub struct ExecContext {
     /// "default", "unconfined" or a profile's path.
     pub seccomp: String,
     pub privileged: bool,
+    /// `--group-add`: the container's added groups, exec's too.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 impl ExecContext {
@@ -117,6 +120,7 @@ impl ExecContext {
             caps: spec.confinement.caps,
             seccomp: spec.confinement.seccomp.clone(),
             privileged: spec.confinement.privileged,
+            group_add: spec.group_add.clone(),
         }
     }
 

@@ -166,6 +166,26 @@ pub fn resolve_user(
     Ok(user)
 }
 
+/// `--group-add`'s groups: ids as they are, names looked up in the
+/// container's group file.
+pub fn resolve_groups(groups: &[String], group: Option<&str>) -> Result<Vec<u32>, UserError> {
+    let mut out = Vec::new();
+    for g in groups {
+        let gid = match parse_id(g, g)? {
+            Some(n) => n,
+            None => group
+                .and_then(|t| group_entries(t).find(|(name, _, _)| name == g))
+                .map(|(_, gid, _)| gid)
+                .filter(|gid| *gid <= MAX_ID)
+                .ok_or_else(|| UserError::NoGroup(g.clone()))?,
+        };
+        if !out.contains(&gid) {
+            out.push(gid);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +214,23 @@ mod tests {
         assert!(explicit.groups.is_empty());
         assert_eq!(r("1000:55").unwrap().gid, 55);
         assert_eq!(resolve_user("7:8", None, None).unwrap().gid, 8);
+    }
+
+    #[test]
+    fn added_groups_by_name_or_id() {
+        let add = |g: &[&str]| {
+            let g: Vec<String> = g.iter().map(|s| s.to_string()).collect();
+            resolve_groups(&g, Some(GROUP))
+        };
+        assert_eq!(add(&["wheel", "7", "docker", "7"]).unwrap(), [10, 7, 20]);
+        assert_eq!(
+            add(&["nogrp"]).unwrap_err(),
+            UserError::NoGroup("nogrp".into())
+        );
+        assert!(matches!(
+            add(&["4294967295"]),
+            Err(UserError::OutOfRange(_))
+        ));
     }
 
     #[test]

@@ -86,6 +86,7 @@ fn try_setup(
             env: spec.env.clone(),
             cwd: &spec.cwd,
             user: &spec.user,
+            group_add: &spec.group_add,
         },
     )?;
     steps.stdio(sys)?;
@@ -187,6 +188,10 @@ impl ChildSteps for MonitorLink<'_> {
     }
 
     fn before_exec(&mut self) -> Result<(), ChildSetupError> {
+        // The switch to another user cleared the parent-death signal: set
+        // again, the container still dies with a monitor that is killed
+        // (`rm -f`). A profile that forbids prctl leaves it to the monitor.
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
         if self.spec.init {
             let mut block = SigSet::empty();
             for s in crate::runtime::init::forwarded() {

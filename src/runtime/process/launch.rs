@@ -13,7 +13,7 @@ use super::error::{ChildSetupError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND};
 use crate::confine::{CapSet, Filter};
 use crate::runtime::spec::DEFAULT_PATH;
 use crate::runtime::sys::Sys;
-use crate::runtime::user::{ExecUser, resolve_user};
+use crate::runtime::user::{ExecUser, resolve_groups, resolve_user};
 
 /// What the process runs, and as whom.
 #[derive(Debug, Clone)]
@@ -22,8 +22,11 @@ pub struct Launch<'a> {
     /// `K=V`; HOME is added from the user's entry when missing.
     pub env: Vec<String>,
     pub cwd: &'a str,
-    /// `user[:group]`; "" stays root without touching the groups.
+    /// `user[:group]`; "" stays root without touching the groups (unless
+    /// groups are added).
     pub user: &'a str,
+    /// `--group-add`: more supplementary groups (names or ids).
+    pub group_add: &'a [String],
 }
 
 /// A launch made ready inside the container: nothing left to look up.
@@ -49,7 +52,12 @@ pub fn prepare(sys: &mut dyn Sys, launch: &Launch<'_>) -> Result<Prepared, Child
     };
     let passwd = account_file("/etc/passwd")?;
     let group = account_file("/etc/group")?;
-    let user = resolve_user(launch.user, passwd.as_deref(), group.as_deref())?;
+    let mut user = resolve_user(launch.user, passwd.as_deref(), group.as_deref())?;
+    for gid in resolve_groups(launch.group_add, group.as_deref())? {
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
     let mut env = launch.env.clone();
     if !env.iter().any(|e| e.split('=').next() == Some("HOME")) {
         env.push(format!("HOME={}", user.home));
@@ -77,7 +85,7 @@ pub fn prepare(sys: &mut dyn Sys, launch: &Launch<'_>) -> Result<Prepared, Child
             .map(|a| to_c(a))
             .collect::<Result<_, _>>()?,
         env: env.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?,
-        user: (!launch.user.is_empty()).then_some(user),
+        user: (!launch.user.is_empty() || !launch.group_add.is_empty()).then_some(user),
     })
 }
 
@@ -200,6 +208,7 @@ mod tests {
             env: vec!["PATH=/bin".into(), "HOME=/root".into()],
             cwd: "/srv",
             user,
+            group_add: &[],
         };
         let prepared = prepare(&mut fake, &launch);
         (fake, prepared)
@@ -269,6 +278,7 @@ mod tests {
             env: Vec::new(),
             cwd: "/nowhere",
             user: "",
+            group_add: &[],
         };
         let err = prepare(&mut fake, &launch).unwrap_err();
         assert!(

@@ -48,11 +48,32 @@ pub fn run_container(
     // Before the pid namespace: fuse-overlayfs's daemon must not live in
     // the container's.
     let fuse_mounted = root::make_root(spec)?;
-    let result = pidns::run_in_pid_namespace(spec, hub, started, running);
-    if fuse_mounted {
-        // The daemon exits once its file system is gone.
-        let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
+    let unmount = || {
+        if fuse_mounted {
+            // The daemon exits once its file system is gone.
+            let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    };
+    // keep-id's account entries, read from the root just made.
+    let mut spec = spec.clone();
+    if spec.keep_id_account.is_some() {
+        let root = match spec.driver {
+            crate::runtime::rootfs::Driver::Vfs => spec.vfs_root(),
+            _ => spec.rootfs(),
+        };
+        match etc_files::write_accounts(&spec, &root) {
+            Ok(written) => spec.generated_etc = written,
+            Err(source) => {
+                unmount();
+                return Err(RunError::Prepare {
+                    dir: spec.dir.clone(),
+                    source,
+                });
+            }
+        }
     }
+    let result = pidns::run_in_pid_namespace(&spec, hub, started, running);
+    unmount();
     result
 }
 
@@ -168,8 +189,11 @@ fn monitor_main(
     to_caller: Channel<StartMessage>,
 ) {
     let mut to_caller = Some(to_caller);
-    let log = spec.log.clone().unwrap_or_else(|| spec.log_path());
-    let mut hub = match Hub::new(&spec.dir, &log, spec.log_max_size, first_client) {
+    let log = spec
+        .log_driver
+        .logs()
+        .then(|| spec.log.clone().unwrap_or_else(|| spec.log_path()));
+    let mut hub = match Hub::new(&spec.dir, log.as_deref(), spec.log_max_size, first_client) {
         Ok(h) => h,
         Err(source) => {
             let e = RunError::Hub {

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -150,6 +150,7 @@ pub fn run_in_pid_namespace(
     } else {
         None
     };
+    arm_timeout(spec);
     started();
     let log_ends = log_pipes.map(|((out, _), (err, _))| (out, err));
     let stdin_end = stdin_pipe.map(|(_, w)| w);
@@ -195,7 +196,13 @@ pub fn run_in_pid_namespace(
         // Only a monitor with a hub holds a terminal (see run_container).
         None => drop(master),
     }
-    let code = reap(child);
+    let mut code = reap(child);
+    // SAFETY: alarm(2) cancels the pending alarm.
+    unsafe { libc::alarm(0) };
+    if TIMED_OUT.swap(false, Ordering::SeqCst) && code.is_ok() {
+        // As Podman reports a container its --timeout ended.
+        code = Ok(EXIT_TIMED_OUT);
+    }
     CONTAINER_PID.store(0, Ordering::SeqCst);
     if let Some(h) = helper
         && let Err(e) = helper::stop(&spec.dir, &spec.id, h)
@@ -308,6 +315,45 @@ unsafe fn fork_into_new_pid_namespace() -> nix::Result<ForkResult> {
             child: Pid::from_raw(pid as i32),
         }),
     }
+}
+
+/// `--timeout`: the signal the alarm sends next (the stop signal, then
+/// SIGKILL), and the seconds until the SIGKILL.
+static TIMEOUT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static TIMEOUT_GRACE: AtomicI32 = AtomicI32::new(0);
+static TIMED_OUT: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of a container that `--timeout` stopped (Podman's).
+pub const EXIT_TIMED_OUT: i32 = 255;
+
+extern "C" fn timeout_expired(_: libc::c_int) {
+    let pid = CONTAINER_PID.load(Ordering::SeqCst);
+    let sig = TIMEOUT_SIGNAL.swap(libc::SIGKILL, Ordering::SeqCst);
+    if pid > 0 && sig > 0 {
+        TIMED_OUT.store(true, Ordering::SeqCst);
+        // SAFETY: kill(2) and alarm(2) are async-signal-safe.
+        unsafe {
+            libc::kill(pid, sig);
+            if sig != libc::SIGKILL {
+                libc::alarm(TIMEOUT_GRACE.load(Ordering::SeqCst).max(1) as libc::c_uint);
+            }
+        }
+    }
+}
+
+/// With `--timeout`, an alarm that stops the container when its time is
+/// up: its stop signal, then SIGKILL after its stop timeout.
+fn arm_timeout(spec: &ContainerSpec) {
+    let Some(seconds) = spec.timeout.filter(|s| *s > 0) else {
+        return;
+    };
+    TIMED_OUT.store(false, Ordering::SeqCst);
+    TIMEOUT_SIGNAL.store(spec.stop_signal.unwrap_or(libc::SIGTERM), Ordering::SeqCst);
+    let grace = spec.timeout_grace.unwrap_or(10).min(i32::MAX as u32) as i32;
+    TIMEOUT_GRACE.store(grace, Ordering::SeqCst);
+    crate::ipc::signals::install_handler(libc::SIGALRM, timeout_expired);
+    // SAFETY: alarm(2).
+    unsafe { libc::alarm(seconds) };
 }
 
 /// The host pid of the container's process (its pid 1), while it runs;
