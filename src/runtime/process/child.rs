@@ -376,6 +376,8 @@ mod tests {
                 "apply caps",
                 "no_new_privs",
                 "step before exec",
+                // Nothing burrow ignores stays ignored in the command.
+                "reset signal dispositions",
                 "execve /bin/app [\"/bin/app\", \"--flag\"]",
             ],
         );
