@@ -564,7 +564,7 @@ fn without_sig_proxy_a_signal_ends_only_burrow() {
 fn without_t_the_users_terminal_stays_outside_the_container() {
     let (_reg, b, img) = pulled(busybox_image(|i| i));
     let script = "for fd in 0 1 2; do [ -t $fd ] && echo fd$fd=tty || echo fd$fd=no-tty; done; \
-                  echo out=$(readlink /proc/self/fd/1); \
+                  printf out=; readlink /proc/self/fd/1; \
                   stty -F /proc/self/fd/1 -echo 2>/dev/null && echo stty-1-changed; \
                   stty -F /proc/self/fd/2 -echo raw 2>/dev/null && echo stty-2-changed; \
                   echo err-line >&2; echo done; exit 3";
@@ -572,14 +572,27 @@ fn without_t_the_users_terminal_stays_outside_the_container() {
         t.expect("done");
         assert_eq!(t.wait(), 3, "{what}: {}", t.text());
         let text = t.text();
-        assert!(text.contains("fd1=no-tty") && text.contains("fd2=no-tty"), "{what}: {text}");
-        assert_eq!(text.contains("fd0=tty"), stdin_tty_expected, "{what}: {text}");
+        assert!(
+            text.contains("fd1=no-tty") && text.contains("fd2=no-tty"),
+            "{what}: {text}"
+        );
+        assert_eq!(
+            text.contains("fd0=tty"),
+            stdin_tty_expected,
+            "{what}: {text}"
+        );
         assert!(text.contains("out=pipe:["), "{what}: {text}");
         assert!(!text.contains("changed"), "{what}: {text}");
         assert!(text.contains("err-line"), "{what}: {text}");
         let modes = termios::tcgetattr(t.slave.as_fd()).unwrap();
-        assert!(modes.local_flags.contains(LocalFlags::ECHO), "{what}: echo left off");
-        assert!(modes.local_flags.contains(LocalFlags::ICANON), "{what}: left raw");
+        assert!(
+            modes.local_flags.contains(LocalFlags::ECHO),
+            "{what}: echo left off"
+        );
+        assert!(
+            modes.local_flags.contains(LocalFlags::ICANON),
+            "{what}: left raw"
+        );
     };
     let mut t = Terminal::start(&b, &["run", "--rm", &img, "sh", "-c", script], 24, 80);
     check(&mut t, "run", false);
@@ -597,7 +610,11 @@ fn without_t_the_users_terminal_stays_outside_the_container() {
         &["exec", "-i", "notty"][..],
     ] {
         let mut all = args.to_vec();
-        all.extend_from_slice(&["sh", "-c", "echo ready; read line; echo got:$line; cat; echo eof"]);
+        all.extend_from_slice(&[
+            "sh",
+            "-c",
+            "echo ready; read line; echo got:$line; cat; echo eof",
+        ]);
         let mut t = Terminal::start(&b, &all, 24, 80);
         t.expect("ready");
         t.type_text("hello\r");
