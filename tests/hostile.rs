@@ -258,3 +258,96 @@ fn confinement_matches_podmans() {
         "{burrow}"
     );
 }
+
+/// burrow with `args`, given `secs` to end; its output, or a failed test
+/// (after killing it) when it hangs.
+fn within(b: &Burrow, args: &[&str], secs: u64) -> (std::process::Output, std::time::Duration) {
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut child = b
+        .cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn burrow");
+    let ended = common::Wait::secs(secs).for_some(|| child.try_wait().unwrap());
+    if ended.is_none() {
+        let _ = child.kill();
+        let o = child.wait_with_output().unwrap();
+        panic!("burrow {args:?} still ran after {secs} s: {}", stderr(&o));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// A container that turns its account files into a FIFO, a device or a
+/// huge file cannot hold `exec` (nor make it read without end): the files
+/// it controls are opened without blocking and read only when regular and
+/// of sane size, and the refusal names the file.
+#[test]
+fn account_files_the_container_controls_cannot_hold_exec() {
+    let (_reg, b, img) = common::pulled("test/hostile-exec", &busybox_image(|i| i));
+    let ready = |name: &str, setup: &str| {
+        let script = format!("{setup} && echo ready && exec sleep 300");
+        b.ok(&["run", "-d", "--name", name, &img, "sh", "-c", &script]);
+        common::Wait::secs(20).expect("the container's setup", || {
+            stdout(&b.run(&["logs", name])).contains("ready")
+        });
+    };
+    ready("fifo", "mkfifo /tmp/p && mv /tmp/p /etc/passwd");
+    for args in [
+        &["exec", "fifo", "true"][..],
+        &["exec", "-u", "nobody", "fifo", "true"][..],
+        &["exec", "-i", "fifo", "sleep", "100"][..],
+    ] {
+        let (o, took) = within(&b, args, 10);
+        refused(&o, "/etc/passwd");
+        assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+        assert!(took.as_secs() < 5, "{args:?} took {took:?}");
+    }
+    ready("dev", "ln -sf /dev/null /etc/group");
+    let (o, _) = within(&b, &["exec", "dev", "true"], 10);
+    refused(&o, "/etc/group");
+    ready(
+        "huge",
+        "dd if=/dev/zero of=/tmp/big bs=1M count=20 2>/dev/null && cat /etc/passwd >> /tmp/big && mv /tmp/big /etc/passwd",
+    );
+    let (o, _) = within(&b, &["exec", "huge", "true"], 20);
+    refused(&o, "/etc/passwd");
+    b.ok(&["rm", "-f", "fifo", "dev", "huge"]);
+}
+
+/// `exec` ends promptly on SIGTERM, SIGINT and SIGHUP while its command
+/// runs: the command gets the signal, burrow returns its status.
+#[test]
+fn exec_stays_interruptible() {
+    let (_reg, b, img) = common::pulled("test/hostile-exec-signals", &busybox_image(|i| i));
+    b.ok(&["run", "-d", "--name", "box", &img, "sleep", "300"]);
+    for (sig, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
+        let mut child = b
+            .cmd(&["exec", "box", "sh", "-c", "echo started; exec sleep 100"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "started\n");
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let status = common::Wait::secs(5).for_some(|| child.try_wait().unwrap());
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        assert_eq!(status.and_then(|s| s.code()), Some(code), "signal {sig}");
+    }
+    b.ok(&["rm", "-f", "box"]);
+}

@@ -814,3 +814,61 @@ fn image_user_applies_and_u_overrides_it() {
     assert_eq!(b.run_rm_ok(&["-u", "root"], &img, &["id", "-u"]), "0\n");
     assert_eq!(b.run_rm_ok(&["-u", "0"], &img, &["id", "-u"]), "0\n");
 }
+
+/// Nothing burrow ignores (Rust ignores SIGPIPE) stays ignored in the
+/// container's process or exec's, as with runc: `seq | head -1` ends
+/// `seq` by SIGPIPE, quietly.
+#[test]
+fn containers_start_with_default_signal_dispositions() {
+    let (_reg, b, img) = busybox();
+    // (grep itself: busybox's sh ignores SIGQUIT, and its children too.)
+    let ignored = ["grep", "SigIgn", "/proc/self/status"];
+    let out = b.run(&[&["run", "--rm", &img][..], &ignored].concat());
+    assert_eq!(
+        stdout(&out),
+        "SigIgn:\t0000000000000000\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&[&["run", "--rm", "--init", &img][..], &ignored].concat());
+    assert_eq!(
+        stdout(&out),
+        "SigIgn:\t0000000000000000\n",
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["run", "-d", "--name", "sigs", &img, "sleep", "60"]);
+    let out = b.run(&[&["exec", "sigs"][..], &ignored].concat());
+    assert_eq!(
+        stdout(&out),
+        "SigIgn:\t0000000000000000\n",
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["rm", "-f", "sigs"]);
+
+    // The command dies by SIGPIPE and burrow reports it (141), unless it
+    // is pid 1 of the container: the kernel spares a namespace's init
+    // the signals it does not handle, so there `seq` sees EPIPE instead.
+    for cmd in [
+        &["--init", &img, "seq", "100000"][..],
+        &[&img, "sh", "-c", "seq 100000; exit $?"][..],
+    ] {
+        let mut child = b
+            .cmd(&[&["run", "--rm"][..], cmd].concat())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert_eq!(first, "1\n");
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(stderr(&out), "", "{cmd:?}");
+        assert_eq!(code(&out), 141, "{cmd:?}");
+    }
+}

@@ -555,3 +555,74 @@ fn without_sig_proxy_a_signal_ends_only_burrow() {
     assert_eq!(b.ok(&["wait", "calm"]), "0\n");
     assert_eq!(b.ok(&["logs", "calm"]), "done\n");
 }
+
+/// Without `-t`, a container on the user's terminal gets pipes, never a
+/// descriptor of that terminal (issue 22): it cannot change the
+/// terminal's modes nor read it behind burrow's back. Output still shows,
+/// and `-i` input typed on the terminal reaches it through its pipe.
+#[test]
+fn without_t_the_users_terminal_stays_outside_the_container() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let script = "for fd in 0 1 2; do [ -t $fd ] && echo fd$fd=tty || echo fd$fd=no-tty; done; \
+                  printf out=; readlink /proc/self/fd/1; \
+                  stty -F /proc/self/fd/1 -echo 2>/dev/null && echo stty-1-changed; \
+                  stty -F /proc/self/fd/2 -echo raw 2>/dev/null && echo stty-2-changed; \
+                  echo err-line >&2; echo done; exit 3";
+    let check = |t: &mut Terminal, what: &str, stdin_tty_expected: bool| {
+        t.expect("done");
+        assert_eq!(t.wait(), 3, "{what}: {}", t.text());
+        let text = t.text();
+        assert!(
+            text.contains("fd1=no-tty") && text.contains("fd2=no-tty"),
+            "{what}: {text}"
+        );
+        assert_eq!(
+            text.contains("fd0=tty"),
+            stdin_tty_expected,
+            "{what}: {text}"
+        );
+        assert!(text.contains("out=pipe:["), "{what}: {text}");
+        assert!(!text.contains("changed"), "{what}: {text}");
+        assert!(text.contains("err-line"), "{what}: {text}");
+        let modes = termios::tcgetattr(t.slave.as_fd()).unwrap();
+        assert!(
+            modes.local_flags.contains(LocalFlags::ECHO),
+            "{what}: echo left off"
+        );
+        assert!(
+            modes.local_flags.contains(LocalFlags::ICANON),
+            "{what}: left raw"
+        );
+    };
+    let mut t = Terminal::start(&b, &["run", "--rm", &img, "sh", "-c", script], 24, 80);
+    check(&mut t, "run", false);
+    let mut t = Terminal::start(&b, &["run", "--rm", "-i", &img, "sh", "-c", script], 24, 80);
+    check(&mut t, "run -i", false);
+    // exec is no different.
+    b.ok(&["run", "-d", "--name", "notty", &img, "sleep", "60"]);
+    let mut t = Terminal::start(&b, &["exec", "-i", "notty", "sh", "-c", script], 24, 80);
+    check(&mut t, "exec -i", false);
+
+    // -i: what the user types (the terminal edits the line and echoes it)
+    // reaches the command through the pipe, ^D is its end.
+    for args in [
+        &["run", "--rm", "-i", &img][..],
+        &["exec", "-i", "notty"][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&[
+            "sh",
+            "-c",
+            "echo ready; read line; echo got:$line; cat; echo eof",
+        ]);
+        let mut t = Terminal::start(&b, &all, 24, 80);
+        t.expect("ready");
+        t.type_text("hello\r");
+        t.expect("got:hello");
+        t.type_text("more\r\x04");
+        t.expect_n("more", 2);
+        t.expect("eof");
+        assert_eq!(t.wait(), 0, "{args:?}: {}", t.text());
+    }
+    b.ok(&["rm", "-f", "notty"]);
+}

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -15,7 +15,8 @@ use nix::unistd::{ForkResult, fork};
 
 use super::process::error::ChildSetupError;
 use super::process::launch::{self, Launch};
-use super::process::protocol::{self, ProcessChannel};
+use super::process::protocol::{self, ExecOutcome, Message, ProcessChannel};
+use super::process::terminal_pipes::TerminalPipes;
 use super::process::{RunError, pidns};
 use super::sys::{LinuxSys, Sys};
 use super::tty;
@@ -39,12 +40,82 @@ pub struct ExecRequest {
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// Whether the child is past its setup (signals are then its own): set by
+/// the parent once it knows, and by the child itself in [`SharedFlag`]'s
+/// page just before its exec (its output may reach the user, who may
+/// signal, before the parent hears of the exec).
+static STARTED: AtomicBool = AtomicBool::new(false);
+static CHILD_STARTED: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+/// The signal exec gave up on before the command started; 0 if none.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
+    if pid <= 0 {
+        return;
+    }
+    let stop = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(&sig);
+    let shared = CHILD_STARTED.load(Ordering::SeqCst);
+    // SAFETY: the page stays mapped while a child is recorded.
+    let started = STARTED.load(Ordering::SeqCst)
+        || (!shared.is_null() && unsafe { (*shared).load(Ordering::SeqCst) });
+    if stop && !started {
+        // The child blocks these until its exec, and its setup may wait
+        // on the container: give up on it instead.
+        INTERRUPTED.store(sig, Ordering::SeqCst);
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    } else {
         // SAFETY: kill(2) is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// One shared anonymous page holding an [`AtomicBool`], seen by the
+/// parent and the forked child alike; published in [`CHILD_STARTED`]
+/// while it lives.
+struct SharedFlag(std::ptr::NonNull<libc::c_void>);
+
+impl SharedFlag {
+    fn new() -> Result<SharedFlag, RunError> {
+        // SAFETY: a fresh anonymous mapping, zeroed (an AtomicBool false).
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match std::ptr::NonNull::new(page) {
+            Some(p) if page != libc::MAP_FAILED => {
+                CHILD_STARTED.store(p.as_ptr().cast(), Ordering::SeqCst);
+                Ok(SharedFlag(p))
+            }
+            _ => Err(RunError::Resource {
+                what: "a page shared with the exec'd process",
+                source: std::io::Error::last_os_error(),
+            }),
+        }
+    }
+}
+
+impl Drop for SharedFlag {
+    fn drop(&mut self) {
+        CHILD_STARTED.store(std::ptr::null_mut(), Ordering::SeqCst);
+        // SAFETY: the mapping made in new(), no longer published.
+        unsafe { libc::munmap(self.0.as_ptr(), 4096) };
+    }
+}
+
+/// In the child: its setup is over, signals are its own from now on.
+fn mark_started() {
+    let shared = CHILD_STARTED.load(Ordering::SeqCst);
+    if !shared.is_null() {
+        // SAFETY: the page mapped by the parent before the fork.
+        unsafe { (*shared).store(true, Ordering::SeqCst) };
     }
 }
 
@@ -86,7 +157,20 @@ pub fn exec_in(
         what: "a socket for the terminal",
         source,
     })?;
+    // Without -t, pipes stand in for the caller's stdio descriptors that
+    // are the user's terminal.
+    let terminal = if req.tty || req.detach {
+        None
+    } else {
+        TerminalPipes::for_terminals(req.stdin).map_err(|source| RunError::Resource {
+            what: "pipes for the terminal",
+            source,
+        })?
+    };
     let (mut channel, child_channel) = protocol::pair(PARENT, CHILD_NAME)?;
+    STARTED.store(false, Ordering::SeqCst);
+    INTERRUPTED.store(0, Ordering::SeqCst);
+    let _shared = SharedFlag::new()?;
     let mut blocked = SigSet::empty();
     for s in crate::ipc::signals::FORWARDED {
         blocked.add(s);
@@ -99,11 +183,12 @@ pub fn exec_in(
         ForkResult::Child => {
             drop(channel);
             let console = console.map(|(_, theirs)| theirs);
-            child_main(ctx, filter, req, child_channel, console, &old)
+            child_main(ctx, filter, req, child_channel, console, terminal, &old)
         }
         ForkResult::Parent { child } => child,
     };
     drop(child_channel);
+    let terminal = terminal.map(TerminalPipes::relay);
     CHILD.store(child.as_raw(), Ordering::SeqCst);
     let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, blocked);
     for s in crate::ipc::signals::FORWARDED {
@@ -116,23 +201,63 @@ pub fn exec_in(
         let _ = unsafe { sigaction(s, &action) };
     }
     let _ = old.thread_set_mask();
-    if let Some((ours, theirs)) = console {
-        drop(theirs);
-        if let Ok(Some(master)) = crate::ipc::fdpass::recv_fd(ours.as_fd())
-            && let Err(e) = super::relay::relay_terminal(&master, req.stdin)
-        {
-            eprintln!("Error: relaying the terminal: {e}");
+    let master = match console {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            crate::ipc::fdpass::recv_fd(ours.as_fd()).ok().flatten()
         }
+        None => None,
+    };
+    // Nothing is written to the terminal or the pipes before the exec: the
+    // wait for it cannot block the child.
+    let outcome =
+        protocol::read_exec_outcome(&mut channel).unwrap_or_else(|e| ExecOutcome::Failed {
+            code: super::process::EXIT_ENGINE,
+            message: e.to_string(),
+        });
+    drop(channel);
+    if outcome == ExecOutcome::Ran {
+        STARTED.store(true, Ordering::SeqCst);
     }
-    let report = protocol::read_report(&mut channel)
-        .unwrap_or_else(|e| Some((super::process::EXIT_ENGINE, e.to_string())));
-    if req.detach && report.is_none() {
-        return Ok(0);
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    if interrupted != 0 {
+        // Given up on before the command ran: the child is gone or going.
+        let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+        let _ = pidns::reap(child);
+        CHILD.store(0, Ordering::SeqCst);
+        return Err(RunError::ExecInterrupted {
+            signal: Signal::try_from(interrupted)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| format!("signal {interrupted}")),
+        });
     }
-    let code = pidns::reap(child)?;
-    match report {
-        Some((code, message)) => Err(RunError::Container { code, message }),
-        None => Ok(code),
+    match outcome {
+        ExecOutcome::Ran if req.detach => return Ok(0),
+        ExecOutcome::Ran => {
+            if let Some(master) = master
+                && let Err(e) = super::relay::relay_terminal(&master, req.stdin)
+            {
+                eprintln!("Error: relaying the terminal: {e}");
+            }
+            if let Some(relay) = terminal
+                && let Err(e) = relay.run(child)
+            {
+                eprintln!("Error: passing the command's input and output on: {e}");
+            }
+        }
+        ExecOutcome::Failed { .. } | ExecOutcome::Died => drop(master),
+    }
+    let status = pidns::reap_status(child)?;
+    CHILD.store(0, Ordering::SeqCst);
+    match outcome {
+        ExecOutcome::Failed { code, message } => Err(RunError::Container { code, message }),
+        ExecOutcome::Ran => Ok(status.code()),
+        ExecOutcome::Died => Err(RunError::ExecDied {
+            signal: status.signal(),
+            code: status.code(),
+            // SAFETY: kill(2) with signal 0 only checks the pid.
+            container_running: unsafe { libc::kill(pid, 0) } == 0,
+        }),
     }
 }
 
@@ -148,10 +273,11 @@ fn child_main(
     req: &ExecRequest,
     mut channel: ProcessChannel,
     console: Option<OwnedFd>,
+    terminal: Option<TerminalPipes>,
     old_mask: &SigSet,
 ) -> ! {
     let sys = &mut LinuxSys;
-    let err = match exec_stdio(sys, req, console) {
+    let err = match exec_stdio(sys, req, console, terminal) {
         Err(e) => e,
         Ok(()) => {
             let mut env = ctx.env.clone();
@@ -174,6 +300,9 @@ fn child_main(
                 Err(e) => e,
                 Ok(prepared) => {
                     let _ = old_mask.thread_set_mask();
+                    // Signals are the command's from here on.
+                    let _ = channel.send(&Message::Executing);
+                    mark_started();
                     let shown = req.args.first().map_or("", String::as_str);
                     launch::exec(sys, &prepared, shown)
                 }
@@ -187,12 +316,13 @@ fn child_main(
 
 /// exec's stdio: /dev/null for all three when detached (nothing of the
 /// caller's stays: it returns once we exec), else a terminal of its own
-/// with `-t`, or the caller's streams (stdin only with `-i`) in a session
-/// of its own.
+/// with `-t`, or the caller's streams (stdin only with `-i`; pipes in
+/// place of those that are the user's terminal) in a session of its own.
 fn exec_stdio(
     sys: &mut dyn Sys,
     req: &ExecRequest,
     console: Option<OwnedFd>,
+    terminal: Option<TerminalPipes>,
 ) -> Result<(), ChildSetupError> {
     let stdio = ChildSetupError::Stdio;
     if req.detach {
@@ -215,6 +345,11 @@ fn exec_stdio(
         crate::ipc::fdpass::send_fd(sock.as_fd(), master.as_fd())
             .map_err(|e| stdio(format!("cannot pass the terminal: {e}")))?;
     } else {
+        if let Some(pipes) = terminal {
+            pipes
+                .connect()
+                .map_err(|e| stdio(format!("cannot connect to burrow's pipes: {e}")))?;
+        }
         if !req.stdin {
             let null =
                 nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())

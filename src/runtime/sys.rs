@@ -57,8 +57,11 @@ pub trait Sys {
     fn set_parent_death_signal(&mut self, signal: Signal) -> io::Result<()>;
     fn unshare(&mut self, flags: CloneFlags) -> io::Result<()>;
     fn setns(&mut self, ns: BorrowedFd<'_>, nstype: CloneFlags) -> io::Result<()>;
-    /// A file's text; `None` if it does not exist.
-    fn read_file(&mut self, path: &Path) -> io::Result<Option<String>>;
+    /// The text of a file the container controls (its account files);
+    /// `None` if it does not exist. Never blocks on it nor reads without
+    /// end: only a regular file of at most [`MAX_CONTAINER_FILE`] bytes is
+    /// read, opened without blocking (a FIFO would wait for a writer).
+    fn read_file(&mut self, path: &Path) -> Result<Option<String>, FileReadError>;
     /// Mark every descriptor from `first` on close-on-exec.
     fn close_on_exec_from(&mut self, first: u32) -> io::Result<()>;
 
@@ -80,6 +83,10 @@ pub trait Sys {
     /// no_new_privs, then the filter.
     fn install_seccomp(&mut self, filter: &Filter) -> Result<(), ConfineError>;
 
+    /// Every signal's disposition back to the default: what burrow
+    /// ignores (Rust ignores SIGPIPE) must not stay ignored past execve,
+    /// which resets only handled signals.
+    fn reset_signal_dispositions(&mut self);
     /// execve(2): returns only if it failed.
     fn execve(&mut self, program: &CStr, args: &[CString], env: &[CString]) -> nix::Error;
 }
@@ -218,12 +225,8 @@ impl Sys for LinuxSys {
         nix::sched::setns(ns, nstype).map_err(errno)
     }
 
-    fn read_file(&mut self, path: &Path) -> io::Result<Option<String>> {
-        match fs::read_to_string(path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+    fn read_file(&mut self, path: &Path) -> Result<Option<String>, FileReadError> {
+        read_container_file(path)
     }
 
     fn close_on_exec_from(&mut self, first: u32) -> io::Result<()> {
@@ -281,12 +284,104 @@ impl Sys for LinuxSys {
         crate::confine::install(filter)
     }
 
+    fn reset_signal_dispositions(&mut self) {
+        // The kernel's struct sigaction, all zeros: SIG_DFL, no flags, an
+        // empty mask, whatever the architecture's field order. The system
+        // call itself, as glibc refuses the two signals it keeps (32, 33).
+        let default = [0u64; 4];
+        for signal in 1..=libc::SIGRTMAX() {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            // SAFETY: rt_sigaction reads a zeroed struct and writes nothing.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+
     fn execve(&mut self, program: &CStr, args: &[CString], env: &[CString]) -> nix::Error {
         match nix::unistd::execve(program, args, env) {
             Err(e) => e,
             Ok(never) => match never {},
         }
     }
+}
+
+/// The most a file the container controls may hold for burrow to read it
+/// (its /etc/passwd and /etc/group): 16 MiB.
+pub const MAX_CONTAINER_FILE: u64 = 16 << 20;
+
+/// Why a file the container controls was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileReadError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("it is a {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("it is larger than {} MiB", MAX_CONTAINER_FILE >> 20)]
+    TooLarge,
+}
+
+fn file_kind(t: fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_char_device() {
+        Some("character device")
+    } else if t.is_block_device() {
+        Some("block device")
+    } else if t.is_socket() {
+        Some("socket")
+    } else if t.is_dir() {
+        Some("directory")
+    } else {
+        Some("special file")
+    }
+}
+
+/// See [`Sys::read_file`]. Symlinks are followed (the caller is inside
+/// the container's root). What is not a regular file is refused before it
+/// is opened (opening a device can act on it), and again after a
+/// non-blocking open, which the container may have raced.
+pub fn read_container_file(path: &Path) -> Result<Option<String>, FileReadError> {
+    use std::io::Read;
+    let check = |meta: &fs::Metadata| match file_kind(meta.file_type()) {
+        Some(kind) => Err(FileReadError::NotRegular(kind)),
+        None if meta.len() > MAX_CONTAINER_FILE => Err(FileReadError::TooLarge),
+        None => Ok(()),
+    };
+    match fs::metadata(path) {
+        Ok(meta) => check(&meta)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    check(&file.metadata()?)?;
+    // Files of /proc claim no size: the read is bounded all the same.
+    let mut text = String::new();
+    file.take(MAX_CONTAINER_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONTAINER_FILE {
+        return Err(FileReadError::TooLarge);
+    }
+    Ok(Some(text))
 }
 
 /// Resolve `path` inside `root` as the container will see it: absolute
@@ -344,6 +439,32 @@ pub fn resolve_in_root(root: &Path, path: &str) -> io::Result<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn container_files_are_read_only_when_regular_and_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        let p = |name: &str| t.path().join(name);
+        fs::write(p("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        assert_eq!(
+            read_container_file(&p("passwd")).unwrap().as_deref(),
+            Some("root:x:0:0::/root:/bin/sh\n")
+        );
+        assert!(read_container_file(&p("missing")).unwrap().is_none());
+        // A FIFO nobody writes to: refused at once, not waited on.
+        nix::unistd::mkfifo(&p("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = read_container_file(&p("fifo")).unwrap_err();
+        assert_eq!(err.to_string(), "it is a FIFO, not a regular file");
+        symlink("/dev/zero", p("dev")).unwrap();
+        let err = read_container_file(&p("dev")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is a character device, not a regular file"
+        );
+        let big = fs::File::create(p("big")).unwrap();
+        big.set_len(MAX_CONTAINER_FILE + 1).unwrap();
+        let err = read_container_file(&p("big")).unwrap_err();
+        assert_eq!(err.to_string(), "it is larger than 16 MiB");
+    }
 
     #[test]
     fn resolve_keeps_symlinks_inside_the_root() {

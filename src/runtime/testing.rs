@@ -130,7 +130,10 @@ impl Sys for Fake {
         let names: Vec<&str> = nstype.iter_names().map(|(n, _)| n).collect();
         self.log(format!("setns {}", names.join("|")))
     }
-    fn read_file(&mut self, path: &Path) -> io::Result<Option<String>> {
+    fn read_file(
+        &mut self,
+        path: &Path,
+    ) -> Result<Option<String>, crate::runtime::sys::FileReadError> {
         self.log(format!("read {}", path.display()))?;
         Ok(self
             .texts
@@ -170,6 +173,9 @@ impl Sys for Fake {
     fn install_seccomp(&mut self, _filter: &Filter) -> Result<(), ConfineError> {
         self.log("seccomp".into())
             .map_err(|e| ConfineError::Install(e.to_string()))
+    }
+    fn reset_signal_dispositions(&mut self) {
+        let _ = self.log("reset signal dispositions".into());
     }
     fn execve(&mut self, program: &CStr, args: &[CString], _env: &[CString]) -> nix::Error {
         let _ = self.log(format!(

@@ -15,6 +15,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use super::error::ChildSetupError;
 use super::launch::{self, Launch};
 use super::protocol::{self, Message, ProcessChannel};
+use super::terminal_pipes::TerminalPipes;
 use crate::runtime::plan::{apply, build_plan};
 use crate::runtime::spec::ContainerSpec;
 use crate::runtime::sys::{LinuxSys, Sys};
@@ -111,6 +112,8 @@ pub struct ChildEnds {
     pub logs: Option<(OwnedFd, OwnedFd)>,
     /// stdin pipe of a detached `-i` container.
     pub stdin: Option<OwnedFd>,
+    /// The pipes standing in for burrow's terminal (foreground, no `-t`).
+    pub terminal: Option<TerminalPipes>,
     /// The network namespace to join (`--network container:`).
     pub join_net: Option<OwnedFd>,
 }
@@ -123,6 +126,7 @@ pub fn container_main(spec: &ContainerSpec, ends: ChildEnds, old_mask: &SigSet) 
         console,
         logs,
         stdin,
+        terminal,
         join_net,
     } = ends;
     let mut link = MonitorLink {
@@ -131,6 +135,7 @@ pub fn container_main(spec: &ContainerSpec, ends: ChildEnds, old_mask: &SigSet) 
         console,
         logs,
         stdin,
+        terminal,
         old_mask,
     };
     let err = setup_and_exec(
@@ -152,6 +157,7 @@ struct MonitorLink<'a> {
     console: Option<OwnedFd>,
     logs: Option<(OwnedFd, OwnedFd)>,
     stdin: Option<OwnedFd>,
+    terminal: Option<TerminalPipes>,
     old_mask: &'a SigSet,
 }
 
@@ -183,6 +189,7 @@ impl ChildSteps for MonitorLink<'_> {
             self.console.take(),
             self.logs.take(),
             self.stdin.take(),
+            self.terminal.take(),
         )
         .map_err(ChildSetupError::Stdio)
     }
@@ -213,7 +220,8 @@ impl ChildSteps for MonitorLink<'_> {
 
 /// The container's stdin, stdout and stderr: a new terminal with `-t`
 /// (its master sent to the monitor over `console`); else burrow's own
-/// stdout and stderr, and stdin with `-i` or /dev/null without, as Docker.
+/// stdout and stderr, and stdin with `-i` or /dev/null without, as Docker,
+/// except that those which are the user's terminal are pipes (`terminal`).
 /// Without a terminal the container gets a session of its own, so signals
 /// from burrow's terminal reach it only through burrow.
 fn setup_stdio(
@@ -222,6 +230,7 @@ fn setup_stdio(
     console: Option<OwnedFd>,
     logs: Option<(OwnedFd, OwnedFd)>,
     stdin: Option<OwnedFd>,
+    terminal: Option<TerminalPipes>,
 ) -> Result<(), String> {
     if spec.tty {
         let sock = console.ok_or("no socket for the terminal")?;
@@ -253,6 +262,11 @@ fn setup_stdio(
         {
             return Err("cannot connect the container to its log".into());
         }
+    }
+    if let Some(pipes) = terminal {
+        pipes
+            .connect()
+            .map_err(|e| format!("cannot connect the container to burrow's pipes: {e}"))?;
     }
     if let Some(input) = stdin {
         // SAFETY: dup2 onto stdin; the pipe stays owned.
@@ -381,6 +395,8 @@ mod tests {
                 "apply caps",
                 "no_new_privs",
                 "step before exec",
+                // Nothing burrow ignores stays ignored in the command.
+                "reset signal dispositions",
                 "execve /bin/app [\"/bin/app\", \"--flag\"]",
             ],
         );

@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
 use crate::confine::ConfineError;
 use crate::ipc::ChannelError;
@@ -68,6 +69,18 @@ pub enum RunError {
     BecomeRoot(io::Error),
     #[error("cannot fork: {0}")]
     ForkExec(Errno),
+    /// exec gave up on a signal before its command ran, and killed its
+    /// child.
+    #[error("exec interrupted by {signal} before the command started")]
+    ExecInterrupted { signal: String },
+    /// exec's child died before its command ran, killed by `signal`
+    /// (the container's end kills every process in it) or exiting.
+    #[error("{}", exec_died_message(*.signal, *.code, *.container_running))]
+    ExecDied {
+        signal: Option<i32>,
+        code: i32,
+        container_running: bool,
+    },
     /// A detached container's monitor failed to start it; `output` is
     /// what else it and its helpers wrote to stderr meanwhile.
     #[error("{message}")]
@@ -76,6 +89,20 @@ pub enum RunError {
         message: String,
         output: String,
     },
+}
+
+fn exec_died_message(signal: Option<i32>, code: i32, container_running: bool) -> String {
+    let how = match signal.map(Signal::try_from) {
+        Some(Ok(s)) => format!("was killed by {s}"),
+        Some(Err(_)) => format!("was killed by signal {}", signal.unwrap_or(0)),
+        None => format!("exited with code {code}"),
+    };
+    let why = if container_running {
+        ""
+    } else {
+        " (the container stopped)"
+    };
+    format!("the exec'd process {how} before its command started{why}")
 }
 
 impl RunError {
@@ -113,7 +140,7 @@ pub enum ChildSetupError {
     #[error("cannot read {path} in the container: {source}")]
     AccountFile {
         path: &'static str,
-        source: io::Error,
+        source: crate::runtime::sys::FileReadError,
     },
     #[error(transparent)]
     User(#[from] super::super::user::UserError),

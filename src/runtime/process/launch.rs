@@ -144,8 +144,10 @@ pub fn switch_user(sys: &mut dyn Sys, user: &ExecUser) -> Result<(), ChildSetupE
         .map_err(ChildSetupError::RaiseCaps)
 }
 
-/// execve(2); returns only with the reason it failed (126 or 127).
+/// execve(2), with every signal's disposition the default (as runc);
+/// returns only with the reason it failed (126 or 127).
 pub fn exec(sys: &mut dyn Sys, prepared: &Prepared, shown_as: &str) -> ChildSetupError {
+    sys.reset_signal_dispositions();
     let errno = sys.execve(&prepared.program, &prepared.args, &prepared.env);
     ChildSetupError::Exec {
         program: shown_as.to_string(),

@@ -21,6 +21,8 @@
 //! - `child`: the container process from the fork to execve;
 //! - `launch`: the last steps it shares with `exec` (user, working
 //!   directory, program, confinement, execve);
+//! - `terminal_pipes`: pipes in place of the user's terminal without
+//!   `-t`, and the copy between them;
 //! - `etc_files`: the container's hostname, hosts and resolv.conf;
 //! - `protocol`, [`error`]: the messages and the errors.
 
@@ -31,6 +33,7 @@ pub(crate) mod launch;
 pub mod monitor;
 pub(crate) mod pidns;
 pub(crate) mod protocol;
+pub(crate) mod terminal_pipes;
 
 /// Moved to [`crate::runtime::root`]; kept here for existing callers.
 pub use crate::runtime::root::{mount_root_privately, private_mount_namespace};

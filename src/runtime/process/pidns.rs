@@ -17,6 +17,7 @@ use nix::unistd::{ForkResult, Pid};
 use super::child::{ChildEnds, container_main};
 use super::error::RunError;
 use super::protocol::{self, Message, ProcessChannel};
+use super::terminal_pipes::TerminalPipes;
 use crate::ipc::signals::FORWARDED;
 use crate::netns::helper::{self, Helper, Request, Wiring};
 use crate::runtime::container::ContainerStore;
@@ -52,11 +53,25 @@ pub fn run_in_pid_namespace(
     started: impl FnOnce(),
     running: impl FnOnce(),
 ) -> Result<i32, RunError> {
+    // In the foreground without -t, pipes stand in for burrow's stdio
+    // descriptors that are the user's terminal: the container never gets
+    // the terminal itself.
+    let terminal = if hub.is_none() && !spec.tty {
+        TerminalPipes::for_terminals(spec.stdin).map_err(resource("pipes for the terminal"))?
+    } else {
+        None
+    };
     // Unless it relays the user's terminal, the monitor leaves the
     // terminal's foreground group: a ^C then reaches the container once,
-    // forwarded by burrow, instead of once per process.
+    // forwarded by burrow, instead of once per process. To read what the
+    // user types for the container's pipe it leaves the terminal's session
+    // instead (a background group of that session could not read it).
     if !(spec.tty && spec.stdin) {
-        let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        let own_session = terminal.as_ref().is_some_and(TerminalPipes::relays_stdin)
+            && nix::unistd::setsid().is_ok();
+        if !own_session {
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        }
     }
     // The terminal's master comes back over this socket.
     let console = tty::console_socket(spec.tty).map_err(resource("a socket for the terminal"))?;
@@ -113,6 +128,7 @@ pub fn run_in_pid_namespace(
                 console: console.map(|(_, theirs)| theirs),
                 logs: log_pipes.map(|((_, out), (_, err))| (out, err)),
                 stdin: stdin_pipe.map(|(r, _)| r),
+                terminal,
                 join_net,
             };
             container_main(spec, ends, &old_mask)
@@ -121,6 +137,7 @@ pub fn run_in_pid_namespace(
     };
     drop(child_channel);
     drop(join_net);
+    let terminal = terminal.map(TerminalPipes::relay);
     CONTAINER_PID.store(child.as_raw(), Ordering::SeqCst);
     let action = SigAction::new(
         SigHandler::Handler(forward_signal),
@@ -194,7 +211,14 @@ pub fn run_in_pid_namespace(
             }
         }
         // Only a monitor with a hub holds a terminal (see run_container).
-        None => drop(master),
+        None => {
+            drop(master);
+            if let (Some(relay), None) = (terminal, &report)
+                && let Err(e) = relay.run(child)
+            {
+                eprintln!("Error: passing the container's input and output on: {e}");
+            }
+        }
     }
     let mut code = reap(child);
     // SAFETY: alarm(2) cancels the pending alarm.
@@ -406,10 +430,39 @@ pub fn signal_container(monitor_pid: i32, signal: i32) -> std::io::Result<()> {
 
 /// Wait for `child`; its exit code, 128+N if killed by signal N.
 pub fn reap(child: Pid) -> Result<i32, RunError> {
+    reap_status(child).map(|s| s.code())
+}
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Killed(i32),
+}
+
+impl Ended {
+    /// The shell's code: the exit code, or 128+N if killed by signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Killed(s) => 128 + s,
+        }
+    }
+
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            Ended::Killed(s) => Some(s),
+            Ended::Exited(_) => None,
+        }
+    }
+}
+
+/// Wait for `child`; how it ended.
+pub fn reap_status(child: Pid) -> Result<Ended, RunError> {
     loop {
         match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Killed(sig as i32)),
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(RunError::Wait(e)),
         }

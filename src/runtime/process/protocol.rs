@@ -25,6 +25,10 @@ pub enum Message {
     /// child → parent: setup failed before the exec; the child exits with
     /// `code` (125, or 126/127 when the command cannot be run).
     Failed { code: i32, message: String },
+    /// child → parent (exec): setup is done, execve comes next; the end
+    /// of the channel after it means the command was executed, the end
+    /// before it that the child was killed first.
+    Executing,
 }
 
 pub type ProcessChannel = Channel<Message>;
@@ -57,6 +61,35 @@ pub fn read_report(chan: &mut ProcessChannel) -> Result<Option<(i32, String)>, C
     }
 }
 
+/// How an exec'd child's setup ended, as its channel tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// The command was executed.
+    Ran,
+    /// The child said why it could not run the command.
+    Failed { code: i32, message: String },
+    /// The channel ended before the child got to the exec: it was killed.
+    Died,
+}
+
+/// Read the exec'd child's messages to the end of its setup.
+pub fn read_exec_outcome(chan: &mut ProcessChannel) -> Result<ExecOutcome, ChannelError> {
+    let mut executing = false;
+    loop {
+        match chan.recv()? {
+            None if executing => return Ok(ExecOutcome::Ran),
+            None => return Ok(ExecOutcome::Died),
+            Some(Message::Executing) if !executing => executing = true,
+            Some(Message::Failed { code, message }) => {
+                return Ok(ExecOutcome::Failed { code, message });
+            }
+            Some(other) => {
+                return Err(chan.unexpected("word of the exec or a failure report", &other));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +114,32 @@ mod tests {
         );
         drop(child);
         assert_eq!(read_report(&mut monitor).unwrap(), None);
+    }
+
+    #[test]
+    fn an_exec_ran_only_when_its_channel_ends_after_the_word() {
+        let (mut parent, mut child) = pair(MONITOR, CONTAINER).unwrap();
+        child.send(&Message::Executing).unwrap();
+        drop(child);
+        assert_eq!(read_exec_outcome(&mut parent).unwrap(), ExecOutcome::Ran);
+        let (mut parent, child) = pair(MONITOR, CONTAINER).unwrap();
+        drop(child);
+        assert_eq!(read_exec_outcome(&mut parent).unwrap(), ExecOutcome::Died);
+        // execve itself failed after the word.
+        let (mut parent, mut child) = pair(MONITOR, CONTAINER).unwrap();
+        child.send(&Message::Executing).unwrap();
+        child
+            .send(&Message::Failed {
+                code: 126,
+                message: "no".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            read_exec_outcome(&mut parent).unwrap(),
+            ExecOutcome::Failed {
+                code: 126,
+                message: "no".into()
+            }
+        );
     }
 }
