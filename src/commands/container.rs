@@ -9,8 +9,8 @@ use burrow::engine::Engine;
 use clap::Subcommand;
 
 use super::{
-    attach, cp, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start, stop,
-    top,
+    attach, cp, create, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
+    stop, top,
 };
 
 /// The container commands that read the same at the top level and under
@@ -20,7 +20,7 @@ pub enum ContainerCommand {
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
     /// Create a container without starting it
-    Create(Box<start::CreateCmdArgs>),
+    Create(Box<create::CreateCmdArgs>),
     /// Start created or stopped containers in the background
     Start(start::StartArgs),
     /// Stop and start containers again
@@ -82,7 +82,7 @@ pub struct ExistsArgs {
 pub fn run(ctx: &Engine, cmd: &ContainerCommand) -> anyhow::Result<i32> {
     match cmd {
         ContainerCommand::Run(a) => run::run(ctx, a),
-        ContainerCommand::Create(a) => start::create(ctx, a),
+        ContainerCommand::Create(a) => create::run(ctx, a),
         ContainerCommand::Start(a) => start::start(ctx, a),
         ContainerCommand::Restart(a) => start::restart(ctx, a),
         ContainerCommand::Attach(a) => attach::run(ctx, a),

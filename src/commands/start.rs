@@ -1,19 +1,11 @@
-//! `burrow create`, `burrow start` and `burrow restart`.
+//! `burrow start` and `burrow restart`.
 
 use burrow::engine::{AttachOptions, ContainerFilter, Engine};
 use burrow::runtime::attach::parse_detach_keys;
 use clap::Args;
 
 use super::EXIT_ENGINE;
-use super::run::CreateArgs;
 use super::select::{Target, select};
-
-#[derive(Debug, Args)]
-#[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND [ARG...]]")]
-pub struct CreateCmdArgs {
-    #[command(flatten)]
-    pub c: CreateArgs,
-}
 
 #[derive(Debug, Args)]
 #[command(
@@ -65,13 +57,6 @@ pub struct RestartArgs {
     /// Containers: names, IDs or unique ID prefixes
     #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
-}
-
-pub fn create(ctx: &Engine, args: &CreateCmdArgs) -> anyhow::Result<i32> {
-    let req = args.c.request()?;
-    let created = ctx.create(&req, &|| super::pull::observer(args.c.quiet))?;
-    println!("{}", created.record.id);
-    Ok(0)
 }
 
 pub fn start(ctx: &Engine, args: &StartArgs) -> anyhow::Result<i32> {
