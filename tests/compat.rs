@@ -443,3 +443,33 @@ fn a_docker_script_runs_the_same_under_podman_and_burrow() {
         }
     }
 }
+
+/// `-a` attaches only the streams it names, as Docker's.
+#[test]
+fn attach_names_the_streams() {
+    let (_reg, b, img) = pulled();
+    let both = "echo out; echo err >&2";
+    let o = b.run(&["run", "--rm", "-a", "stdout", &img, "sh", "-c", both]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("out\n", ""));
+    let o = b.run(&["run", "--rm", "-a", "stderr", &img, "sh", "-c", both]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", "err\n"));
+    let o = b.run_with_stdin(
+        &["run", "--rm", "-a", "stdin", "-a", "stdout", &img, "cat"],
+        "typed\n",
+    );
+    assert_eq!(stdout(&o), "typed\n", "{}", stderr(&o));
+    // Without stdin attached, even -i reads nothing.
+    let o = b.run_with_stdin(
+        &["run", "--rm", "-i", "-a", "stdout", &img, "cat"],
+        "typed\n",
+    );
+    assert_eq!(stdout(&o), "");
+    // burrow's own errors are seen whatever is attached.
+    let o = b.run(&["run", "--rm", "-a", "stdout", &img, "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("no-such-command"), "{}", stderr(&o));
+    let o = b.run(&["run", "-d", "-a", "stdout", &img, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("-a and -d conflict"), "{}", stderr(&o));
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

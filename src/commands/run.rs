@@ -28,8 +28,56 @@ pub struct RunArgs {
     /// command and the container runs on
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: bool,
+    /// Attach only these of your streams to the container: stdin, stdout, stderr (repeatable;
+    /// stdin implies -i) [default: stdout and stderr, and stdin with -i]
+    #[arg(short = 'a', long = "attach", value_name = "STREAM", value_parser = ["stdin", "stdout", "stderr"])]
+    pub attach: Vec<String>,
     #[command(flatten)]
     pub c: CreateArgs,
+}
+
+/// While it lives, the caller's stdout and stderr that `-a` does not name
+/// point at /dev/null (the container, which uses them in the foreground or
+/// through the attach relay, writes there); dropped, they come back, so
+/// burrow's own messages after the run are seen.
+struct Unattached {
+    saved: Vec<(i32, i32)>,
+}
+
+impl Unattached {
+    fn apply(attach: &[String]) -> anyhow::Result<Unattached> {
+        let mut saved = Vec::new();
+        if attach.is_empty() {
+            return Ok(Unattached { saved });
+        }
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        for (fd, name) in [(1, "stdout"), (2, "stderr")] {
+            if attach.iter().any(|a| a == name) {
+                continue;
+            }
+            // SAFETY: dup/dup2 of the standard descriptors, put back on drop.
+            let copy = unsafe { libc::dup(fd) };
+            if copy < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            // SAFETY: as above.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
+            saved.push((fd, copy));
+        }
+        Ok(Unattached { saved })
+    }
+}
+
+impl Drop for Unattached {
+    fn drop(&mut self) {
+        for (fd, copy) in self.saved.drain(..) {
+            // SAFETY: restoring the descriptor saved by apply.
+            unsafe {
+                libc::dup2(copy, fd);
+                libc::close(copy);
+            }
+        }
+    }
 }
 
 pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
@@ -41,13 +89,27 @@ pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
-    let req = args.request()?;
+    if run_args.detach && !run_args.attach.is_empty() {
+        return Err(RequestError::Conflict(
+            "-a and -d conflict: a detached container has no streams to attach; drop one of them"
+                .into(),
+        )
+        .into());
+    }
+    let mut req = args.request()?;
+    // -a decides about stdin: attached (and so read) only when named.
+    let stdin = if run_args.attach.is_empty() {
+        args.interactive
+    } else {
+        run_args.attach.iter().any(|a| a == "stdin")
+    };
+    req.process.stdin = stdin;
     let created = ctx.create(&req, &|| super::pull::observer(args.quiet))?;
     let attach = if run_args.detach {
         Attach::Detached
     } else if needs_monitor(args.tty, req.lifecycle.restart, run_args.sig_proxy) {
         Attach::Relay(AttachOptions {
-            stdin: args.interactive,
+            stdin,
             detach_keys,
             sig_proxy: run_args.sig_proxy,
         })
@@ -55,7 +117,10 @@ pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
         Attach::Foreground
     };
     let id = created.record.id.clone();
-    let started = ctx.start(created, attach)?;
+    let unattached = Unattached::apply(&run_args.attach)?;
+    let started = ctx.start(created, attach);
+    drop(unattached);
+    let started = started?;
     if run_args.detach {
         println!("{id}");
     }
