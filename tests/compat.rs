@@ -473,3 +473,24 @@ fn attach_names_the_streams() {
     assert!(stderr(&o).contains("-a and -d conflict"), "{}", stderr(&o));
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+/// A reader that goes away ends `run` as it ends the Docker and Podman
+/// clients: by SIGPIPE, quietly.
+#[test]
+fn run_into_a_closed_pipe_ends_by_sigpipe() {
+    let (_reg, b, img) = pulled();
+    let mut child = b
+        .cmd(&["run", "--rm", &img, "seq", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "1\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

@@ -36,6 +36,19 @@ pub struct RunArgs {
     pub c: CreateArgs,
 }
 
+/// Whether burrow's stdout is a pipe whose reader has gone: poll(2) says
+/// POLLERR for the write end of such a pipe.
+fn stdout_reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 1,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one pollfd for a descriptor we own, no wait.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n == 1 && fd.revents & libc::POLLERR != 0
+}
+
 /// While it lives, the caller's stdout and stderr that `-a` does not name
 /// point at /dev/null (the container, which uses them in the foreground or
 /// through the attach relay, writes there); dropped, they come back, so
@@ -121,6 +134,17 @@ pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
     let started = ctx.start(created, attach);
     drop(unattached);
     let started = started?;
+    if stdout_reader_gone() {
+        // The container wrote into a pipe nobody reads any more (`burrow
+        // run IMG seq 100000 | head -1`): end as the Docker and Podman
+        // clients do then, by SIGPIPE, whatever the command made of its
+        // EPIPE (pid 1 of its namespace does not die of the signal).
+        // SAFETY: default action, then the signal: this process ends.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
     if run_args.detach {
         println!("{id}");
     }
