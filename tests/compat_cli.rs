@@ -6,10 +6,63 @@
 
 mod common;
 
+use std::fs;
+use std::io::Write;
+use std::process::{Output, Stdio};
+
 use common::{Burrow, busybox_image, stderr, stdout};
 
 fn pulled() -> (common::Registry, Burrow, String) {
     common::pulled("test/compatcli", &busybox_image(|i| i))
+}
+
+/// `burrow ARGS` with `input` (bytes) on standard input.
+fn with_stdin(b: &Burrow, args: &[&str], input: &[u8]) -> Output {
+    let mut child = b
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A tar holding `name` with `content`.
+fn tar_of(name: &str, content: &str) -> Vec<u8> {
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(content.len() as u64);
+    t.append_data(&mut h, name, content.as_bytes()).unwrap();
+    t.into_inner().unwrap()
+}
+
+/// `data` compressed as `kind` says (gzip, bzip2, xz, zstd).
+fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
+    match kind {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "bzip2" => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "zstd" => zstd::encode_all(data, 3).unwrap(),
+        other => panic!("no compressor {other}"),
+    }
 }
 
 /// Docker's way: the ports of the host's network are the host's already.
@@ -83,4 +136,110 @@ fn a_shared_network_is_joined_at_start() {
     let o = b.run(&["create", "--network", "container:nosuch", &img, "true"]);
     assert_eq!(o.status.code(), Some(125));
     b.ok(&["rm", "-f", "side", "web"]);
+}
+
+/// `cp - CTR:DIR` takes what `tar czf -`, `tar cjf -`, `tar cJf -` and
+/// `tar --zstd -cf -` write.
+#[test]
+fn cp_takes_compressed_tar_streams() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["run", "-d", "--name", "box", &img, "sleep", "60"]);
+    b.ok(&["exec", "box", "mkdir", "/in"]);
+    for kind in ["plain", "gzip", "bzip2", "xz", "zstd"] {
+        let tar = tar_of(&format!("{kind}.txt"), &format!("from {kind}\n"));
+        let stream = if kind == "plain" {
+            tar
+        } else {
+            compress(kind, &tar)
+        };
+        let o = with_stdin(&b, &["cp", "-", "box:/in"], &stream);
+        assert_eq!(o.status.code(), Some(0), "{kind}: {}", stderr(&o));
+        let got = b.ok(&["exec", "box", "cat", &format!("/in/{kind}.txt")]);
+        assert_eq!(got, format!("from {kind}\n"));
+    }
+    // A stream that is no tar at all is one line of error.
+    let o = with_stdin(&b, &["cp", "-", "box:/in"], &compress("xz", b"not a tar"));
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    b.ok(&["rm", "-f", "box"]);
+}
+
+/// `cp CTR1:SRC CTR2:DST` lands as a copy from the host does, running or
+/// stopped on either side.
+#[test]
+fn cp_copies_between_containers() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["run", "-d", "--name", "a", &img, "sleep", "60"]);
+    b.ok(&[
+        "exec",
+        "a",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo one > /data/f && echo two > /data/sub/g && chown 1234:2345 /data/f",
+    ]);
+    // b is stopped: it shows what landed when it runs.
+    b.ok(&[
+        "create",
+        "--name",
+        "b",
+        &img,
+        "sh",
+        "-c",
+        "cat /tmp/data/f /tmp/data/sub/g /tmp/renamed; stat -c %u:%g /tmp/renamed /tmp/owned",
+    ]);
+    b.ok(&["cp", "a:/data", "b:/tmp/"]);
+    b.ok(&["cp", "a:/data/f", "b:/tmp/renamed"]);
+    b.ok(&["cp", "-a", "a:/data/f", "b:/tmp/owned"]);
+    b.ok(&["start", "b"]);
+    b.ok(&["wait", "b"]);
+    assert_eq!(b.ok(&["logs", "b"]), "one\ntwo\none\n0:0\n1234:2345\n");
+    // Into a running container, from a stopped one.
+    b.ok(&["cp", "b:/tmp/renamed", "a:/back"]);
+    assert_eq!(b.ok(&["exec", "a", "cat", "/back"]), "one\n");
+    // What is missing in the source is named.
+    let o = b.run(&["cp", "a:/nope", "b:/tmp/"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("/nope"), "{}", stderr(&o));
+    let o = b.run(&["cp", "a:/data", "nosuch:/tmp/"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("no such container"), "{}", stderr(&o));
+    b.ok(&["rm", "-f", "a", "b"]);
+}
+
+/// ADD extracts xz and bzip2 archives as it does gzip and zstd ones.
+#[test]
+fn build_add_extracts_xz_and_bzip2() {
+    let (_reg, b, img) = pulled();
+    let ctx = tempfile::tempdir().unwrap();
+    for (kind, file) in [
+        ("xz", "a.tar.xz"),
+        ("bzip2", "b.tar.bz2"),
+        ("gzip", "c.tgz"),
+        ("zstd", "d.tar.zst"),
+    ] {
+        let tar = tar_of(&format!("{kind}.txt"), &format!("{kind} inside\n"));
+        fs::write(ctx.path().join(file), compress(kind, &tar)).unwrap();
+    }
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {img}\nADD a.tar.xz b.tar.bz2 c.tgz d.tar.zst /x/\n"),
+    )
+    .unwrap();
+    b.ok(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "adds",
+        &ctx.path().display().to_string(),
+    ]);
+    let got = b.ok(&[
+        "run",
+        "--rm",
+        "adds",
+        "sh",
+        "-c",
+        "cat /x/xz.txt /x/bzip2.txt /x/gzip.txt /x/zstd.txt",
+    ]);
+    assert_eq!(got, "xz inside\nbzip2 inside\ngzip inside\nzstd inside\n");
 }
