@@ -243,3 +243,129 @@ fn build_add_extracts_xz_and_bzip2() {
     ]);
     assert_eq!(got, "xz inside\nbzip2 inside\ngzip inside\nzstd inside\n");
 }
+
+/// `info --format` takes Podman's field names; `--format json` has
+/// Podman's shape where burrow has the fact.
+#[test]
+fn info_answers_podmans_fields() {
+    common::require_unprivileged();
+    let b = Burrow::new();
+    let p = common::podman::Podman::new();
+    let field = |t: &str| b.ok(&["info", "--format", t]).trim().to_string();
+    assert_eq!(field("{{.Host.OCIRuntime.Name}}"), "burrow");
+    assert_eq!(
+        field("{{.Store.GraphRoot}}"),
+        b.root.path().display().to_string()
+    );
+    assert!(
+        ["overlay", "fuse-overlayfs", "vfs"]
+            .contains(&field("{{.Store.GraphDriverName}}").as_str())
+    );
+    assert_eq!(field("{{.Version.Version}}"), env!("CARGO_PKG_VERSION"));
+    // No systemd as PID 1 on these machines: cgroupfs, as Podman says.
+    let pid1 = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if pid1.trim() != "systemd" {
+        assert_eq!(field("{{.Host.CgroupManager}}"), "cgroupfs");
+    }
+    // Where both tell the same fact, they print it the same.
+    for t in [
+        "{{.Host.LogDriver}}",
+        "{{.Store.GraphOptions}}",
+        "{{.Host.Security.Rootless}}",
+        "{{.Host.Arch}}",
+        "{{.Host.OS}}",
+        "{{.Host.Kernel}}",
+    ] {
+        assert_eq!(field(t), p.ok(&["info", "--format", t]).trim(), "{t}");
+    }
+    // The JSON has Podman's paths to the same facts.
+    let ours = b.ok_json(&["info", "--format", "json"]);
+    let theirs: serde_json::Value =
+        serde_json::from_str(&p.ok(&["info", "--format", "json"])).unwrap();
+    for path in [
+        "/host/ociRuntime/name",
+        "/host/cgroupManager",
+        "/host/logDriver",
+        "/host/security/rootless",
+        "/host/arch",
+        "/host/kernel",
+        "/host/distribution/distribution",
+        "/store/graphRoot",
+        "/store/graphDriverName",
+        "/store/graphOptions",
+        "/store/imageStore/number",
+        "/store/containerStore/number",
+        "/version/Version",
+        "/version/OsArch",
+    ] {
+        assert!(theirs.pointer(path).is_some(), "podman lacks {path}");
+        assert!(
+            ours.pointer(path).is_some(),
+            "burrow lacks {path}: {ours:#}"
+        );
+    }
+    assert_eq!(ours["host"]["security"]["rootless"], true);
+}
+
+/// `system df` lists what Podman's does, under its columns.
+#[test]
+fn system_df_has_podmans_columns() {
+    let (reg, b, img) = pulled();
+    let p = common::podman::Podman::new();
+    p.ok(&["pull", "-q", "--tls-verify=false", &img]);
+    let _keep = reg;
+    let create = ["create", "--name", "c", &img, "true"];
+    b.ok(&create);
+    p.ok(&create);
+    let both = |args: &[&str]| (b.ok(args), p.ok(args));
+    let columns = |table: &str| -> Vec<Vec<String>> {
+        table
+            .lines()
+            .map(|l| {
+                l.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .collect()
+    };
+    let (ours, theirs) = both(&["system", "df"]);
+    let (ours, theirs) = (columns(&ours), columns(&theirs));
+    assert_eq!(ours[0], theirs[0], "the header");
+    assert_eq!(ours.len(), theirs.len());
+    for (o, t) in ours.iter().zip(&theirs).skip(1) {
+        assert_eq!(o[..3], t[..3], "type, total, active");
+    }
+    let t = "{{.Type}}:{{.Total}}:{{.Active}}";
+    let (ours, theirs) = both(&["system", "df", "--format", t]);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, "Images:1:1\nContainers:1:0\nLocal Volumes:0:0\n");
+    // Sizes: the image's layers, with its share to reclaim.
+    let size = b.ok(&["system", "df", "--format", "{{.Size}} {{.Reclaimable}}"]);
+    let first = size.lines().next().unwrap();
+    assert!(
+        first.ends_with(" (0%)") && !first.starts_with("0B"),
+        "{size}"
+    );
+    let json = b.ok_json(&["system", "df", "--format", "json"]);
+    assert_eq!(json[0]["Type"], "Images");
+    assert!(json[0]["RawSize"].as_u64().unwrap() > 0);
+    // -v: the same sections and columns as Podman's.
+    let (ours, theirs) = both(&["system", "df", "-v"]);
+    let heads = |s: &str| -> Vec<Vec<String>> {
+        let lines: Vec<&str> = s.lines().collect();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if l.ends_with("space usage:") {
+                out.push(vec![l.to_string()]);
+                out.extend(columns(lines.get(i + 2).copied().unwrap_or("")));
+            }
+        }
+        out
+    };
+    assert_eq!(heads(&ours), heads(&theirs), "{ours}\n{theirs}");
+    assert!(ours.contains(" c\n") || ours.ends_with(" c"), "{ours}");
+    let o = b.run(&["system", "df", "-v", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+}
