@@ -369,3 +369,28 @@ fn system_df_has_podmans_columns() {
     let o = b.run(&["system", "df", "-v", "--format", "json"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
 }
+
+/// `network ls --noheading`, as Podman spells it.
+#[test]
+fn network_ls_takes_noheading() {
+    common::require_unprivileged();
+    let b = Burrow::new();
+    b.ok(&["network", "create", "n1"]);
+    let table = b.ok(&["network", "ls"]);
+    assert!(table.starts_with("NETWORK ID"), "{table}");
+    let rows = b.ok(&["network", "ls", "--noheading"]);
+    assert_eq!(rows.lines().count(), table.lines().count() - 1, "{rows}");
+    assert!(
+        rows.contains("n1") && !rows.contains("NETWORK ID"),
+        "{rows}"
+    );
+    let names = b.ok(&[
+        "network",
+        "ls",
+        "--noheading",
+        "--format",
+        "table {{.Name}}",
+    ]);
+    assert!(!names.contains("NAME"), "{names}");
+    b.ok(&["network", "rm", "n1"]);
+}
