@@ -304,7 +304,8 @@ fn cp_both_ways_running_and_stopped() {
     for (args, needle) in [
         (vec!["cp", "c:/nosuch", &p("x")], "in container c: /nosuch"),
         (vec!["cp", &p("src/f"), &p("y")], "must be CONTAINER:PATH"),
-        (vec!["cp", "c:/srv", "c:/x"], "between containers"),
+        // Between containers: each must exist.
+        (vec!["cp", "c:/srv", "nosuchctr:/x"], "no such container"),
         (vec!["cp", &p("src/d"), "c:/tmp/f"], "onto the file"),
         (vec!["cp", &p("nosuch"), "c:/tmp"], "no such file"),
         (

@@ -502,7 +502,8 @@ pub fn append_placed(
     Ok(())
 }
 
-/// Add the entries of the archive `archive` (plain, gzip or zstd tar)
+/// Add the entries of the archive `archive` (a tar, plain or compressed
+/// with gzip, bzip2, xz or zstd)
 /// under `dest` (ADD's automatic extraction), owned by `attrs`.
 pub fn append_extracted(
     layer: &mut LayerTar<'_>,
@@ -510,7 +511,7 @@ pub fn append_extracted(
     dest: &str,
     attrs: CopyAttrs,
 ) -> io::Result<()> {
-    let plain = crate::storage::unpack::decompressor("", archive).map_err(io::Error::other)?;
+    let plain = crate::storage::compression::decompress_any(archive)?;
     let mut input = tar::Archive::new(plain);
     let tar = &mut layer.tar;
     let base = dest.trim_matches('/');
@@ -569,7 +570,7 @@ pub fn is_archive(path: &Path) -> bool {
     let Ok(f) = fs::File::open(path) else {
         return false;
     };
-    let Ok(plain) = crate::storage::unpack::decompressor("", f) else {
+    let Ok(plain) = crate::storage::compression::decompress_any(f) else {
         return false;
     };
     let mut block = [0u8; 512];

@@ -11,14 +11,16 @@ use super::output::ArchiveOut;
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "burrow cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       burrow cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+    override_usage = "burrow cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       burrow cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n       burrow cp [OPTIONS] CONTAINER:SRC_PATH CONTAINER:DEST_PATH",
     after_help = "Paths in the container are resolved in its root, following its symlinks \
                   (they never lead out of it); relative ones start at /. A source ending in \
                   \"/.\" copies a directory's contents; a destination ending in \"/\" must be a \
-                  directory. \"-\" reads or writes a tar stream. Files copied in belong to the \
-                  container's root (with -a, to the ids they have as seen from the container); \
-                  files copied out belong to you (with -a, to the ids the container gave them, \
-                  as stored on the host). Works on running and stopped containers."
+                  directory. \"-\" reads or writes a tar stream; one read may be compressed \
+                  with gzip, bzip2, xz or zstd. Files copied in belong to the container's \
+                  root (with -a, to the ids they have as seen from the container; between \
+                  containers, to the ids the source container gave them); files copied out \
+                  belong to you (with -a, to the ids the container gave them, as stored on \
+                  the host). Works on running and stopped containers."
 )]
 pub struct CpArgs {
     /// Archive mode: keep the files' user and group ids
@@ -27,7 +29,7 @@ pub struct CpArgs {
     /// Follow a symbolic link given as the source
     #[arg(short = 'L', long)]
     pub follow_link: bool,
-    /// The source: CONTAINER:PATH, a host path, or - (a tar stream on stdin)
+    /// The source: CONTAINER:PATH, a host path, or - (a tar stream on stdin, plain or compressed)
     #[arg(value_name = "SRC")]
     pub src: String,
     /// The destination: CONTAINER:PATH, a host path, or - (a tar stream on stdout)
@@ -68,10 +70,19 @@ fn operand(s: &str) -> Operand {
 pub fn run(ctx: &Engine, args: &CpArgs) -> anyhow::Result<i32> {
     let (src, dst) = (operand(&args.src), operand(&args.dst));
     let container = match (&src, &dst) {
-        (Operand::Container(c, _), Operand::Container(..)) => {
-            anyhow::bail!(
-                "copying between containers is not supported: copy from {c} to the host first"
-            )
+        (Operand::Container(from, src_path), Operand::Container(to, dst_path)) => {
+            let containers = ContainerStore::open(ctx.store()?.root())?;
+            let (from, to) = (containers.find(from)?, containers.find(to)?);
+            ctx.copy_between(
+                &containers,
+                &from,
+                Path::new(src_path),
+                args.follow_link,
+                &to,
+                Path::new(dst_path),
+                args.archive,
+            )?;
+            return Ok(0);
         }
         (Operand::Container(c, _), _) | (_, Operand::Container(c, _)) => c,
         _ => anyhow::bail!(

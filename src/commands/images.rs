@@ -52,7 +52,7 @@ fn rows(images: &[ImageRecord]) -> Vec<(&ImageRecord, String, String)> {
 
 /// `registry/repo:tag` → (`registry/repo`, `tag`); the colon of a port is
 /// not a tag separator.
-fn split_name(name: &str) -> (String, String) {
+pub(super) fn split_name(name: &str) -> (String, String) {
     match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
         _ => (name.to_string(), "<none>".to_string()),

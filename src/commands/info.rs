@@ -1,50 +1,64 @@
 //! `burrow info`
 
-use burrow::runtime::rootfs::{self, Driver};
-use burrow::system::info::host_info_with_overlay;
-use burrow::system::overlay::probe_overlay;
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::format::render_template;
 use burrow::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Output format: json, or a Go template such as '{{.host.kernel}}'
+    /// Output format: json, or a Go template with Podman's field names such as
+    /// '{{.Host.CgroupManager}}' or '{{.Store.GraphRoot}}' (the JSON's names work too)
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
 pub fn run(ctx: &Engine, args: &InfoArgs) -> anyhow::Result<i32> {
-    let store = ctx.store()?;
-    let images = store.images()?;
-    let overlay = probe_overlay(&ctx.paths);
-    let requested = ctx
-        .storage_driver
-        .as_deref()
-        .map(Driver::parse)
-        .transpose()?;
-    let (driver, why) = rootfs::choose(requested, false, || overlay.clone())?;
-    let info = json!({
-        "host": serde_json::to_value(host_info_with_overlay(overlay))?,
-        "store": {
-            "graphRoot": ctx.paths.root,
-            "runRoot": ctx.paths.runroot,
-            "configFile": ctx.paths.config_file(),
-            "imageCount": images.len(),
-            "ignoreChownErrors": ctx.config.storage.ignore_chown_errors,
-            "graphDriverName": driver.name(),
-            "graphDriverWarning": why,
-        },
-        "version": { "version": env!("CARGO_PKG_VERSION") },
-    });
+    let info = serde_json::to_value(ctx.info()?)?;
     match args.format.as_deref() {
         Some("json") => println!("{}", serde_json::to_string_pretty(&info)?),
-        Some(t) => println!("{}", render_template(t, &info)?),
+        Some(t) => println!("{}", render_template(t, &with_go_names(&info))?),
         None => print_yaml(&info, 0),
     }
     Ok(0)
+}
+
+/// `v` with each key under its Go field name as well, as Podman's
+/// templates name them (`.Host.OCIRuntime.Name` for `host.ociRuntime.name`).
+fn with_go_names(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let v = with_go_names(v);
+                out.insert(go_name(k), v.clone());
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(with_go_names).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Podman's Go name for a JSON key of `podman info`.
+fn go_name(key: &str) -> String {
+    match key {
+        "ociRuntime" => "OCIRuntime".into(),
+        "cgroupVersion" => "CgroupsVersion".into(),
+        "idMappings" => "IDMappings".into(),
+        "os" => "OS".into(),
+        "seccompEnabled" => "SECCOMPEnabled".into(),
+        "selinuxEnabled" => "SELinuxEnabled".into(),
+        "apparmorEnabled" => "AppArmorEnabled".into(),
+        _ => {
+            let mut c = key.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+    }
 }
 
 /// A YAML-looking rendition, as `podman info` prints by default.
@@ -84,5 +98,31 @@ fn scalar(v: &Value) -> String {
         Value::Null => String::new(),
         Value::Array(_) => "[]".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn podmans_template_names_reach_the_json_fields() {
+        let v = with_go_names(&json!({
+            "host": {"ociRuntime": {"name": "burrow"}, "cgroupManager": "cgroupfs"},
+            "store": {"graphRoot": "/r", "graphOptions": {}},
+            "version": {"Version": "1"},
+        }));
+        let t = |s: &str| render_template(s, &v).unwrap();
+        assert_eq!(t("{{.Host.OCIRuntime.Name}}"), "burrow");
+        assert_eq!(
+            t("{{.Host.CgroupManager}} {{.host.cgroupManager}}"),
+            "cgroupfs cgroupfs"
+        );
+        assert_eq!(
+            t("{{.Store.GraphRoot}} {{.Store.GraphOptions}}"),
+            "/r map[]"
+        );
+        assert_eq!(t("{{.Version.Version}}"), "1");
     }
 }

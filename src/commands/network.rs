@@ -66,6 +66,9 @@ pub struct LsArgs {
     /// Output format: table, json, or a Go template such as '{{.Name}} {{.Subnet}}'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Print no header line
+    #[arg(long)]
+    pub noheading: bool,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +173,9 @@ fn column(field: &str) -> Option<&'static str> {
 }
 
 fn ls(ctx: &Engine, args: &LsArgs) -> anyhow::Result<i32> {
+    if args.noheading {
+        super::format::omit_headings();
+    }
     let nets = ctx.network_list()?;
     let id = |n: &Network| {
         if args.no_trunc {

@@ -60,7 +60,7 @@ fn sort_by(list: &mut [(ContainerRecord, Status)], key: &str) {
     }
 }
 
-fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> String {
+pub(super) fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc>) -> String {
     let since = |t: Option<DateTime<Utc>>| {
         t.map(|t| time_ago(t, now).trim_end_matches(" ago").to_string())
             .unwrap_or_default()
@@ -91,7 +91,7 @@ fn ports_text(c: &ContainerRecord) -> String {
         .join(", ")
 }
 
-fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
+pub(super) fn command_text(c: &ContainerRecord, no_trunc: bool) -> String {
     let full = c.command.join(" ");
     if no_trunc || full.chars().count() <= 20 {
         full

@@ -19,9 +19,10 @@ use super::{Engine, UserNs};
 use crate::runtime::copy::{self, Ids, Landing};
 use crate::runtime::diff::MOUNT_POINTS;
 use crate::runtime::{ContainerRecord, ContainerSpec, ContainerStore, Status};
+use crate::storage::compression;
 
-/// Writes a raw tar stream (what `cp - CONTAINER:PATH` reads); its error
-/// says what failed.
+/// Writes a tar stream, plain or compressed with gzip, bzip2, xz or zstd
+/// (what `cp - CONTAINER:PATH` reads); its error says what failed.
 pub type TarSource = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
 /// Takes a raw tar stream (what `cp CONTAINER:PATH -` or `export` write).
 pub type TarSink = Box<dyn FnOnce(&mut dyn Read) -> io::Result<()>>;
@@ -31,7 +32,8 @@ pub enum CopyFrom {
     /// A host file, directory or symlink (`follow`: the symlink's target);
     /// a path ending in "/." copies a directory's contents.
     Path { path: PathBuf, follow: bool },
-    /// A tar stream, extracted in the destination directory as it is.
+    /// A tar stream (plain, gzip, bzip2, xz or zstd, told by its first
+    /// bytes), extracted in the destination directory as it is.
     Tar(TarSource),
 }
 
@@ -54,6 +56,10 @@ pub enum CopyError {
     /// The side on the host failed, as it reported it.
     #[error("{message}")]
     OnHost { message: String },
+    /// Between containers: the copy out of the source failed, as it
+    /// reported it.
+    #[error("{message}")]
+    Source { message: String },
 }
 
 /// What one side of the copy does.
@@ -167,6 +173,78 @@ impl Engine {
             },
         };
         self.copy_both_ways(containers, record, userns, host, ctr, HostIds::Root, false)
+    }
+
+    /// Copy `src` in container `from` (`follow`: the symlink's target) to
+    /// `dst` in container `to`, landing by the same rules as a copy from
+    /// the host. The files belong to `to`'s root, or with `archive` keep
+    /// the ids `from` gave them. Either container may be running or not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_between(
+        &self,
+        containers: &ContainerStore,
+        from: &ContainerRecord,
+        src: &Path,
+        follow: bool,
+        to: &ContainerRecord,
+        dst: &Path,
+        archive: bool,
+    ) -> Result<(), EngineError> {
+        let userns = self.namespace_for(containers.load_spec(&to.id)?.keep_id)?;
+        let (r, w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        // The copy out of `from` runs beside the copy into `to`, joined by
+        // the pipe. SAFETY: single-threaded (the engine's rule); the child
+        // only copies and exits.
+        let out_pid = match unsafe { fork() }.map_err(|e| EngineError::io("forking", e.into()))? {
+            ForkResult::Child => {
+                drop((r, err_r));
+                let sink: TarSink = Box::new(move |tar| {
+                    let mut out = File::from(w);
+                    io::copy(tar, &mut out).map(drop)
+                });
+                let result = self
+                    .copy_out_of(containers, from, src, follow, CopyTo::Tar(sink), archive)
+                    .map_err(|e| e.to_string());
+                // SAFETY: leave without running the parent's destructors.
+                unsafe { libc::_exit(report_to(err_w, result)) }
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop((w, err_w));
+        let source: TarSource = Box::new(move |tar| {
+            let mut input = File::from(r);
+            io::copy(&mut input, tar).map(drop)
+        });
+        let ctr = Role::Consume {
+            dst: dst.to_path_buf(),
+            dst_is_dir: ends_with(dst, b"/"),
+            contents_only: contents_only(src),
+            preserve_owners: archive,
+            raw: false,
+        };
+        let into = self.copy_both_ways(
+            containers,
+            to,
+            userns,
+            Role::Source(source),
+            ctr,
+            HostIds::Root,
+            true,
+        );
+        // The side that reads `from` explains a cut stream, unless it only
+        // met the other side giving up first.
+        let out_code = wait_child(out_pid);
+        match failure(
+            out_code,
+            err_r,
+            "the copy out of the source container failed",
+        ) {
+            Some(message) if !(into.is_err() && message.contains("Broken pipe")) => {
+                Err(CopyError::Source { message }.into())
+            }
+            _ => into,
+        }
     }
 
     /// Container `record`'s whole root filesystem as a tar, to `to`;
@@ -362,17 +440,25 @@ fn side(role: Role, fd: OwnedFd, ids: Ids<'_>) -> Result<(), String> {
             contents_only,
             preserve_owners,
             raw,
-        } => copy::read_tar(
-            io::BufReader::new(stream),
-            &Landing {
+        } => {
+            let landing = Landing {
                 dst: &dst,
                 dst_is_dir,
                 contents_only,
                 preserve_owners,
                 raw,
-            },
-        )
-        .map_err(|e| e.to_string()),
+            };
+            let input = io::BufReader::new(stream);
+            let result = if raw {
+                // A user's stream: plain or compressed, as Docker takes it.
+                let plain = compression::decompress_any(input)
+                    .map_err(|e| format!("reading the tar stream: {e}"))?;
+                copy::read_tar(plain, &landing)
+            } else {
+                copy::read_tar(input, &landing)
+            };
+            result.map_err(|e| e.to_string())
+        }
         Role::ProduceRoot { mounted } => {
             copy::write_root_tar(&mounted, io::BufWriter::new(stream)).map_err(|e| e.to_string())
         }

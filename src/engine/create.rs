@@ -43,6 +43,9 @@ impl Engine {
         req: &ContainerRequest,
         observer: ObserverFactory<'_>,
     ) -> Result<Created, EngineError> {
+        for w in &req.warnings {
+            self.warn(w);
+        }
         let (mut network, user_networks) = match &req.network.choice {
             NetworkChoice::Mode(m) => (m.clone(), Vec::new()),
             NetworkChoice::Networks(names) => {
@@ -73,14 +76,8 @@ impl Engine {
         let containers = ContainerStore::open(store.root())?;
         let keep_id_wanted = req.userns != UsernsMode::Default;
         if let NetworkMode::Container(q) = &network {
+            // It need not run until this one starts (start checks).
             let other = containers.find(q)?;
-            if !other.current_status().is_live() {
-                return Err(RequestError::Conflict(format!(
-                    "container {} is not running: --network container:{q} shares the network of a running container",
-                    other.name
-                ))
-                .into());
-            }
             if containers.load_spec(&other.id)?.keep_id.is_some() != keep_id_wanted {
                 return Err(RequestError::Conflict(format!(
                     "--network container:{q} needs the same --userns as container {} (which was made {}): containers that share a network share a user namespace",

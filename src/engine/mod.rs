@@ -29,6 +29,7 @@ pub mod processes;
 pub mod pull;
 pub mod request;
 mod start;
+pub mod system;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,7 @@ pub use processes::{Processes, Pruned, TopError};
 pub use pull::{PullPolicy, RegistryOptions};
 pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
 pub use start::{Attach, AttachOptions, Started, needs_monitor};
+pub use system::{DiskUsage, DiskUsageReport, Info};
 
 use crate::config::BurrowConfig;
 use crate::paths::Paths;

@@ -193,6 +193,9 @@ pub struct ContainerRequest {
     /// A container already of this name is removed first.
     pub replace: bool,
     pub limits: LimitsRequest,
+    /// What `build` dropped or changed, for [`super::Engine::create`] to
+    /// warn about (`-p` with `--network host`).
+    pub warnings: Vec<String>,
 }
 
 impl ContainerRequest {
@@ -697,6 +700,15 @@ impl ContainerRequestBuilder {
     pub fn build(self) -> Result<ContainerRequest, RequestError> {
         let mut req = self.req;
         let conflict = |m: String| Err(RequestError::Conflict(m));
+        // Docker's way: the host's ports are the container's already.
+        if req.network.choice == NetworkChoice::Mode(NetworkMode::Host)
+            && (!req.network.ports.is_empty() || req.network.publish_all)
+        {
+            req.network.ports.clear();
+            req.network.publish_all = false;
+            req.warnings
+                .push("published ports are discarded when using host network mode".into());
+        }
         let net = &req.network;
         match &net.choice {
             NetworkChoice::Mode(mode) => {
@@ -906,6 +918,13 @@ mod tests {
         assert!(e(b.clone().ip(Some(Ipv4Addr::LOCALHOST)).build()).contains("--ip"));
         let none = b.clone().network("none").unwrap().publish("80").unwrap();
         assert!(e(none.build()).contains("-p publishes ports"));
+        let host = b.clone().network("host").unwrap().publish("80").unwrap();
+        let req = host.build().unwrap();
+        assert!(req.network.ports.is_empty());
+        assert_eq!(
+            req.warnings,
+            ["published ports are discarded when using host network mode"]
+        );
         let keep = b
             .clone()
             .network("net1")

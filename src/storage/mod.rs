@@ -16,6 +16,7 @@
 //! * `storage.json`: the layout version.
 
 pub mod atomic;
+pub mod compression;
 mod gc;
 mod layers;
 pub mod limits;

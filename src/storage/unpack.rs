@@ -150,44 +150,20 @@ pub fn decompressor<'a>(
     media_type: &str,
     r: impl Read + Send + 'a,
 ) -> Result<Box<dyn Read + Send + 'a>, UnpackError> {
-    let mut r = r;
-    let mut magic = [0u8; 10];
-    let mut n = 0;
-    while n < magic.len() {
-        match r.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(UnpackError::Read(e)),
+    use super::compression::{self, Compression};
+    let (found, stream) = compression::sniff(r).map_err(UnpackError::Read)?;
+    match found {
+        Compression::Xz | Compression::Bzip2 => {
+            return Err(UnpackError::UnsupportedCompression(found.name().into()));
         }
+        Compression::Plain if media_type.contains("gzip") || media_type.contains("zstd") => {
+            log::debug!(
+                "layer media type {media_type} claims compression, but the blob is a plain tar"
+            );
+        }
+        _ => {}
     }
-    let m = &magic[..n];
-    let stream = io::Cursor::new(m.to_vec()).chain(r);
-    if m.starts_with(&[0x1f, 0x8b]) {
-        // Multi-member: some tools write a gzip stream as several members.
-        return Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)));
-    }
-    if m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Ok(Box::new(
-            zstd::stream::read::Decoder::new(stream).map_err(UnpackError::Read)?,
-        ));
-    }
-    if m.starts_with(b"\xfd7zXZ\0") {
-        return Err(UnpackError::UnsupportedCompression("xz".into()));
-    }
-    if m.len() == 10
-        && m.starts_with(b"BZh")
-        && (b'1'..=b'9').contains(&m[3])
-        && m[4..] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]
-    {
-        return Err(UnpackError::UnsupportedCompression("bzip2".into()));
-    }
-    if media_type.contains("gzip") || media_type.contains("zstd") {
-        log::debug!(
-            "layer media type {media_type} claims compression, but the blob is a plain tar"
-        );
-    }
-    Ok(Box::new(stream))
+    compression::decoder(found, stream).map_err(UnpackError::Read)
 }
 
 /// Extended attributes we can set as root of a user namespace. `trusted.*`

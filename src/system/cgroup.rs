@@ -71,9 +71,21 @@ pub fn layout_from_mountinfo(mountinfo: &str) -> CgroupLayout {
 }
 
 /// "systemd" when systemd runs the machine (it owns the cgroup tree and
-/// delegates through user@UID.service), else "cgroupfs".
+/// delegates through user@UID.service), else "cgroupfs": PID 1 must be
+/// systemd (a container or a VM whose init is something else may still
+/// have /run/systemd/system).
 pub fn manager() -> &'static str {
-    if Path::new("/run/systemd/system").is_dir() {
+    let pid1 = fs::read_to_string("/proc/1/comm").ok();
+    manager_of(
+        pid1.as_deref().map(str::trim),
+        Path::new("/run/systemd/system").is_dir(),
+    )
+}
+
+/// [`manager`] from PID 1's command name (None when unreadable) and
+/// whether /run/systemd/system exists.
+fn manager_of(pid1: Option<&str>, systemd_dir: bool) -> &'static str {
+    if systemd_dir && pid1.is_none_or(|c| c == "systemd") {
         "systemd"
     } else {
         "cgroupfs"
@@ -204,6 +216,14 @@ fn delegated_ancestor(root: &Path, leaf: &Path, uid: u32) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manager_is_systemd_only_when_systemd_is_pid_1() {
+        assert_eq!(manager_of(Some("systemd"), true), "systemd");
+        assert_eq!(manager_of(None, true), "systemd");
+        assert_eq!(manager_of(Some("init"), true), "cgroupfs");
+        assert_eq!(manager_of(Some("systemd"), false), "cgroupfs");
+    }
 
     const HYBRID: &str = "\
 25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw

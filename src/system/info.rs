@@ -10,14 +10,26 @@ use crate::netns;
 use crate::paths::Paths;
 use crate::userns::{IdMap, IdRange, UserIdentity, find_host_program};
 
+/// The host, under Podman's names (`podman info --format json`'s `host`)
+/// where Podman has the fact, burrow's own beside them.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HostInfo {
     pub kernel: String,
+    /// "linux".
     pub os: String,
+    pub distribution: Distribution,
     pub arch: String,
     pub hostname: String,
     pub cgroup_version: String,
+    /// "systemd" when systemd is PID 1 and runs the machine, else
+    /// "cgroupfs".
     pub cgroup_manager: String,
+    /// burrow runs containers itself.
+    pub oci_runtime: OciRuntime,
+    /// What a container's log is kept as, as Podman names it.
+    pub log_driver: String,
+    pub security: Security,
     pub user: String,
     pub uid: u32,
     pub rootless: bool,
@@ -37,6 +49,39 @@ pub struct HostInfo {
     pub fuse_overlayfs: Option<String>,
     pub newuidmap: Option<PathBuf>,
     pub newgidmap: Option<PathBuf>,
+}
+
+/// The distribution, from /etc/os-release.
+#[derive(Debug, Clone, Serialize)]
+pub struct Distribution {
+    /// ID ("debian").
+    pub distribution: String,
+    /// VERSION_ID ("12").
+    pub version: String,
+    /// VERSION_CODENAME ("bookworm").
+    pub codename: String,
+    /// PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)").
+    #[serde(rename = "prettyName")]
+    pub pretty_name: String,
+}
+
+/// The program that runs containers: burrow itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct OciRuntime {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub version: String,
+}
+
+/// How containers are confined by default.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Security {
+    pub rootless: bool,
+    /// A seccomp filter unless `--security-opt seccomp=unconfined`.
+    pub seccomp_enabled: bool,
+    pub selinux_enabled: bool,
+    pub apparmor_enabled: bool,
 }
 
 /// Gather the host information, running the overlay probe.
@@ -60,15 +105,36 @@ pub fn host_info_with_overlay(overlay: Result<(), String>) -> HostInfo {
     };
     let network = netns::detect().ok();
     let layout = cgroup::current_layout();
+    let os_release = fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let release = |key: &str| os_release_field(&os_release, key).unwrap_or_default();
     HostInfo {
         kernel: read_trimmed("/proc/sys/kernel/osrelease"),
-        os: os_pretty_name(&fs::read_to_string("/etc/os-release").unwrap_or_default()),
-        arch: std::env::consts::ARCH.to_string(),
+        os: std::env::consts::OS.to_string(),
+        distribution: Distribution {
+            distribution: release("ID"),
+            version: release("VERSION_ID"),
+            codename: release("VERSION_CODENAME"),
+            pretty_name: os_release_field(&os_release, "PRETTY_NAME")
+                .unwrap_or_else(|| "unknown".into()),
+        },
+        arch: crate::registry::platform::Platform::host().architecture,
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         cgroup_version: layout.describe().to_string(),
         cgroup_manager: cgroup::manager().to_string(),
+        oci_runtime: OciRuntime {
+            name: "burrow".to_string(),
+            path: std::env::current_exe().ok(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        log_driver: "k8s-file".to_string(),
+        security: Security {
+            rootless: uid != 0,
+            seccomp_enabled: true,
+            selinux_enabled: false,
+            apparmor_enabled: false,
+        },
         user: user
             .as_ref()
             .map(|u| u.name.clone())
@@ -99,13 +165,12 @@ fn read_trimmed(path: &str) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// PRETTY_NAME from os-release text, unquoted.
-fn os_pretty_name(text: &str) -> String {
+/// `KEY`'s value in os-release text, unquoted.
+fn os_release_field(text: &str, key: &str) -> Option<String> {
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("PRETTY_NAME="))
+        .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
         .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
@@ -115,9 +180,12 @@ mod tests {
     #[test]
     fn pretty_name_is_unquoted() {
         let text = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n";
-        assert_eq!(os_pretty_name(text), "Debian GNU/Linux 12 (bookworm)");
-        assert_eq!(os_pretty_name("PRETTY_NAME='X 1'\n"), "X 1");
-        assert_eq!(os_pretty_name("ID=x\n"), "unknown");
+        let pretty = |t: &str| os_release_field(t, "PRETTY_NAME");
+        assert_eq!(pretty(text).unwrap(), "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(pretty("PRETTY_NAME='X 1'\n").unwrap(), "X 1");
+        assert_eq!(pretty("ID=x\n"), None);
+        assert_eq!(os_release_field(text, "ID").unwrap(), "debian");
+        assert_eq!(os_release_field(text, "NAME").unwrap(), "Debian GNU/Linux");
     }
 
     #[test]
