@@ -22,20 +22,9 @@ fn client() -> Value {
         "GitCommit": "",
         "BuiltTime": "",
         "Built": 0,
-        "OsArch": format!("{}/{}", std::env::consts::OS, go_arch()),
+        "OsArch": format!("{}/{}", std::env::consts::OS, burrow::image::write::host_architecture()),
         "Os": std::env::consts::OS,
     })
-}
-
-/// The architecture as Go names it (what scripts compare against).
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
 }
 
 pub fn run(_ctx: &Engine, args: &VersionArgs) -> anyhow::Result<i32> {
