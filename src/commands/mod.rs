@@ -193,9 +193,28 @@ pub fn command() -> clap::Command {
 }
 
 /// Parse the command line as [`command`] defines it.
+/// Plainly first: rebuilding the whole definition with self-overriding
+/// options costs every command a few hundred thousand instructions, and
+/// only a repeated option (which the plain parse refuses as a conflict)
+/// needs it.
+fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T> + Clone,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match <Cli as clap::Parser>::try_parse_from(args.clone()) {
+        Err(e) if e.kind() == clap::error::ErrorKind::ArgumentConflict => {
+            let matches = command().try_get_matches_from(args)?;
+            <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        }
+        parsed => parsed,
+    }
+}
+
+/// The process's own command line, as [`parse_from`] reads it.
 fn parse() -> Result<Cli, clap::Error> {
-    let matches = command().try_get_matches()?;
-    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    parse_from(args)
 }
 
 pub fn main() -> i32 {

@@ -12,10 +12,7 @@ fn cli_is_consistent() {
 /// rely on it (a default, then the caller's).
 #[test]
 fn a_repeated_option_takes_the_last_value() {
-    let parse = |args: &[&str]| {
-        let m = command().try_get_matches_from(args).unwrap();
-        <Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap()
-    };
+    let parse = |args: &[&str]| parse_from(args.to_vec()).unwrap();
     let cli = parse(&[
         "burrow",
         "run",
