@@ -494,3 +494,30 @@ fn run_into_a_closed_pipe_ends_by_sigpipe() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+/// The headline paths this work touched, repeated: every exit code kept,
+/// nothing left behind (one green run hides races).
+#[test]
+fn exec_and_stop_repeated_keep_every_exit_code() {
+    let (_reg, b, img) = pulled();
+    b.ok(&["run", "-d", "--name", "box", &img, "sleep", "300"]);
+    for i in 0..60 {
+        let code = i % 7;
+        let o = b.run(&["exec", "box", "sh", "-c", &format!("exit {code}")]);
+        assert_eq!(o.status.code(), Some(code), "exec {i}: {}", stderr(&o));
+    }
+    b.ok(&["rm", "-f", "box"]);
+    for i in 0..20 {
+        let name = format!("s{i}");
+        b.ok(&["run", "-d", "--name", &name, &img, "sleep", "60"]);
+        assert_eq!(
+            b.ok(&["stop", "-t", "0", &name]),
+            format!("{name}\n"),
+            "stop {i}"
+        );
+        let code = b.ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+        assert_eq!(code.trim(), "137", "stop {i}: killed at once");
+        assert_eq!(b.ok(&["rm", &name]), format!("{name}\n"), "rm {i}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
