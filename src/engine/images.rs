@@ -75,11 +75,7 @@ pub struct ImagesPruned {
 }
 
 fn reported(e: &dyn std::error::Error) -> Reported {
-    Reported {
-        kind: ErrorKind::Engine,
-        message: chain_message(e),
-        output: String::new(),
-    }
+    Reported::new(ErrorKind::Engine, chain_message(e))
 }
 
 /// After a failed load or import: layers and blobs stored before the
@@ -134,10 +130,11 @@ impl Engine {
         let result: Result<Result<ImageRecord, Reported>, EngineError> =
             self.in_namespace(&ns, None, |ns| {
                 let unpack = ns.unpack_options(self.config.storage.ignore_chown_errors);
-                commit(&store, &spec, &rec, &unpack, &opts).map_err(|e| Reported {
-                    kind: ErrorKind::Engine,
-                    message: format!("committing container {}: {e}", rec.name),
-                    output: String::new(),
+                commit(&store, &spec, &rec, &unpack, &opts).map_err(|e| {
+                    Reported::new(
+                        ErrorKind::Engine,
+                        format!("committing container {}: {e}", rec.name),
+                    )
                 })
             });
         if let Some(pid) = paused {

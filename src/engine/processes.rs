@@ -145,11 +145,10 @@ impl Engine {
             match changes(&spec.upper(), &spec.lowers, &targets) {
                 Ok(l) => Ok(l),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(Reported {
-                    kind: ErrorKind::Engine,
-                    message: format!("reading the changes of container {}: {e}", c.name),
-                    output: String::new(),
-                }),
+                Err(e) => Err(Reported::new(
+                    ErrorKind::Engine,
+                    format!("reading the changes of container {}: {e}", c.name),
+                )),
             }
         })?;
         Ok(answer?)
@@ -179,11 +178,10 @@ impl Engine {
                     match containers.remove_if(&id, still_stopped) {
                         Ok(true) => Pruned::Removed(id),
                         Ok(false) => Pruned::Kept(id),
-                        Err(e) => Pruned::Failed(Reported {
-                            kind: ErrorKind::Engine,
-                            message: format!("removing container {id}: {e}"),
-                            output: String::new(),
-                        }),
+                        Err(e) => Pruned::Failed(Reported::new(
+                            ErrorKind::Engine,
+                            format!("removing container {id}: {e}"),
+                        )),
                     }
                 })
                 .collect()

@@ -190,11 +190,10 @@ impl Engine {
             // The upper directory holds files of container ids: only here,
             // in the user namespace, can they all be removed.
             if rm && let Err(e) = containers.remove(&id) {
-                return Err(Reported {
-                    kind: ErrorKind::Engine,
-                    message: format!("removing container {id}: {e}"),
-                    output: String::new(),
-                });
+                return Err(Reported::new(
+                    ErrorKind::Engine,
+                    format!("removing container {id}: {e}"),
+                ));
             }
             ran.map_err(|e| Reported::of_run(&e))
         });
