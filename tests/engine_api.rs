@@ -10,9 +10,10 @@ use std::process::{Command, Output};
 
 use common::{Burrow, busybox_image, stderr, stdout};
 
-/// The example's executable, built with the tests (`cargo test
-/// --all-targets`): `target/<profile>/examples/` beside this test's
-/// `deps/`.
+/// The example's executable, built as a program by `cargo build
+/// --examples` (tests/run.sh does; `cargo test --all-targets` builds it
+/// only as a test harness): `target/<profile>/examples/` beside this
+/// test's `deps/`.
 fn example_exe() -> PathBuf {
     let me = std::env::current_exe().expect("test executable path");
     let profile_dir = me
@@ -22,7 +23,7 @@ fn example_exe() -> PathBuf {
     let exe = profile_dir.join("examples").join("run_container");
     assert!(
         exe.is_file(),
-        "{} is missing: build the examples (cargo test --all-targets)",
+        "{} is missing: build the examples (cargo build --examples)",
         exe.display()
     );
     exe

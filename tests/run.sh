@@ -147,6 +147,11 @@ trap 'rm -f "$build_json"' EXIT
 if ! cargo test --no-run --all-targets --message-format=json-render-diagnostics >"$build_json"; then
     die "test build failed"
 fi
+# The examples as programs (the test build above makes them test
+# harnesses): tests/engine_api.rs runs examples/run_container.
+if ! cargo build --examples --quiet; then
+    die "examples build failed"
+fi
 mapfile -t executables < <(jq -r 'select(.reason == "compiler-artifact" and .profile.test == true and .executable != null) | .executable' "$build_json" | sort -u)
 bin_exe=$(jq -r 'select(.reason == "compiler-artifact" and .profile.test == false and (.target.kind | index("bin")) and .target.name == "burrow" and .executable != null) | .executable' "$build_json" | tail -n1)
 [ ${#executables[@]} -gt 0 ] || die "no test executables were built"

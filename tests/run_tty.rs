@@ -556,6 +556,69 @@ fn without_sig_proxy_a_signal_ends_only_burrow() {
     assert_eq!(b.ok(&["logs", "calm"]), "done\n");
 }
 
+/// A signal can land while burrow is still starting the container: in the
+/// namespace process, or while that waits for the monitor to say the
+/// command runs. Whenever it lands, burrow ends by it and the container is
+/// whole: never made, never started, or started and running to its own
+/// end (CI once
+/// caught burrow's namespace process ended by the forwarded signal after
+/// the container started, and burrow then reported a failure).
+#[test]
+fn without_sig_proxy_a_signal_during_the_start_ends_burrow_at_any_moment() {
+    let (_reg, b, img) = pulled(busybox_image(|i| i));
+    let spawn = |name: &str| {
+        b.cmd(&[
+            "run",
+            "--name",
+            name,
+            "--sig-proxy=false",
+            &img,
+            "sh",
+            "-c",
+            "sleep 1; echo done",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+    };
+    // How long a start takes here, to spread the signals over it.
+    let begun = std::time::Instant::now();
+    let mut probe = spawn("probe");
+    wait_for_state(&b, "probe", "running");
+    let start = begun.elapsed();
+    signal(&probe, libc::SIGTERM);
+    let _ = probe.wait();
+    let rounds = 16u32;
+    for i in 0..rounds {
+        let name = format!("sig{i}");
+        let mut child = spawn(&name);
+        std::thread::sleep(start * 5 / 4 * i / rounds);
+        signal(&child, libc::SIGTERM);
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM),
+            "round {i}: burrow ended with {status}"
+        );
+    }
+    for i in 0..rounds {
+        let name = format!("sig{i}");
+        // Ended before it made the container, or before it started it.
+        let state = b
+            .cmd(&["inspect", "--format", "{{.State.Status}}", &name])
+            .output()
+            .unwrap();
+        if !state.status.success() || stdout(&state).trim() == "created" {
+            continue;
+        }
+        assert_eq!(b.ok(&["wait", &name]), "0\n", "round {i}");
+        assert_eq!(b.ok(&["logs", &name]), "done\n", "round {i}");
+    }
+    b.ok(&["rm", "-f", "-a"]);
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
+}
+
 /// Without `-t`, a container on the user's terminal gets pipes, never a
 /// descriptor of that terminal (issue 22): it cannot change the
 /// terminal's modes nor read it behind burrow's back. Output still shows,

@@ -4,6 +4,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use nix::sys::signal::Signal;
+
 use super::create::Created;
 use super::error::{EngineError, ErrorKind, Reported};
 use super::{Engine, UserNs};
@@ -294,13 +296,31 @@ impl Engine {
                 if remove {
                     let _ = containers.remove(&id);
                 }
+                // Ended by a signal burrow passed on before the monitor
+                // existed: nothing started, and burrow ends by it too.
+                redeliver(&crate::userns::take_forwarded_signals(), None, raw);
                 return Err(e);
             }
         }
+        let monitor = containers
+            .find(&id)
+            .ok()
+            .and_then(|r| r.monitor)
+            .map(|m| m.pid);
+        // What burrow was sent while its namespace process started the
+        // container: the start went on regardless (see run_detached), so
+        // the signals take effect now, on the container when attached with
+        // --sig-proxy, else on burrow, as they would have without the
+        // start in between.
+        let pending = crate::userns::take_forwarded_signals();
+        let proxy_to = match &attach {
+            Some(opts) if opts.sig_proxy => monitor,
+            _ => None,
+        };
+        let raw = redeliver(&pending, proxy_to, raw);
         let (Some(client), Some(opts)) = (client, attach) else {
             return Ok(Started::Running);
         };
-        let monitor = containers.find(&id).ok().and_then(|r| r.monitor);
         let started = relay(
             &containers,
             &id,
@@ -308,7 +328,7 @@ impl Engine {
             &opts,
             opts.stdin,
             spec.tty,
-            monitor.map(|m| m.pid),
+            monitor,
         );
         drop(raw);
         started
@@ -371,6 +391,41 @@ impl Engine {
             _ => Ok(Join::Own),
         }
     }
+}
+
+/// Deliver `pending` signals again, to the container through its monitor
+/// `proxy_to` or else to this process with its own dispositions (which
+/// usually end it: the user's terminal is restored first, and raw mode
+/// entered again if it lives on). Returns the raw mode to keep.
+fn redeliver(
+    pending: &[Signal],
+    proxy_to: Option<i32>,
+    mut raw: Option<tty::RawMode>,
+) -> Option<tty::RawMode> {
+    if let Some(pid) = proxy_to {
+        crate::runtime::attach::proxy_signals_to(pid);
+    }
+    // The relay sends the terminal's size as it begins.
+    let pending: Vec<Signal> = pending
+        .iter()
+        .copied()
+        .filter(|s| *s != Signal::SIGWINCH)
+        .collect();
+    let had_raw = raw.is_some();
+    if !pending.is_empty() && proxy_to.is_none() {
+        raw = None;
+    }
+    for s in pending {
+        let _ = nix::sys::signal::raise(s);
+    }
+    // When burrow was already root in a user namespace, the start ran in
+    // this very process and left the signals blocked; those sent
+    // meanwhile are delivered here.
+    let _ = crate::ipc::signals::unblock_forwarded();
+    if had_raw && raw.is_none() {
+        raw = tty::RawMode::enter().ok().flatten();
+    }
+    raw
 }
 
 /// Relay between the caller's standard streams and the container attached

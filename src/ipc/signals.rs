@@ -3,7 +3,7 @@
 //! attached container through its monitor), and the handler installation
 //! they share.
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
 /// What a user stopping burrow sends, or a terminal's size change: the
 /// child gets it too, so that it can clean up and exit (or resize), and
@@ -29,4 +29,33 @@ pub(crate) fn install_handler(signal: libc::c_int, handler: extern "C" fn(libc::
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(signal, &sa, std::ptr::null_mut());
     }
+}
+
+/// Block [`FORWARDED`] in this thread and return the mask to restore: a
+/// child that has committed to its work (forked a monitor that will run
+/// the container) must not be ended halfway by a signal its parent
+/// forwards; the parent saw the signal too and acts on it once the child
+/// is done (`userns::take_forwarded_signals`).
+pub fn block_forwarded() -> nix::Result<SigSet> {
+    let mut old = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&forwarded_set()),
+        Some(&mut old),
+    )?;
+    Ok(old)
+}
+
+/// Unblock [`FORWARDED`] in this thread (after [`block_forwarded`] ran in
+/// this very process).
+pub fn unblock_forwarded() -> nix::Result<()> {
+    pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&forwarded_set()), None)
+}
+
+fn forwarded_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set
 }

@@ -19,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use nix::errno::Errno;
@@ -99,7 +99,15 @@ pub enum UsernsError {
 static SETUP_LOCK: Mutex<()> = Mutex::new(());
 /// The child the handlers forward to; 0 when none.
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+/// The signals forwarded during the last [`run_in_userns`] (bit n for
+/// signal n): a child may have committed to its work and no longer be
+/// stopped by them, and then the caller acts on them itself
+/// ([`take_forwarded_signals`]).
+static FORWARDED_SEEN: AtomicU64 = AtomicU64::new(0);
 extern "C" fn forward_signal(sig: libc::c_int) {
+    if (0..64).contains(&sig) {
+        FORWARDED_SEEN.fetch_or(1 << sig, Ordering::SeqCst);
+    }
     let pid = CHILD_PID.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -140,6 +148,7 @@ fn run_in<F: FnOnce() -> i32>(target: Target<'_>, f: F) -> Result<i32, UsernsErr
     let (mut parent_end, child_end) =
         Channel::pair("burrow", "the user namespace process").map_err(UsernsError::Channel)?;
     let parent_pid = getpid();
+    FORWARDED_SEEN.store(0, Ordering::SeqCst);
     let forwarding = Forwarding::install()?;
     // SAFETY: the caller guarantees no other thread runs, so the child's
     // copy of the heap and locks is consistent.
@@ -178,6 +187,17 @@ fn run_in<F: FnOnce() -> i32>(target: Target<'_>, f: F) -> Result<i32, UsernsErr
             result
         }
     }
+}
+
+/// The signals the last [`run_in_userns`] (or [`run_in_existing_userns`])
+/// forwarded to its child, in the order of [`FORWARDED`]; cleared by the
+/// call.
+pub fn take_forwarded_signals() -> Vec<Signal> {
+    let seen = FORWARDED_SEEN.swap(0, Ordering::SeqCst);
+    FORWARDED
+        .into_iter()
+        .filter(|s| seen & (1 << (*s as i32)) != 0)
+        .collect()
 }
 
 fn parent_main(chan: &mut Channel<Message>, child: Pid, map: &IdMap) -> Result<i32, UsernsError> {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{EXIT_ENGINE, RunError};
 use super::{etc_files, pidns};
 use crate::ipc::Channel;
+use crate::ipc::signals::block_forwarded;
 use crate::runtime::container::ContainerStore;
 use crate::runtime::hub::Hub;
 use crate::runtime::root;
@@ -115,6 +116,14 @@ const MONITOR: &str = "the container's monitor";
 /// `first_client` is the monitor's end of an attach socket pair, for the
 /// command that starts the container and attaches to it (`run -t`, `start
 /// -a`): it then misses none of the output.
+///
+/// Returns with the forwarded signals
+/// ([`FORWARDED`](crate::ipc::signals::FORWARDED)) blocked: from the
+/// monitor's fork on, the container starts whatever the caller is sent,
+/// and a caller ended by a signal meanwhile would report a failure (and
+/// `--rm` remove the record) of a container that runs. The caller is the
+/// short-lived namespace process, which exits next; burrow above it saw
+/// the signals and acts on them once this returns.
 pub fn run_detached(
     spec: &ContainerSpec,
     first_client: Option<OwnedFd>,
@@ -125,9 +134,18 @@ pub fn run_detached(
         what: "a pipe",
         source: e.into(),
     })?;
+    let caller_mask = block_forwarded().map_err(|e| RunError::Resource {
+        what: "the signal mask",
+        source: e.into(),
+    })?;
     // SAFETY: single-threaded caller.
-    match unsafe { fork() }.map_err(RunError::ForkMonitor)? {
+    let forked = unsafe { fork() }.map_err(|e| {
+        let _ = caller_mask.thread_set_mask();
+        RunError::ForkMonitor(e)
+    })?;
+    match forked {
         ForkResult::Child => {
+            let _ = caller_mask.thread_set_mask();
             drop(to_monitor);
             drop(err_r);
             let _ = nix::unistd::setsid();
