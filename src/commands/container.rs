@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use super::{
     attach, cp, create, diff, exec, export, inspect, logs, port, prune, ps, rename, rm, run, start,
-    stop, top,
+    stats, stop, top,
 };
 
 /// The container commands that read the same at the top level and under
@@ -55,6 +55,8 @@ pub enum ContainerCommand {
     Kill(stop::KillArgs),
     /// Wait for containers to exit and print their exit codes
     Wait(stop::WaitArgs),
+    /// Show what containers use: CPU, memory, network and block I/O, PIDs
+    Stats(stats::StatsArgs),
 }
 
 /// `burrow container SUBCOMMAND`.
@@ -100,6 +102,7 @@ pub fn run(ctx: &Engine, cmd: &ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Stop(a) => stop::stop(ctx, a),
         ContainerCommand::Kill(a) => stop::kill(ctx, a),
         ContainerCommand::Wait(a) => stop::wait(ctx, a),
+        ContainerCommand::Stats(a) => stats::run(ctx, a),
     }
 }
 

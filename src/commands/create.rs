@@ -197,6 +197,10 @@ pub struct CreateArgs {
     /// container's /etc/group, or a gid in 0-2147483647; repeatable)
     #[arg(long = "group-add", value_name = "GROUP", allow_hyphen_values = true)]
     pub group_add: Vec<String>,
+    /// Resource limit of the container's processes, in Docker's syntax: NAME=SOFT[:HARD]
+    /// (nofile=1024:2048, nproc=100, core=-1 for unlimited; repeatable)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Seconds the container may run: then it is stopped with its stop signal, and killed
     /// after its stop timeout (0: no limit)
     #[arg(long, value_name = "SECONDS")]
@@ -262,6 +266,9 @@ impl CreateArgs {
         }
         for g in &self.group_add {
             b = b.group_add(g)?;
+        }
+        for u in &self.ulimit {
+            b = b.ulimit(u)?;
         }
         for e in &self.env {
             b = b.env(e)?;

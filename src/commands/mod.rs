@@ -38,6 +38,7 @@ mod save;
 mod search;
 mod select;
 mod start;
+mod stats;
 mod stop;
 mod system;
 mod tag;

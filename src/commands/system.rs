@@ -1,5 +1,6 @@
 //! `burrow system check` and `burrow system df`
 
+use burrow::engine::housekeeping::PruneFilter;
 use burrow::engine::{DiskUsage, Engine};
 use burrow::system::check::{Check, CheckStatus, run_checks};
 use clap::{Args, Subcommand};
@@ -13,6 +14,36 @@ pub enum SystemCommand {
     Check(CheckArgs),
     /// Show how much disk images, containers and volumes take
     Df(DfArgs),
+    /// Remove stopped containers, unused networks, dangling images and the build cache
+    Prune(PruneArgs),
+    /// Remove every container, image, network and the build cache: all of this user's store
+    /// and runtime state
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only dangling ones, and the whole build
+    /// cache
+    #[arg(short, long)]
+    pub all: bool,
+    /// Prune volumes too (refused: this burrow has no named volumes yet)
+    #[arg(long)]
+    pub volumes: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Only what matches: until=TIME (RFC 3339, Unix seconds, or a duration such as 24h),
+    /// label=KEY[=VALUE], label!=KEY[=VALUE] (repeatable)
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -38,12 +69,19 @@ pub struct CheckArgs {
     /// Skip re-hashing every stored blob (the slow part on a large store)
     #[arg(long)]
     pub quick: bool,
+    /// Remove what is damaged: blobs whose content does not match their digest, half-unpacked
+    /// layers, images missing a part (named, to pull again), container records that point
+    /// nowhere; each thing removed is listed
+    #[arg(long, conflicts_with = "quick")]
+    pub repair: bool,
 }
 
 pub fn run(ctx: &Engine, cmd: &SystemCommand) -> anyhow::Result<i32> {
     match cmd {
         SystemCommand::Check(a) => check(ctx, a),
         SystemCommand::Df(a) => df(ctx, a),
+        SystemCommand::Prune(a) => prune(ctx, a),
+        SystemCommand::Reset(a) => reset(ctx, a),
     }
 }
 
@@ -187,20 +225,105 @@ fn df(ctx: &Engine, args: &DfArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
+    if args.volumes {
+        anyhow::bail!(
+            "--volumes: this burrow has no named volumes to prune (bind mounts and tmpfs only); drop --volumes"
+        );
+    }
+    let filter = PruneFilter::parse(&args.filter)?;
+    if !args.force {
+        let (images, cache) = if args.all {
+            (
+                "all images without at least one container associated with them",
+                "all build cache",
+            )
+        } else {
+            ("all dangling images", "all dangling build cache")
+        };
+        let warning = format!(
+            "This command removes:\n\t- all stopped containers\n\t- all networks not used by at least one container\n\t- {images}\n\t- {cache}\n"
+        );
+        if !super::confirm(&warning)? {
+            return Ok(0);
+        }
+    }
+    let pruned = ctx.system_prune(args.all, &filter)?;
+    let section = |title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            println!("Deleted {title}");
+            for i in items {
+                println!("{i}");
+            }
+        }
+    };
+    section("Containers", pruned.containers.clone());
+    section("Networks", pruned.networks.clone());
+    section(
+        "Images",
+        pruned.images.iter().map(|d| d.hex().to_string()).collect(),
+    );
+    if pruned.build_cache > 0 {
+        println!("Deleted {} build cache entries", pruned.build_cache);
+    }
+    println!("Total reclaimed space: {}", df_size(pruned.reclaimed));
+    for e in &pruned.errors {
+        eprintln!("Error: {}", e.message);
+    }
+    Ok(if pruned.errors.is_empty() {
+        0
+    } else {
+        super::EXIT_ENGINE
+    })
+}
+
+fn reset(ctx: &Engine, args: &ResetArgs) -> anyhow::Result<i32> {
+    if !args.force {
+        let warning = format!(
+            "This will remove:\n\t- all containers\n\t- all images\n\t- all networks\n\t- all build cache\n\t- the graphRoot directory: {:?}\n\t- the runRoot directory: {:?}",
+            ctx.paths.root.display().to_string(),
+            ctx.paths.runroot.display().to_string()
+        );
+        if !super::confirm(&warning)? {
+            return Ok(0);
+        }
+    }
+    ctx.system_reset()?;
+    Ok(0)
+}
+
+/// `--repair`: remove the damage, listing each thing removed and the
+/// images to pull again.
+fn repair(ctx: &Engine) -> anyhow::Result<()> {
+    let report = ctx.repair_store()?;
+    for line in &report.removed {
+        println!("Removed {line}");
+    }
+    for image in &report.images {
+        println!(
+            "Image {image} lost a damaged part and was removed: pull it again (burrow pull {image})"
+        );
+    }
+    if report.removed.is_empty() {
+        println!("Nothing to repair");
+    }
+    Ok(())
+}
+
 fn check(ctx: &Engine, args: &CheckArgs) -> anyhow::Result<i32> {
+    if args.repair {
+        repair(ctx)?;
+    }
     let quick = args.quick;
     let store_check = || -> Check {
-        let store = match ctx.store() {
-            Ok(s) => s,
-            Err(e) => {
-                return Check {
-                    name: "store".into(),
-                    status: CheckStatus::Fail,
-                    detail: format!("{e:#}"),
-                    fix: None,
-                };
-            }
-        };
+        if let Err(e) = ctx.store() {
+            return Check {
+                name: "store".into(),
+                status: CheckStatus::Fail,
+                detail: format!("{e:#}"),
+                fix: None,
+            };
+        }
         if quick {
             return Check {
                 name: "store".into(),
@@ -212,7 +335,18 @@ fn check(ctx: &Engine, args: &CheckArgs) -> anyhow::Result<i32> {
                 fix: None,
             };
         }
-        match store.verify() {
+        let found = ctx.store_damage().map(|(damage, records)| {
+            damage
+                .iter()
+                .map(ToString::to_string)
+                .chain(
+                    records
+                        .into_iter()
+                        .map(|(id, why)| format!("container {id}: {why}")),
+                )
+                .collect::<Vec<String>>()
+        });
+        match found {
             Ok(problems) if problems.is_empty() => Check {
                 name: "store".into(),
                 status: CheckStatus::Ok,
@@ -225,13 +359,9 @@ fn check(ctx: &Engine, args: &CheckArgs) -> anyhow::Result<i32> {
             Ok(problems) => Check {
                 name: "store".into(),
                 status: CheckStatus::Fail,
-                detail: problems
-                    .iter()
-                    .map(|p| p.what.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                detail: problems.join("; "),
                 fix: Some(
-                    "remove the damaged images with `burrow rmi -f` and pull them again".into(),
+                    "run `burrow system check --repair` to remove what is damaged, then pull the images it names again".into(),
                 ),
             },
             Err(e) => Check {

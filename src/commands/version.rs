@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::format::render_template;
 use burrow::engine::Engine;
+use burrow::engine::system::VersionInfo;
 
 #[derive(Debug, Args)]
 pub struct VersionArgs {
@@ -14,23 +15,14 @@ pub struct VersionArgs {
     pub format: Option<String>,
 }
 
-fn client() -> Value {
-    let version = env!("CARGO_PKG_VERSION");
-    json!({
-        "Version": version,
-        "APIVersion": version,
-        "GitCommit": "",
-        "BuiltTime": "",
-        "Built": 0,
-        "OsArch": format!("{}/{}", std::env::consts::OS, burrow::image::write::host_architecture()),
-        "Os": std::env::consts::OS,
-    })
-}
-
 pub fn run(_ctx: &Engine, args: &VersionArgs) -> anyhow::Result<i32> {
-    let client = client();
+    let v = VersionInfo::current();
+    let client: Value = serde_json::to_value(&v)?;
     match args.format.as_deref() {
-        Some("json") => println!("{}", serde_json::to_string(&json!({ "Client": client }))?),
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "Client": client }))?
+        ),
         Some(template) => {
             // No daemon: the engine is the client, as Podman answers for
             // `{{.Server.Version}}` without a service.
@@ -38,13 +30,18 @@ pub fn run(_ctx: &Engine, args: &VersionArgs) -> anyhow::Result<i32> {
             println!("{}", render_template(template, &data)?);
         }
         None => {
-            println!("Client:       burrow");
-            println!("Version:      {}", client["Version"].as_str().unwrap_or(""));
-            println!(
-                "API Version:  {}",
-                client["APIVersion"].as_str().unwrap_or("")
-            );
-            println!("OS/Arch:      {}", client["OsArch"].as_str().unwrap_or(""));
+            // Podman's lines, in its order; Go Version is the compiler's.
+            for (k, val) in [
+                ("Client:", "burrow".to_string()),
+                ("Version:", v.version.clone()),
+                ("API Version:", v.api_version.clone()),
+                ("Rust Version:", v.rust_version.clone()),
+                ("Git Commit:", v.git_commit.clone()),
+                ("Built:", v.built_time.clone()),
+                ("OS/Arch:", v.os_arch.clone()),
+            ] {
+                println!("{}", format!("{k:<14}{val}").trim_end());
+            }
         }
     }
     Ok(0)

@@ -205,6 +205,7 @@ impl Engine {
             .log_driver(req.lifecycle.log_driver)
             .container_env(keep_id.map(|(uid, gid)| host_account(&identity.name, uid, gid)))
             .extras(req.process.timezone.clone(), req.process.group_add.clone())
+            .ulimits(req.process.ulimits.clone())
             .timeout(
                 req.lifecycle.timeout,
                 stop_signal,

@@ -21,6 +21,7 @@ pub mod build;
 pub mod copy;
 mod create;
 pub mod error;
+pub mod housekeeping;
 pub mod images;
 mod manage;
 mod namespace;
@@ -29,6 +30,7 @@ pub mod processes;
 pub mod pull;
 pub mod request;
 mod start;
+pub mod stats;
 pub mod system;
 
 use std::path::PathBuf;

@@ -72,7 +72,7 @@ fn members_of<'a>(
 }
 
 /// The names of the containers on `net`, sorted.
-fn users(containers: &[ContainerRecord], net: &Network) -> Vec<String> {
+pub(super) fn users(containers: &[ContainerRecord], net: &Network) -> Vec<String> {
     let mut names: Vec<String> = members_of(net, containers)
         .into_iter()
         .map(|(c, _)| c.name.clone())
@@ -82,7 +82,7 @@ fn users(containers: &[ContainerRecord], net: &Network) -> Vec<String> {
 }
 
 impl Engine {
-    fn networks(&self) -> Result<NetworkStore, EngineError> {
+    pub(super) fn networks(&self) -> Result<NetworkStore, EngineError> {
         Ok(NetworkStore::open(&self.paths.root)?)
     }
 

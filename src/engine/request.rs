@@ -55,6 +55,8 @@ pub struct ProcessRequest {
     pub timezone: Option<PathBuf>,
     /// `--group-add`: supplementary groups (names or ids).
     pub group_add: Vec<String>,
+    /// `--ulimit`: resource limits (a later one of a name wins).
+    pub ulimits: Vec<crate::runtime::ulimit::Ulimit>,
 }
 
 /// The container's filesystem beyond the image.
@@ -377,6 +379,23 @@ impl ContainerRequestBuilder {
         }
         crate::runtime::user::check_user_spec(&format!("0:{group}")).map_err(|_| bad())?;
         self.req.process.group_add.push(group.to_string());
+        Ok(self)
+    }
+
+    /// `--ulimit NAME=SOFT[:HARD]` (Docker's syntax). A hard limit above
+    /// burrow's own is refused now: only root on the host may raise it.
+    pub fn ulimit(mut self, given: &str) -> Result<Self, RequestError> {
+        let u = crate::runtime::ulimit::Ulimit::parse(given).map_err(|e| invalid(e.to_string()))?;
+        if let Some((_, hard)) = u.current()
+            && u.exceeds(hard)
+        {
+            return Err(invalid(format!(
+                "--ulimit {given}: the hard limit is above your own ({hard}), which only root can raise; give a hard limit of at most {hard}"
+            )));
+        }
+        let ulimits = &mut self.req.process.ulimits;
+        ulimits.retain(|x| x.name != u.name);
+        ulimits.push(u);
         Ok(self)
     }
 

@@ -63,6 +63,15 @@ pub struct VersionInfo {
     #[serde(rename = "APIVersion")]
     pub api_version: String,
     pub version: String,
+    /// The compiler that built burrow ("rustc 1.89.0 (...)").
+    pub rust_version: String,
+    /// As `rust_version`, under the name Podman's templates read.
+    pub go_version: String,
+    /// The source's commit ("" when built outside git).
+    pub git_commit: String,
+    /// When it was built: Unix seconds, and as Podman prints it.
+    pub built: i64,
+    pub built_time: String,
     pub os_arch: String,
     pub os: String,
 }
@@ -70,9 +79,22 @@ pub struct VersionInfo {
 impl VersionInfo {
     pub fn current() -> VersionInfo {
         let host = crate::registry::platform::Platform::host();
+        let built: i64 = env!("BURROW_BUILT").parse().unwrap_or(0);
+        let built_time = chrono::DateTime::from_timestamp(built, 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%a %b %e %H:%M:%S %Y")
+                    .to_string()
+            })
+            .unwrap_or_default();
         VersionInfo {
             api_version: env!("CARGO_PKG_VERSION").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            rust_version: env!("BURROW_RUST_VERSION").to_string(),
+            go_version: env!("BURROW_RUST_VERSION").to_string(),
+            git_commit: env!("BURROW_GIT_COMMIT").to_string(),
+            built,
+            built_time,
             os_arch: format!("{}/{}", host.os, host.architecture),
             os: host.os,
         }

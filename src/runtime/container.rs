@@ -232,6 +232,58 @@ impl ContainerStore {
         Ok(out)
     }
 
+    /// Container directories whose record or spec cannot be read, and
+    /// stopped containers whose image layers are gone: records that point
+    /// nowhere (`system check`). Each with why. A directory without a
+    /// record is one being created or removed, not damage.
+    pub fn damaged(&self) -> Result<Vec<(String, String)>, ContainerError> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))?;
+        for e in entries {
+            let e = e.map_err(io_err("read", &self.dir))?;
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !e.file_type().is_ok_and(|t| t.is_dir()) || id.starts_with('.') {
+                continue;
+            }
+            let path = e.path().join("config.json");
+            let record = match fs::read(&path) {
+                Ok(b) => serde_json::from_slice::<ContainerRecord>(&b),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(io_err("read", &path)(err)),
+            };
+            let record = match record {
+                Ok(r) => r,
+                Err(err) => {
+                    out.push((id, format!("{} is damaged: {err}", path.display())));
+                    continue;
+                }
+            };
+            let spec = match self.load_spec(&id) {
+                Ok(s) => s,
+                Err(ContainerError::NoSpec(_)) => continue,
+                Err(err) => {
+                    out.push((id, err.to_string()));
+                    continue;
+                }
+            };
+            // A vfs container has its own copy of the image.
+            if record.current_status().is_live() || spec.driver == super::rootfs::Driver::Vfs {
+                continue;
+            }
+            if let Some(gone) = spec.lowers.iter().find(|l| !l.exists()) {
+                out.push((
+                    id,
+                    format!(
+                        "container {}: its image layer {} is gone",
+                        record.name,
+                        gone.display()
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Record a new container, making its directory; fails if the name is
     /// taken. The check and the write happen under one lock.
     pub fn create(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {

@@ -295,6 +295,7 @@ fn child_main(
             };
             let caps = CapSet::from_mask(ctx.caps);
             match launch::prepare(sys, &launch)
+                .and_then(|p| launch::set_ulimits(sys, &ctx.ulimits).map(|()| p))
                 .and_then(|p| launch::confine(sys, &p, &caps, filter).map(|()| p))
             {
                 Err(e) => e,

@@ -43,6 +43,8 @@ pub mod sys;
 pub(crate) mod testing;
 pub mod tty;
 pub mod types;
+pub mod ulimit;
+pub mod usage;
 pub mod user;
 
 /// Moved to [`crate::netns::members`]; kept here for existing callers.

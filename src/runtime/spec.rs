@@ -376,6 +376,10 @@ pub struct ContainerSpec {
     /// `--log-driver`: where a monitored container's output goes.
     #[serde(default)]
     pub log_driver: LogDriver,
+    /// `--ulimit`: set in the container's process (and exec's) before
+    /// the command is executed.
+    #[serde(default)]
+    pub ulimits: Vec<super::ulimit::Ulimit>,
     /// The `/etc` files generated at this start beyond hostname, hosts and
     /// resolv.conf (`passwd`, `group`), bound over the image's.
     #[serde(skip)]
@@ -945,6 +949,7 @@ impl ContainerSpec {
                 stop_signal: None,
                 timeout_grace: None,
                 log_driver: LogDriver::default(),
+                ulimits: Vec::new(),
                 generated_etc: Vec::new(),
             },
         }
@@ -1037,6 +1042,12 @@ impl SpecBuilder {
     pub fn extras(mut self, timezone: Option<PathBuf>, group_add: Vec<String>) -> Self {
         self.spec.timezone = timezone;
         self.spec.group_add = group_add;
+        self
+    }
+
+    /// `--ulimit`s.
+    pub fn ulimits(mut self, ulimits: Vec<super::ulimit::Ulimit>) -> Self {
+        self.spec.ulimits = ulimits;
         self
     }
 

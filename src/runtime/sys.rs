@@ -87,6 +87,13 @@ pub trait Sys {
     /// ignores (Rust ignores SIGPIPE) must not stay ignored past execve,
     /// which resets only handled signals.
     fn reset_signal_dispositions(&mut self);
+    /// setrlimit(2) of `resource` (a `--ulimit`).
+    fn setrlimit(
+        &mut self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> io::Result<()>;
     /// execve(2): returns only if it failed.
     fn execve(&mut self, program: &CStr, args: &[CString], env: &[CString]) -> nix::Error;
 }
@@ -265,6 +272,24 @@ impl Sys for LinuxSys {
 
     fn set_keep_caps(&mut self, keep: bool) -> io::Result<()> {
         nix::sys::prctl::set_keepcaps(keep).map_err(errno)
+    }
+
+    fn setrlimit(
+        &mut self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> io::Result<()> {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads a valid rlimit.
+        if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     fn raise_effective_caps(&mut self) -> io::Result<()> {

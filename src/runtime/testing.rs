@@ -156,6 +156,14 @@ impl Sys for Fake {
     fn set_keep_caps(&mut self, keep: bool) -> io::Result<()> {
         self.log(format!("keepcaps {keep}"))
     }
+    fn setrlimit(
+        &mut self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> io::Result<()> {
+        self.log(format!("setrlimit {resource} {soft} {hard}"))
+    }
     fn raise_effective_caps(&mut self) -> io::Result<()> {
         self.log("raise effective caps".into())
     }

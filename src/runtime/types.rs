@@ -108,6 +108,9 @@ pub struct ExecContext {
     /// `--group-add`: the container's added groups, exec's too.
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// `--ulimit`: the container's limits, exec's too (as Docker).
+    #[serde(default)]
+    pub ulimits: Vec<super::ulimit::Ulimit>,
 }
 
 impl ExecContext {
@@ -121,6 +124,7 @@ impl ExecContext {
             seccomp: spec.confinement.seccomp.clone(),
             privileged: spec.confinement.privileged,
             group_add: spec.group_add.clone(),
+            ulimits: spec.ulimits.clone(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{LayerRecord, Store, StoreError, atomic, hash_file, image_blob_roots, try_lock_file};
+use super::{LayerRecord, Store, StoreError, atomic, image_blob_roots, try_lock_file};
 use crate::digest::Digest;
 
 /// Held (shared) by an operation that adds to the store, e.g. a pull, for its
@@ -240,98 +240,14 @@ impl Store {
     }
 
     /// Check the store: blob contents against their names, image references,
-    /// layer records. One [`Problem`] per finding.
+    /// layer records. One [`Problem`] per finding (see
+    /// [`Store::find_damage`]).
     pub fn verify(&self) -> Result<Vec<Problem>, StoreError> {
-        let mut problems = Vec::new();
-        for name in list_dir(&self.blobs_dir())? {
-            let path = self.blobs_dir().join(&name);
-            let Ok(expected) = Digest::from_hex(&name) else {
-                problems.push(problem(format!(
-                    "blob {}: name is not a sha256 digest",
-                    path.display()
-                )));
-                continue;
-            };
-            match hash_file(&path) {
-                Ok(actual) if actual == expected => {}
-                Ok(actual) => problems.push(problem(format!(
-                    "blob {expected} is corrupt: its content hashes to {actual} ({})",
-                    path.display()
-                ))),
-                Err(e) => problems.push(problem(format!(
-                    "blob {expected}: cannot read {}: {e}",
-                    path.display()
-                ))),
-            }
-        }
-
-        let mut layer_ok: BTreeSet<Digest> = BTreeSet::new();
-        for name in list_dir(&self.layers_dir())? {
-            let dir = self.layers_dir().join(&name);
-            let Ok(id) = Digest::from_hex(&name) else {
-                problems.push(problem(format!(
-                    "layer directory {}: name is not a chain id",
-                    dir.display()
-                )));
-                continue;
-            };
-            match self.layer(&id) {
-                Ok(Some(rec)) if rec.chain_id != id => problems.push(problem(format!(
-                    "layer {id}: layer.json records chain id {}",
-                    rec.chain_id
-                ))),
-                Ok(Some(_)) => {
-                    if !dir.join("diff").is_dir() {
-                        problems.push(problem(format!(
-                            "layer {id}: {} is missing",
-                            dir.join("diff").display()
-                        )));
-                    } else {
-                        layer_ok.insert(id);
-                    }
-                    // A missing parent is not damage: layers unpack in
-                    // parallel and each is published on its own, so a killed
-                    // pull can leave a child without its parent. The child's
-                    // files are complete; the next pull adds the parent, and
-                    // prune removes the child if no image comes to use it.
-                    // Images that lack a layer are flagged below.
-                }
-                Ok(None) => problems.push(problem(format!("layer {id}: layer.json is missing"))),
-                Err(e) => problems.push(problem(format!("layer {id}: {e}"))),
-            }
-        }
-
-        match self.read_index() {
-            Err(e) => problems.push(problem(e.to_string())),
-            Ok(images) => {
-                for img in images {
-                    let label = img
-                        .names
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| img.id.short().to_string());
-                    for (what, d) in [
-                        ("manifest", &img.manifest_digest),
-                        ("config", &img.config_digest),
-                    ] {
-                        if !self.has_blob(d) {
-                            problems.push(problem(format!(
-                                "image {label}: {what} blob {d} is missing"
-                            )));
-                        }
-                    }
-                    for l in &img.layers {
-                        if !layer_ok.contains(&l.chain_id) {
-                            problems.push(problem(format!(
-                                "image {label}: layer {} is missing or damaged",
-                                l.chain_id
-                            )));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(problems)
+        Ok(self
+            .find_damage()?
+            .iter()
+            .map(|d| problem(d.to_string()))
+            .collect())
     }
 }
 
@@ -360,7 +276,7 @@ fn disk_usage(path: &Path) -> u64 {
     total
 }
 
-fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
+pub(super) fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,

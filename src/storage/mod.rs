@@ -20,6 +20,7 @@ pub mod compression;
 mod gc;
 mod layers;
 pub mod limits;
+mod repair;
 pub mod unpack;
 
 use std::collections::BTreeSet;
@@ -36,6 +37,7 @@ use crate::digest::{Digest, Hasher};
 pub use gc::{GcGuard, GcStats, Problem, TempLeftovers};
 pub use layers::{EnsureError, LayerInfo, LayerRecord, LayerTemp};
 pub use limits::{LimitError, LimitedReader, MinFree, UnpackLimits};
+pub use repair::{Damage, Repaired};
 
 /// The layout version this code reads and writes.
 pub const STORAGE_VERSION: u32 = 1;

@@ -91,6 +91,7 @@ fn try_setup(
         },
     )?;
     steps.stdio(sys)?;
+    launch::set_ulimits(sys, &spec.ulimits)?;
     launch::confine(
         sys,
         &prepared,
@@ -407,6 +408,34 @@ mod tests {
         // The fake's execve fails with ENOENT: 127, named as Docker does.
         assert_eq!(err.exit_code(), EXIT_NOT_FOUND);
         assert_eq!(err.to_string(), "\"/bin/app\": no such file or directory");
+    }
+
+    #[test]
+    fn ulimits_are_set_after_stdio_and_before_the_user_switch() {
+        let mut s = pasta_user_spec();
+        s.ulimits = vec![
+            crate::runtime::ulimit::Ulimit::parse("nofile=100:200").unwrap(),
+            crate::runtime::ulimit::Ulimit::parse("core=-1").unwrap(),
+        ];
+        let (_, c) = run(&s, None, Ok(()), None);
+        let nofile = format!("setrlimit {} 100 200", libc::RLIMIT_NOFILE);
+        let core = format!(
+            "setrlimit {} {} {}",
+            libc::RLIMIT_CORE,
+            libc::RLIM_INFINITY,
+            libc::RLIM_INFINITY
+        );
+        in_order(
+            &c,
+            &["step stdio", &nofile, &core, "setresuid 1000", "execve"],
+        );
+        // A refused limit ends the setup before the exec, naming it.
+        let (err, c) = run(&s, Some("setrlimit"), Ok(()), None);
+        assert!(!c.iter().any(|x| x.starts_with("execve")), "{c:#?}");
+        assert_eq!(
+            err.to_string(),
+            "cannot set --ulimit nofile=100:200: Operation not permitted (os error 1)"
+        );
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub enum ChildSetupError {
     SwitchUser { uid: u32, source: io::Error },
     #[error("cannot raise capabilities: {0}")]
     RaiseCaps(io::Error),
+    #[error("cannot set --ulimit {ulimit}: {source}")]
+    Ulimit { ulimit: String, source: io::Error },
     #[error(transparent)]
     Confine(#[from] ConfineError),
     /// `--init` could not fork the command.

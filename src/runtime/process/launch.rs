@@ -13,6 +13,7 @@ use super::error::{ChildSetupError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND};
 use crate::confine::{CapSet, Filter};
 use crate::runtime::spec::DEFAULT_PATH;
 use crate::runtime::sys::Sys;
+use crate::runtime::ulimit::Ulimit;
 use crate::runtime::user::{ExecUser, resolve_groups, resolve_user};
 
 /// What the process runs, and as whom.
@@ -116,6 +117,24 @@ pub fn confine(
     match seccomp {
         Some(filter) => sys.install_seccomp(filter)?,
         None => sys.set_no_new_privs()?,
+    }
+    Ok(())
+}
+
+/// `--ulimit`s, set before the user switch and the confinement (the
+/// default filter allows setrlimit; a lowered hard limit then binds the
+/// container's user too).
+pub fn set_ulimits(sys: &mut dyn Sys, ulimits: &[Ulimit]) -> Result<(), ChildSetupError> {
+    for u in ulimits {
+        let failed = |source| ChildSetupError::Ulimit {
+            ulimit: u.to_string(),
+            source,
+        };
+        let resource = u
+            .resource()
+            .ok_or_else(|| failed(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+        let (soft, hard) = u.raw();
+        sys.setrlimit(resource, soft, hard).map_err(failed)?;
     }
     Ok(())
 }
