@@ -335,17 +335,7 @@ fn check(ctx: &Engine, args: &CheckArgs) -> anyhow::Result<i32> {
                 fix: None,
             };
         }
-        let found = ctx.store_damage().map(|(damage, records)| {
-            damage
-                .iter()
-                .map(ToString::to_string)
-                .chain(
-                    records
-                        .into_iter()
-                        .map(|(id, why)| format!("container {id}: {why}")),
-                )
-                .collect::<Vec<String>>()
-        });
+        let found = ctx.store_damage().map(|d| d.lines());
         match found {
             Ok(problems) if problems.is_empty() => Check {
                 name: "store".into(),

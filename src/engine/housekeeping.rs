@@ -148,6 +148,29 @@ pub struct SystemPruned {
     pub errors: Vec<Reported>,
 }
 
+/// What `system check` finds.
+#[derive(Debug, Clone, Default)]
+pub struct StoreDamage {
+    pub store: Vec<Damage>,
+    /// Container records that cannot be read or point nowhere: (ID, why).
+    pub records: Vec<(String, String)>,
+}
+
+impl StoreDamage {
+    /// One line each.
+    pub fn lines(&self) -> Vec<String> {
+        self.store
+            .iter()
+            .map(ToString::to_string)
+            .chain(
+                self.records
+                    .iter()
+                    .map(|(id, why)| format!("container {id}: {why}")),
+            )
+            .collect()
+    }
+}
+
 /// What `system check --repair` removed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RepairReport {
@@ -354,20 +377,23 @@ impl Engine {
         }
     }
 
-    /// The store's damage and the container records that point nowhere,
-    /// one line each (`system check`).
-    pub fn store_damage(&self) -> Result<(Vec<Damage>, Vec<(String, String)>), EngineError> {
-        let store = self.store()?;
-        let damage = store.find_damage()?;
-        let records = self.containers()?.damaged()?;
-        Ok((damage, records))
+    /// The store's damage and the container records that point nowhere
+    /// (`system check`).
+    pub fn store_damage(&self) -> Result<StoreDamage, EngineError> {
+        Ok(StoreDamage {
+            store: self.store()?.find_damage()?,
+            records: self.containers()?.damaged()?,
+        })
     }
 
     /// `system check --repair`: remove the damaged blobs and layers, the
     /// images that relied on them, and the container records that point
     /// nowhere.
     pub fn repair_store(&self) -> Result<RepairReport, EngineError> {
-        let (damage, records) = self.store_damage()?;
+        let StoreDamage {
+            store: damage,
+            records,
+        } = self.store_damage()?;
         let store = self.store()?;
         let containers = self.containers()?;
         let answer: Result<RepairReport, Reported> = self.in_userns(|_| {

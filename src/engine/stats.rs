@@ -149,7 +149,7 @@ impl Engine {
             .into_iter()
             .filter(|c| all || matches!(c.current_status(), Status::Running | Status::Paused))
             .collect();
-        list.sort_by(|a, b| b.created.cmp(&a.created));
+        list.sort_by_key(|c| std::cmp::Reverse(c.created));
         Ok(list)
     }
 }
