@@ -196,6 +196,13 @@ fn pause_unpause_rename_and_prune() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     b.ok(&["rm", "-f", "live"]);
 
+    // image prune -a leaves the image a (stopped) container was made
+    // from, and so that container's layers: it still starts.
+    let o = b.run(&["image", "prune", "-a", "-f"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    b.ok(&["start", "-a", "kept"]);
+    assert!(b.ok(&["images", "-q"]).lines().count() == 1);
+
     let o = b.run(&["exec", "-d", "-t", "kept", "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("exec -d"), "{}", stderr(&o));

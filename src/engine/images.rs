@@ -229,13 +229,21 @@ impl Engine {
     /// uses), then unreferenced layers.
     pub fn prune_images(&self, all: bool) -> Result<ImagesPruned, EngineError> {
         let store = self.store()?;
+        // An image a container (running or not) was made from stays, as
+        // with Podman: its layers are that container's lower layers.
+        let used: Vec<Digest> = self
+            .containers()?
+            .list()?
+            .into_iter()
+            .map(|c| c.image_id)
+            .collect();
         self.in_userns(|_| {
             let mut removed = Vec::new();
             let result = (|| -> Result<(), crate::storage::StoreError> {
                 let victims: Vec<_> = store
                     .images()?
                     .into_iter()
-                    .filter(|i| all || i.names.is_empty())
+                    .filter(|i| !used.contains(&i.id) && (all || i.names.is_empty()))
                     .map(|i| i.id)
                     .collect();
                 for id in victims {
