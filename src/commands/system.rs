@@ -19,8 +19,8 @@ pub enum SystemCommand {
 #[command(
     after_help = "SIZE counts each layer once, however many images share it; RECLAIMABLE is \
                   what removing the images no container uses (burrow image prune -a) and the \
-                  containers not running (burrow container prune) would free. burrow has no \
-                  volumes of its own (bind mounts and tmpfs only), so Local Volumes stays 0. \
+                  containers not running (burrow container prune) would free; for Local Volumes, \
+                  the volumes no container uses (burrow volume prune). \
                   Template fields: .Type, .Total (also .TotalCount), .Active, .Size, \
                   .Reclaimable, .RawSize and .RawReclaimable (bytes)."
 )]

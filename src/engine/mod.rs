@@ -30,6 +30,7 @@ pub mod pull;
 pub mod request;
 mod start;
 pub mod system;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,7 @@ pub use pull::{PullPolicy, RegistryOptions};
 pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
 pub use start::{Attach, AttachOptions, Started, needs_monitor};
 pub use system::{DiskUsage, DiskUsageReport, Info};
+pub use volume::{VolumeCreateRequest, VolumeFilter, VolumeUsage, VolumesPruned};
 
 use crate::config::BurrowConfig;
 use crate::paths::Paths;

@@ -44,6 +44,8 @@ pub(crate) mod testing;
 pub mod tty;
 pub mod types;
 pub mod user;
+pub mod volume_copy;
+pub mod volume_use;
 
 /// Moved to [`crate::netns::members`]; kept here for existing callers.
 pub use crate::netns::members;

@@ -21,6 +21,7 @@ mod gc;
 mod layers;
 pub mod limits;
 pub mod unpack;
+pub mod volumes;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
