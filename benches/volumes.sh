@@ -26,17 +26,25 @@ bench_setup
 # The volume exists before the measured runs (hyperfine's warm-up would
 # make it anyway): the runs measure mounting it, not making it.
 as_user "$work/burrow" volume create vol >/dev/null
-log "run --rm with and without a volume ($runs runs each)"
-bench_hyperfine "$work/vol.json" \
-    "$work/burrow run --rm --network none $image true" \
-    "$work/burrow run --rm --network none -v vol:/d $image true" \
-    "$work/burrow run --rm --network none -v /d $image true"
+# In rounds: hyperfine runs one command's runs back to back, and on a busy
+# machine a load change between commands would show up as their ratio.
+rounds=5 per_round=$(( (runs + 4) / 5 ))
+log "run --rm with and without a volume ($runs runs each, in $rounds rounds)"
+for r in $(seq $rounds); do
+    runs=$per_round bench_hyperfine "$work/vol$r.json" \
+        "$work/burrow run --rm --network none $image true" \
+        "$work/burrow run --rm --network none -v vol:/d $image true" \
+        "$work/burrow run --rm --network none -v /d $image true"
+done
 left=$(as_user "$work/burrow" volume ls -q | wc -l)
 
-median() { jq ".results[$1].median * 1000" "$work/vol.json"; }
+# The median of command $1's times over every round, in ms.
+median() {
+    jq -s "[.[].results[$1].times[]] | sort | .[length / 2 | floor] * 1000" "$work"/vol[0-9]*.json
+}
 plain=$(median 0) named=$(median 1) anon=$(median 2)
 echo
-echo "volumes benchmark: $(nproc) cpus, kernel $(uname -r); medians of $runs"
+echo "volumes benchmark: $(nproc) cpus, kernel $(uname -r); medians of $((rounds * per_round)) runs in $rounds rounds"
 printf 'burrow run --rm IMG true:            %6.1f ms\n' "$plain"
 printf 'burrow run --rm -v vol:/d IMG true:  %6.1f ms   %.2fx   (target <= 1.1x)\n' "$named" "$(echo "scale=3; $named / $plain" | bc)"
 printf 'burrow run --rm -v /d IMG true:      %6.1f ms   %.2fx   (an anonymous volume made and removed each run)\n' "$anon" "$(echo "scale=3; $anon / $plain" | bc)"

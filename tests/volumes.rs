@@ -94,10 +94,25 @@ fn a_named_volume_is_shared_survives_rm_and_is_refused_removal_while_used() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+    // system df counts it: one volume, in use, the 6 bytes written.
+    let df = b.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}:{{.TotalCount}}:{{.Active}}:{{.RawSize}}:{{.RawReclaimable}}",
+    ]);
+    assert!(df.contains("Local Volumes:1:1:6:0\n"), "{df}");
     // Containers go (rm -v too): the named volume and its data stay.
     b.ok(&["rm", "writer"]);
     b.ok(&["rm", "-v", "reader"]);
     assert_eq!(volumes(&b), ["data"]);
+    let df = b.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}:{{.Active}}:{{.RawReclaimable}}",
+    ]);
+    assert!(df.contains("Local Volumes:0:6\n"), "{df}");
     assert_eq!(
         b.run_rm_ok(&["-v", "data:/d"], &img, &["cat", "/d/f"]),
         "hello\n"

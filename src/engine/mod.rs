@@ -7,7 +7,8 @@
 //! ([`Engine::copy_into`], [`Engine::copy_out_of`], [`Engine::export`]),
 //! reads and pauses a container ([`Engine::top`], [`Engine::diff`],
 //! [`Engine::pause`]), manages user networks ([`Engine::network_create`],
-//! [`Engine::network_connect`], ...) and images ([`Engine::build`],
+//! [`Engine::network_connect`], ...), volumes ([`Engine::volume_create`],
+//! [`Engine::volume_remove`], [`Engine::volume_prune`], ...) and images ([`Engine::build`],
 //! [`Engine::commit`], [`Engine::load`], [`Engine::import`],
 //! [`Engine::remove_images`]). Nothing here parses a command
 //! line or prints: errors are typed ([`EngineError`], with the exit status
