@@ -326,6 +326,6 @@ fn a_killed_monitor_or_a_reboot_leaves_a_container_that_starts_again() {
     assert_eq!(b.ps_state("svc"), "exited");
     b.ok(&["start", "svc"]);
     assert_eq!(b.ps_state("svc"), "running");
-    // Docker scripts say rm -fv: there are no anonymous volumes to remove.
+    // Docker scripts say rm -fv (the container has no volumes to take along).
     b.ok(&["rm", "-fv", "svc"]);
 }

@@ -184,10 +184,10 @@ fn bad_mounts_fail_early_and_leave_nothing() {
             "start it with ./ or give an absolute path",
         ),
         (
-            vec!["-v".into(), "data:/d".into()],
-            "named volumes are not supported yet",
+            vec!["-v".into(), "data:/d:bogus".into()],
+            "known options for a volume",
         ),
-        (vec!["-v".into(), "/d".into()], "anonymous volume"),
+        (vec!["-v".into(), "bad$:/d".into()], "invalid volume name"),
         (
             vec!["-v".into(), format!("{d}:rel")],
             "must be an absolute path",
@@ -215,8 +215,11 @@ fn bad_mounts_fail_early_and_leave_nothing() {
             "duplicate mount destination /d",
         ),
         (
-            vec!["--mount".into(), "type=volume,src=v,dst=/d".into()],
-            "named volumes",
+            vec![
+                "--mount".into(),
+                "type=volume,src=v,dst=/d,tmpfs-size=1m".into(),
+            ],
+            "do not apply to type=volume",
         ),
         (
             vec!["--mount".into(), format!("type=bind,src={d}")],

@@ -152,7 +152,31 @@ fn system_df_and_prune_remove_exactly_what_is_unused() {
         "bs=1024",
         "count=512",
     ]);
-    b.ok(&["run", "-d", "--name", "keep", &img, "sleep", "600"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "-v",
+        "kept-vol:/d",
+        &img,
+        "sleep",
+        "600",
+    ]);
+    // A volume no container uses, with 256 KiB in it.
+    b.ok(&["volume", "create", "spare"]);
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "spare:/s",
+        &img,
+        "dd",
+        "if=/dev/zero",
+        "of=/s/f",
+        "bs=1024",
+        "count=256",
+    ]);
     // A dangling image: a commit without a name.
     let dangling = b.ok(&["commit", "writer"]).trim().to_string();
     let dangling = dangling.trim_start_matches("sha256:").to_string();
@@ -169,9 +193,6 @@ fn system_df_and_prune_remove_exactly_what_is_unused() {
     assert!(reclaimable >= 512 * 1024, "{df}");
 
     // Bad input first: nothing is touched.
-    let out = b.run(&["system", "prune", "-f", "--volumes"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("--volumes"), "{}", stderr(&out));
     let out = b.run(&["system", "prune", "-f", "--filter", "until=soon"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
@@ -181,6 +202,13 @@ fn system_df_and_prune_remove_exactly_what_is_unused() {
     assert!(
         stderr(&out).contains("WARNING! This command removes:")
             && stderr(&out).contains("all stopped containers"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run_with_stdin(&["system", "prune", "--volumes"], "n\n");
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("all volumes not used by at least one container"),
         "{}",
         stderr(&out)
     );
@@ -221,6 +249,32 @@ fn system_df_and_prune_remove_exactly_what_is_unused() {
         .find_map(|l| l.strip_prefix("Total reclaimed space: "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(total != "0B" && total.ends_with('B'), "{out}");
+
+    // Volumes stay without --volumes; df -v shows who uses them.
+    let vols = |b: &Burrow| -> BTreeSet<String> {
+        b.ok(&["volume", "ls", "-q"])
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        vols(&b),
+        BTreeSet::from(["kept-vol".into(), "spare".into()])
+    );
+    let verbose = b.ok(&["system", "df", "-v"]);
+    let links = |name: &str| {
+        verbose
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+            .unwrap_or_else(|| panic!("{name} in {verbose}"))
+    };
+    assert_eq!(links("kept-vol"), "1", "{verbose}");
+    assert_eq!(links("spare"), "0", "{verbose}");
+    let out = b.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Volumes\nspare\n"), "{out}");
+    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+    assert_eq!(vols(&b), BTreeSet::from(["kept-vol".into()]));
 
     // What is left: the running container and its image.
     assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "keep");

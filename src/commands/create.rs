@@ -88,14 +88,22 @@ pub struct CreateArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub registry: super::pull::RegistryFlags,
-    /// Bind-mount a host path: HOST:CONTAINER[:OPTIONS] (ro, rw, nosuid, nodev, noexec, bind,
-    /// rbind, private, rprivate, z, Z); HOST is absolute or starts with "."
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:OPTS]")]
+    /// Mount a host path, HOST:CONTAINER[:OPTIONS] (ro, rw, nosuid, nodev, noexec, bind, rbind,
+    /// private, rprivate, z, Z; HOST is absolute or starts with "."), a volume,
+    /// NAME:CONTAINER[:OPTIONS] (ro, rw, nocopy, U, z, Z; made if missing), or a new anonymous
+    /// volume, CONTAINER
+    #[arg(short = 'v', long = "volume", value_name = "[SOURCE:]CONTAINER[:OPTS]")]
     pub volume: Vec<String>,
     /// Mount: type=bind,source=HOST,target=PATH[,readonly][,bind-propagation=rprivate]
-    /// [,bind-nonrecursive] or type=tmpfs,target=PATH[,tmpfs-size=SIZE][,tmpfs-mode=MODE]
+    /// [,bind-nonrecursive], type=volume[,source=NAME],target=PATH[,readonly][,volume-nocopy]
+    /// [,volume-opt=K=V][,volume-label=K=V] or type=tmpfs,target=PATH[,tmpfs-size=SIZE]
+    /// [,tmpfs-mode=MODE]
     #[arg(long, value_name = "type=TYPE,...")]
     pub mount: Vec<String>,
+    /// Mount the binds and volumes of another container: CONTAINER[:ro|rw] (default: as they
+    /// are mounted there)
+    #[arg(long, value_name = "CONTAINER[:ro|rw]")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (size=, mode=, uid=, gid=, nr_inodes=, ro, [no]exec,
     /// [no]suid, [no]dev; default rw,noexec,nosuid,nodev)
     #[arg(long, value_name = "PATH[:OPTS]")]
@@ -278,6 +286,9 @@ impl CreateArgs {
         }
         for m in &self.mount {
             b = b.mount(m)?;
+        }
+        for c in &self.volumes_from {
+            b = b.volumes_from(c)?;
         }
         for t in &self.tmpfs {
             b = b.tmpfs(t)?;

@@ -46,6 +46,7 @@ mod template;
 mod top;
 mod unshare;
 mod version;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -135,6 +136,9 @@ pub enum Command {
     /// Check the host and the store, show disk usage
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Manage volumes, directories of the store that outlive containers
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Show information about the host and the store
     Info(info::InfoArgs),
     /// Run a command inside burrow's user namespace
@@ -265,6 +269,7 @@ pub fn main() -> i32 {
         Command::Containers(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
+        Command::Volume(c) => volume::run(&ctx, c),
         Command::Build(a) => build::run(&ctx, a),
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Search(a) => search::run(&ctx, a),

@@ -20,9 +20,8 @@ pub struct RmArgs {
     /// before SIGKILL [default: SIGKILL at once, as Docker's rm -f]
     #[arg(short = 't', long = "time", value_name = "SECONDS")]
     pub time: Option<u64>,
-    /// Remove the containers' anonymous volumes too. burrow makes none yet (`-v` without a host
-    /// path is refused at run), so there is nothing more to remove; accepted so that scripts
-    /// written for Docker (`rm -fv`) work
+    /// Remove the containers' anonymous volumes too (those of `-v /path` and of the image's
+    /// VOLUMEs) unless another container uses them; named volumes stay
     #[arg(short = 'v', long)]
     pub volumes: bool,
     /// Containers: names, IDs or unique ID prefixes
@@ -78,7 +77,11 @@ pub fn run(ctx: &Engine, args: &RmArgs) -> anyhow::Result<i32> {
     // Upper directories hold files of subordinate ids: removed inside the
     // user namespace.
     let ids: Vec<String> = removable.iter().map(|t| t.record.id.clone()).collect();
-    for (t, result) in removable.iter().zip(ctx.remove(&containers, &ids)?) {
+    for (t, result) in
+        removable
+            .iter()
+            .zip(ctx.remove_with_volumes(&containers, &ids, args.volumes)?)
+    {
         match result {
             Ok(()) => println!("{}", t.shown),
             Err(e) => {

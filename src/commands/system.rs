@@ -27,7 +27,7 @@ pub struct PruneArgs {
     /// cache
     #[arg(short, long)]
     pub all: bool,
-    /// Prune volumes too (refused: this burrow has no named volumes yet)
+    /// Remove the volumes no container uses too, named and anonymous
     #[arg(long)]
     pub volumes: bool,
     /// Do not ask for confirmation
@@ -50,8 +50,8 @@ pub struct ResetArgs {
 #[command(
     after_help = "SIZE counts each layer once, however many images share it; RECLAIMABLE is \
                   what removing the images no container uses (burrow image prune -a) and the \
-                  containers not running (burrow container prune) would free. burrow has no \
-                  volumes of its own (bind mounts and tmpfs only), so Local Volumes stays 0. \
+                  containers not running (burrow container prune) would free; for Local Volumes, \
+                  the volumes no container uses (burrow volume prune). \
                   Template fields: .Type, .Total (also .TotalCount), .Active, .Size, \
                   .Reclaimable, .RawSize and .RawReclaimable (bytes)."
 )]
@@ -189,6 +189,13 @@ fn df(ctx: &Engine, args: &DfArgs) -> anyhow::Result<i32> {
         ],
         &rows,
     );
+    let volumes = ctx.volume_usage()?;
+    let volumes_of = |name: &str| {
+        volumes
+            .iter()
+            .filter(|v| v.users.iter().any(|u| u == name))
+            .count()
+    };
     println!("\nContainers space usage:\n");
     let rows: Vec<Vec<String>> = usage
         .containers
@@ -199,7 +206,7 @@ fn df(ctx: &Engine, args: &DfArgs) -> anyhow::Result<i32> {
                 r.id[..12].to_string(),
                 r.image.clone(),
                 super::ps::command_text(r, false),
-                "0".to_string(),
+                volumes_of(&r.name).to_string(),
                 df_size(c.size.unwrap_or(0)),
                 time_ago(r.created, now),
                 super::ps::status_text(r, r.current_status(), now),
@@ -221,16 +228,15 @@ fn df(ctx: &Engine, args: &DfArgs) -> anyhow::Result<i32> {
         &rows,
     );
     println!("\nLocal Volumes space usage:\n");
-    print_table(&["VOLUME NAME", "LINKS", "SIZE"], &[]);
+    let rows: Vec<Vec<String>> = volumes
+        .into_iter()
+        .map(|v| vec![v.record.name, v.users.len().to_string(), df_size(v.size)])
+        .collect();
+    print_table(&["VOLUME NAME", "LINKS", "SIZE"], &rows);
     Ok(0)
 }
 
 fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
-    if args.volumes {
-        anyhow::bail!(
-            "--volumes: this burrow has no named volumes to prune (bind mounts and tmpfs only); drop --volumes"
-        );
-    }
     let filter = PruneFilter::parse(&args.filter)?;
     if !args.force {
         let (images, cache) = if args.all {
@@ -242,13 +248,18 @@ fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
             ("all dangling images", "all dangling build cache")
         };
         let warning = format!(
-            "This command removes:\n\t- all stopped containers\n\t- all networks not used by at least one container\n\t- {images}\n\t- {cache}\n"
+            "This command removes:\n\t- all stopped containers\n\t- all networks not used by at least one container\n{volumes}\t- {images}\n\t- {cache}\n",
+            volumes = if args.volumes {
+                "\t- all volumes not used by at least one container\n"
+            } else {
+                ""
+            }
         );
         if !super::confirm(&warning)? {
             return Ok(0);
         }
     }
-    let pruned = ctx.system_prune(args.all, &filter)?;
+    let pruned = ctx.system_prune(args.all, args.volumes, &filter)?;
     let section = |title: &str, items: Vec<String>| {
         if !items.is_empty() {
             println!("Deleted {title}");
@@ -258,6 +269,7 @@ fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
         }
     };
     section("Containers", pruned.containers.clone());
+    section("Volumes", pruned.volumes.clone());
     section("Networks", pruned.networks.clone());
     section(
         "Images",
@@ -280,7 +292,7 @@ fn prune(ctx: &Engine, args: &PruneArgs) -> anyhow::Result<i32> {
 fn reset(ctx: &Engine, args: &ResetArgs) -> anyhow::Result<i32> {
     if !args.force {
         let warning = format!(
-            "This will remove:\n\t- all containers\n\t- all images\n\t- all networks\n\t- all build cache\n\t- the graphRoot directory: {:?}\n\t- the runRoot directory: {:?}",
+            "This will remove:\n\t- all containers\n\t- all images\n\t- all networks\n\t- all volumes\n\t- all build cache\n\t- the graphRoot directory: {:?}\n\t- the runRoot directory: {:?}",
             ctx.paths.root.display().to_string(),
             ctx.paths.runroot.display().to_string()
         );

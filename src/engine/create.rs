@@ -159,7 +159,7 @@ impl Engine {
         };
         let mut labels = config.labels.clone();
         labels.extend(req.labels.clone());
-        let mounts = &req.filesystem.mounts;
+        let mounts = &self.container_mounts(req, &containers, &config)?;
         let mut record = ContainerRecord {
             id: id.clone(),
             name: req
@@ -216,21 +216,29 @@ impl Engine {
         if req.replace {
             self.replace_named(&containers, &record.name)?;
         }
+        // Held (with the volumes' lock) until the container is recorded.
+        let volumes = self.resolve_volumes(&mut spec.mounts)?;
         let (ip, aliases) = (req.network.ip, &req.network.aliases);
-        containers.create_with(&mut record, |all, rec| {
+        let made = containers.create_with(&mut record, |all, rec| {
             for net in &user_networks {
                 let att = attachment_for(net, all, rec, ip, aliases).map_err(|e| e.to_string())?;
                 rec.networks.push(att);
             }
             Ok(())
-        })?;
+        });
+        if let Err(e) = made {
+            volumes.undo();
+            return Err(e.into());
+        }
         if let NetworkMode::Bridge(atts) = &mut spec.network {
             atts.clone_from(&record.networks);
         }
         if let Err(e) = containers.save_spec(&spec) {
             let _ = containers.remove(&id);
+            volumes.undo();
             return Err(e.into());
         }
+        drop(volumes);
         Ok(Created {
             record,
             spec,
@@ -238,6 +246,26 @@ impl Engine {
             containers,
             gc,
         })
+    }
+
+    /// The user's mounts with those of `--volumes-from` and the image's
+    /// VOLUMEs (anonymous volumes) where the user mounts nothing, parents
+    /// before children.
+    fn container_mounts(
+        &self,
+        req: &ContainerRequest,
+        containers: &ContainerStore,
+        config: &ImageConfig,
+    ) -> Result<Vec<crate::runtime::mounts::Mount>, EngineError> {
+        let mut mounts = req.filesystem.mounts.clone();
+        let from = self.volumes_from(containers, &req.filesystem.volumes_from, &mounts)?;
+        mounts.extend(from);
+        let image = self.image_volumes(&config.volumes, &mounts);
+        mounts.extend(image);
+        if mounts.len() == req.filesystem.mounts.len() {
+            return Ok(mounts);
+        }
+        Ok(crate::runtime::mounts::finish(mounts).map_err(RequestError::from)?)
     }
 
     /// `--replace`: the container called `name`, if any, goes (stopped at

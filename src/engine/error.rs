@@ -121,6 +121,8 @@ pub enum EngineError {
     Connect(#[from] super::network::ConnectError),
     #[error(transparent)]
     Copy(#[from] super::copy::CopyError),
+    #[error(transparent)]
+    Volume(#[from] crate::storage::volumes::VolumeError),
     /// The image was not found where the pull policy forbids pulling.
     #[error("{0}: image not known (pull it first with burrow pull {0}, or drop --pull=never)")]
     ImageNotKnown(String),

@@ -140,6 +140,8 @@ impl PruneFilter {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SystemPruned {
     pub containers: Vec<String>,
+    /// With `volumes`: the volumes no container used.
+    pub volumes: Vec<String>,
     pub networks: Vec<String>,
     pub images: Vec<Digest>,
     pub build_cache: u64,
@@ -222,6 +224,7 @@ impl Engine {
     pub fn system_prune(
         &self,
         all: bool,
+        volumes: bool,
         filter: &PruneFilter,
     ) -> Result<SystemPruned, EngineError> {
         let containers = self.containers()?;
@@ -253,6 +256,18 @@ impl Engine {
                 }
                 Ok(false) => {}
                 Err(e) => out.errors.push(e),
+            }
+        }
+
+        // Volumes after the containers that used them; never one a
+        // container still mounts.
+        if volumes {
+            match self.prune_volumes_where(|v| filter.matches(v.created, &v.labels)) {
+                Ok(pruned) => {
+                    out.volumes = pruned.names;
+                    out.reclaimed += pruned.reclaimed;
+                }
+                Err(e) => out.errors.push(e.report()),
             }
         }
 

@@ -360,9 +360,28 @@ impl Engine {
         containers: &ContainerStore,
         ids: &[String],
     ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
+        self.remove_with_volumes(containers, ids, false)
+    }
+
+    /// Like [`Engine::remove`]; with `volumes` (`rm -v`) each container's
+    /// anonymous volumes go too, unless another container uses them.
+    /// Named volumes stay.
+    pub fn remove_with_volumes(
+        &self,
+        containers: &ContainerStore,
+        ids: &[String],
+        volumes: bool,
+    ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
         let results: Vec<Result<(), Reported>> = self.in_userns(|_| {
             ids.iter()
                 .map(|id| {
+                    if volumes {
+                        return crate::runtime::volume_use::remove_with_anonymous_volumes(
+                            containers, id,
+                        )
+                        .map(|_| ())
+                        .map_err(|e| super::volume::use_error(e).report());
+                    }
                     containers
                         .remove(id)
                         .map_err(|e| EngineError::from(e).report())

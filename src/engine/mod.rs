@@ -7,7 +7,8 @@
 //! ([`Engine::copy_into`], [`Engine::copy_out_of`], [`Engine::export`]),
 //! reads and pauses a container ([`Engine::top`], [`Engine::diff`],
 //! [`Engine::pause`]), manages user networks ([`Engine::network_create`],
-//! [`Engine::network_connect`], ...) and images ([`Engine::build`],
+//! [`Engine::network_connect`], ...), volumes ([`Engine::volume_create`],
+//! [`Engine::volume_remove`], [`Engine::volume_prune`], ...) and images ([`Engine::build`],
 //! [`Engine::commit`], [`Engine::load`], [`Engine::import`],
 //! [`Engine::remove_images`]). Nothing here parses a command
 //! line or prints: errors are typed ([`EngineError`], with the exit status
@@ -32,6 +33,7 @@ pub mod request;
 mod start;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -50,6 +52,7 @@ pub use pull::{PullPolicy, RegistryOptions};
 pub use request::{ContainerRequest, ContainerRequestBuilder, UsernsMode};
 pub use start::{Attach, AttachOptions, Started, needs_monitor};
 pub use system::{DiskUsage, DiskUsageReport, Info};
+pub use volume::{VolumeCreateRequest, VolumeFilter, VolumeUsage, VolumesPruned};
 
 use crate::config::BurrowConfig;
 use crate::paths::Paths;

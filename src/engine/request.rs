@@ -67,6 +67,9 @@ pub struct FilesystemRequest {
     pub read_only: bool,
     /// With `read_only`: tmpfs on /run, /tmp and /var/tmp.
     pub read_only_tmpfs: bool,
+    /// `--volumes-from CTR[:ro|rw]`: that container's binds and volumes,
+    /// read-only (true), read-write (false) or as they are there (None).
+    pub volumes_from: Vec<(String, Option<bool>)>,
 }
 
 /// Which network the container is on.
@@ -430,6 +433,31 @@ impl ContainerRequestBuilder {
     pub fn mount(mut self, spec: &str) -> Result<Self, RequestError> {
         let m = mounts::parse_mount(spec, &self.cwd()?)?;
         self.req.filesystem.mounts.push(m);
+        Ok(self)
+    }
+
+    /// `CONTAINER[:ro|rw]` (`--volumes-from`).
+    pub fn volumes_from(mut self, spec: &str) -> Result<Self, RequestError> {
+        let (name, mode) = match spec.split_once(':') {
+            None => (spec, None),
+            Some((n, "ro")) => (n, Some(true)),
+            Some((n, "rw")) => (n, Some(false)),
+            Some((n, "z" | "Z")) => (n, None),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "invalid --volumes-from {spec:?}: use CONTAINER, CONTAINER:ro or CONTAINER:rw"
+                )));
+            }
+        };
+        if name.is_empty() {
+            return Err(invalid(format!(
+                "invalid --volumes-from {spec:?}: name a container, e.g. --volumes-from db:ro"
+            )));
+        }
+        self.req
+            .filesystem
+            .volumes_from
+            .push((name.to_string(), mode));
         Ok(self)
     }
 

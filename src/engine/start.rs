@@ -191,7 +191,10 @@ impl Engine {
             let ran = run_container(&spec, None, || keeper.started(container_pid()), || {});
             // The upper directory holds files of container ids: only here,
             // in the user namespace, can they all be removed.
-            if rm && let Err(e) = containers.remove(&id) {
+            if rm
+                && let Err(e) =
+                    crate::runtime::volume_use::remove_with_anonymous_volumes(&containers, &id)
+            {
                 return Err(Reported::new(
                     ErrorKind::Engine,
                     format!("removing container {id}: {e}"),

@@ -196,7 +196,15 @@ impl Engine {
             .zip(sizes)
             .map(|(record, size)| ContainerUsage { record, size })
             .collect();
-        let (summary, images) = usage_of(images, &containers);
+        let (mut summary, images) = usage_of(images, &containers);
+        let volumes = self.volume_usage()?;
+        if let Some(line) = summary.iter_mut().find(|l| l.kind == "Local Volumes") {
+            let unused = |v: &&super::VolumeUsage| v.users.is_empty();
+            line.total = volumes.len();
+            line.active = volumes.iter().filter(|v| !v.users.is_empty()).count();
+            line.size = volumes.iter().map(|v| v.size).sum();
+            line.reclaimable = volumes.iter().filter(unused).map(|v| v.size).sum();
+        }
         Ok(DiskUsageReport {
             summary,
             images,
@@ -278,7 +286,7 @@ fn usage_of(
                 .map(|c| written(&c))
                 .sum(),
         },
-        // burrow has bind mounts and tmpfs, no volumes of its own.
+        // Filled in by disk_usage from the volumes' store.
         DiskUsage {
             kind: "Local Volumes",
             total: 0,

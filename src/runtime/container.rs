@@ -197,6 +197,11 @@ impl ContainerStore {
         }
     }
 
+    /// The store these containers belong to (its volumes are beside them).
+    pub fn store_root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     /// The directory of container `id` (config.json, upper, work, rootfs).
     pub fn dir_of(&self, id: &str) -> PathBuf {
         self.dir.join(id)

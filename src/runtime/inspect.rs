@@ -105,6 +105,24 @@ fn mount_json(m: &Mount) -> Value {
     let (kind, source) = match &m.kind {
         MountKind::Bind { source, .. } => ("bind", source.display().to_string()),
         MountKind::Tmpfs { .. } => ("tmpfs", "tmpfs".to_string()),
+        MountKind::Volume(v) => {
+            let source = match &v.source {
+                Some(super::mounts::VolumeSource::Dir(p)) => p.display().to_string(),
+                Some(super::mounts::VolumeSource::Bind { device, .. }) => {
+                    device.display().to_string()
+                }
+                Some(super::mounts::VolumeSource::Tmpfs(_)) => "tmpfs".to_string(),
+                None => String::new(),
+            };
+            return json!({
+                "Type": "volume",
+                "Name": v.name(),
+                "Source": source,
+                "Destination": m.destination,
+                "Driver": "local",
+                "RW": !m.readonly,
+            });
+        }
     };
     json!({
         "Type": kind,

@@ -129,7 +129,8 @@ impl MonitorHooks for RecordKeeper<'_> {
             return None;
         }
         if again.is_none() && remove {
-            let _ = self.containers.remove(&self.id);
+            // `--rm` takes the container's anonymous volumes with it.
+            let _ = super::volume_use::remove_with_anonymous_volumes(self.containers, &self.id);
         }
         again
     }

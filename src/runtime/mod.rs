@@ -46,6 +46,8 @@ pub mod types;
 pub mod ulimit;
 pub mod usage;
 pub mod user;
+pub mod volume_copy;
+pub mod volume_use;
 
 /// Moved to [`crate::netns::members`]; kept here for existing callers.
 pub use crate::netns::members;

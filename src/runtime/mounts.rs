@@ -15,17 +15,9 @@ pub enum MountError {
     )]
     RelativeSource { spec: String, path: String },
     #[error(
-        "named volume {name:?} in {spec:?}: named volumes are not supported yet; bind a host directory instead, e.g. -v $HOME/{name}:{dest}"
+        "invalid volume name {name:?} in {spec:?}: use letters, digits, '_', '.' or '-', starting with a letter or digit, or a host path starting with / or ./"
     )]
-    NamedVolume {
-        spec: String,
-        name: String,
-        dest: String,
-    },
-    #[error(
-        "anonymous volume {0:?}: volumes without a host path are not supported yet; bind a host directory with -v /host/dir:{0}"
-    )]
-    AnonymousVolume(String),
+    BadVolumeName { spec: String, name: String },
     #[error("mount destination {0:?} must be an absolute path other than /")]
     BadDestination(String),
     #[error("bind mount source {0} does not exist: create it first")]
@@ -70,6 +62,54 @@ pub enum MountKind {
     },
     /// A fresh tmpfs; `options` is its data string (size, mode, ...).
     Tmpfs { options: String },
+    /// A volume of the store (`-v NAME:/path`, `-v /path`, `--mount
+    /// type=volume`, the image's `VOLUME`).
+    Volume(VolumeMount),
+}
+
+/// A volume as a container mounts it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct VolumeMount {
+    /// The volume's name; None in a request for an anonymous one, which
+    /// `create` makes and names.
+    pub name: Option<String>,
+    /// Made for this container alone (removed with it by `rm -v`).
+    #[serde(default)]
+    pub anonymous: bool,
+    /// The image's content at the destination is copied into the volume
+    /// at its first mount (Docker's copy-up); false with `nocopy`.
+    pub copy_up: bool,
+    /// `:U`: the volume's files are given to the container's user at
+    /// each start (Podman).
+    #[serde(default)]
+    pub chown: bool,
+    /// `volume-opt=K=V` and `volume-label=K=V` (`--mount`), for a volume
+    /// this mount makes.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// What is mounted, from the volume's record (set by `create`).
+    #[serde(default)]
+    pub source: Option<VolumeSource>,
+}
+
+/// Where a volume's files are, as `create` found its record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VolumeSource {
+    /// The volume's `_data` directory in the store.
+    Dir(PathBuf),
+    /// A fresh tmpfs at each start, with these options.
+    Tmpfs(String),
+    /// A host directory (`device=`, `o=bind`).
+    Bind { device: PathBuf, recursive: bool },
+}
+
+impl VolumeMount {
+    /// The name of a mount made by `create` (every one has a name then).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
 }
 
 /// One mount of the user's, in container terms.
@@ -98,8 +138,10 @@ mod flag_bits {
 }
 
 const VOLUME_OPTIONS: &str = "known options: ro, rw, z, Z, bind, rbind, private, rprivate, suid, nosuid, dev, nodev, exec, noexec";
+const NAMED_VOLUME_OPTIONS: &str =
+    "known options for a volume: ro, rw, nocopy, U, z, Z, suid, nosuid, dev, nodev, exec, noexec";
 const TMPFS_OPTIONS: &str = "known options: ro, rw, size=, mode=, uid=, gid=, nr_inodes=, suid, nosuid, dev, nodev, exec, noexec";
-const MOUNT_KEYS: &str = "known keys: type, source/src, target/destination/dst, readonly/ro, bind-propagation, bind-nonrecursive, tmpfs-size, tmpfs-mode";
+const MOUNT_KEYS: &str = "known keys: type, source/src, target/destination/dst, readonly/ro, bind-propagation, bind-nonrecursive, tmpfs-size, tmpfs-mode, volume-nocopy, volume-opt, volume-label";
 
 fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
@@ -162,7 +204,18 @@ fn security_flag(option: &str, flags: &mut MsFlags) -> bool {
 pub fn parse_volume(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, dest, options) = match parts.as_slice() {
-        [dest] => return Err(MountError::AnonymousVolume((*dest).to_string())),
+        [dest] if !dest.is_empty() => {
+            return Ok(Mount {
+                destination: check_destination(dest)?,
+                kind: MountKind::Volume(VolumeMount {
+                    anonymous: true,
+                    copy_up: true,
+                    ..VolumeMount::default()
+                }),
+                readonly: false,
+                flags: MsFlags::empty(),
+            });
+        }
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
         _ => return Err(MountError::VolumeSyntax(spec.to_string())),
@@ -181,11 +234,7 @@ pub fn parse_volume(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
             path: source.to_string(),
         });
     } else {
-        return Err(MountError::NamedVolume {
-            spec: spec.to_string(),
-            name: source.to_string(),
-            dest: destination,
-        });
+        return named_volume(spec, source, destination, options);
     };
     let mut mount = Mount {
         destination,
@@ -228,6 +277,79 @@ pub fn parse_volume(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
         }
     }
     Ok(mount)
+}
+
+/// `-v NAME:/path[:OPTIONS]`.
+fn named_volume(
+    spec: &str,
+    name: &str,
+    destination: String,
+    options: &str,
+) -> Result<Mount, MountError> {
+    if !crate::ids::valid_name(name) {
+        return Err(MountError::BadVolumeName {
+            spec: spec.to_string(),
+            name: name.to_string(),
+        });
+    }
+    let mut volume = VolumeMount {
+        name: Some(name.to_string()),
+        copy_up: true,
+        ..VolumeMount::default()
+    };
+    let mut mount = Mount {
+        destination,
+        kind: MountKind::Volume(VolumeMount::default()),
+        readonly: false,
+        flags: MsFlags::empty(),
+    };
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => mount.readonly = true,
+            "rw" => mount.readonly = false,
+            "nocopy" => volume.copy_up = false,
+            "copy" => volume.copy_up = true,
+            "U" => volume.chown = true,
+            "z" | "Z" if !selinux_enabled() => {}
+            "z" | "Z" => {
+                return Err(MountError::Unsupported {
+                    option: o.to_string(),
+                    spec: spec.to_string(),
+                    why: "SELinux relabeling is not implemented; drop the option",
+                });
+            }
+            _ if security_flag(o, &mut mount.flags) => {}
+            _ => {
+                return Err(MountError::UnknownOption {
+                    option: o.to_string(),
+                    spec: spec.to_string(),
+                    known: NAMED_VOLUME_OPTIONS,
+                });
+            }
+        }
+    }
+    if mount.readonly && volume.chown {
+        return Err(MountError::Unsupported {
+            option: "U".into(),
+            spec: spec.to_string(),
+            why: "a read-only mount cannot be given to the container's user; drop ro or U",
+        });
+    }
+    mount.kind = MountKind::Volume(volume);
+    Ok(mount)
+}
+
+/// `K=V` of `volume-opt=` and `volume-label=`.
+fn key_value(key: &str, value: &str, spec: &str) -> Result<(String, String), MountError> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(MountError::BadValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            spec: spec.to_string(),
+            why: "use KEY=VALUE",
+        }),
+    }
 }
 
 fn bool_value(key: &str, value: Option<&str>, spec: &str) -> Result<bool, MountError> {
@@ -280,6 +402,11 @@ pub fn parse_mount(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
     let mut recursive = true;
     let mut size = None;
     let mut mode = None;
+    let mut volume = VolumeMount {
+        copy_up: true,
+        ..VolumeMount::default()
+    };
+    let mut volume_keys = false;
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = match field.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -304,6 +431,20 @@ pub fn parse_mount(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
             "bind-nonrecursive" => recursive = !bool_value(key, value, spec)?,
             "tmpfs-size" => size = Some(tmpfs_size(key, &need(value)?, spec)?),
             "tmpfs-mode" => mode = Some(tmpfs_mode(key, &need(value)?, spec)?),
+            "volume-nocopy" => {
+                volume.copy_up = !bool_value(key, value, spec)?;
+                volume_keys = true;
+            }
+            "volume-opt" => {
+                let (k, v) = key_value(key, &need(value)?, spec)?;
+                volume.options.insert(k, v);
+                volume_keys = true;
+            }
+            "volume-label" => {
+                let (k, v) = key_value(key, &need(value)?, spec)?;
+                volume.labels.insert(k, v);
+                volume_keys = true;
+            }
             _ => {
                 return Err(MountError::UnknownOption {
                     option: key.to_string(),
@@ -316,6 +457,13 @@ pub fn parse_mount(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
     let target = target.ok_or(MountError::MissingKey(spec.to_string(), "target"))?;
     let destination = check_destination(&target)?;
     let tmpfs_only = size.is_some() || mode.is_some();
+    if volume_keys && kind.as_deref() != Some("volume") {
+        return Err(MountError::Unsupported {
+            option: "volume-nocopy/volume-opt/volume-label".into(),
+            spec: spec.to_string(),
+            why: "they apply to type=volume only",
+        });
+    }
     match kind.as_deref() {
         Some("bind") => {
             if tmpfs_only {
@@ -368,16 +516,36 @@ pub fn parse_mount(spec: &str, cwd: &Path) -> Result<Mount, MountError> {
                 flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             })
         }
-        Some("volume") => Err(MountError::Unsupported {
-            option: "type=volume".into(),
-            spec: spec.to_string(),
-            why: "named volumes are not supported yet; use type=bind with a host directory",
-        }),
+        Some("volume") => {
+            if tmpfs_only || !recursive {
+                return Err(MountError::Unsupported {
+                    option: "tmpfs-size/tmpfs-mode/bind-nonrecursive".into(),
+                    spec: spec.to_string(),
+                    why: "they do not apply to type=volume",
+                });
+            }
+            match source {
+                Some(name) if !crate::ids::valid_name(&name) => {
+                    return Err(MountError::BadVolumeName {
+                        spec: spec.to_string(),
+                        name,
+                    });
+                }
+                Some(name) => volume.name = Some(name),
+                None => volume.anonymous = true,
+            }
+            Ok(Mount {
+                destination,
+                kind: MountKind::Volume(volume),
+                readonly,
+                flags: MsFlags::empty(),
+            })
+        }
         Some(other) => Err(MountError::BadValue {
             key: "type".into(),
             value: other.to_string(),
             spec: spec.to_string(),
-            why: "use bind or tmpfs",
+            why: "use bind, volume or tmpfs",
         }),
         None => Err(MountError::MissingKey(spec.to_string(), "type")),
     }
@@ -529,8 +697,8 @@ mod tests {
             msg("data/x:/d")
                 .contains("start it with ./ or give an absolute path such as $PWD/data/x")
         );
-        assert!(msg("data:/d").contains("named volumes are not supported yet"));
-        assert!(msg("/d").contains("anonymous volume"));
+        assert!(msg("da$ta:/d").contains("invalid volume name"));
+        assert!(msg("data:/d:bogus").contains("known options for a volume"));
         assert!(msg("/s:rel").contains("must be an absolute path"));
         assert!(msg("/s:/").contains("must be an absolute path other than /"));
         assert!(msg("/s:/a/../b").contains("must be an absolute path"));
@@ -538,6 +706,39 @@ mod tests {
         assert!(msg("/s:/d:rshared").contains("cannot propagate"));
         assert!(msg("/a:/b:ro:x").contains("invalid volume spec"));
         assert!(msg(":/d").contains("invalid volume spec"));
+    }
+
+    #[test]
+    fn volume_mounts() {
+        let vol = |m: &Mount| match &m.kind {
+            MountKind::Volume(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            v("data:/d:ro,U")
+                .unwrap_err()
+                .to_string()
+                .contains("drop ro or U")
+        );
+        let m = v("data:/d:rw,nocopy,U,nosuid").unwrap();
+        assert!(!m.readonly && m.flags == MsFlags::MS_NOSUID);
+        let d = vol(&m);
+        assert_eq!(d.name.as_deref(), Some("data"));
+        assert!(!d.copy_up && d.chown && !d.anonymous);
+        let m = v("/anon/").unwrap();
+        assert_eq!(m.destination, "/anon");
+        assert!(vol(&m).anonymous && vol(&m).name.is_none() && vol(&m).copy_up);
+        let c = Path::new("/");
+        let m = parse_mount(
+            "type=volume,src=db,dst=/var/db,ro,volume-nocopy,volume-opt=type=tmpfs,volume-label=a=b",
+            c,
+        )
+        .unwrap();
+        let d = vol(&m);
+        assert!(m.readonly && !d.copy_up);
+        assert_eq!(d.options["type"], "tmpfs");
+        assert_eq!(d.labels["a"], "b");
+        assert!(vol(&parse_mount("type=volume,dst=/x", c).unwrap()).anonymous);
     }
 
     #[test]
@@ -567,12 +768,14 @@ mod tests {
             }
         );
         let msg = |s: &str| parse_mount(s, c).unwrap_err().to_string();
-        assert!(msg("type=volume,src=x,dst=/d").contains("named volumes are not supported yet"));
+        assert!(msg("type=volume,src=../x,dst=/d").contains("invalid volume name"));
+        assert!(msg("type=bind,src=/s,dst=/d,volume-nocopy").contains("type=volume only"));
+        assert!(msg("type=volume,dst=/d,volume-opt=x").contains("use KEY=VALUE"));
         assert!(msg("type=bind,dst=/d").contains("has no source"));
         assert!(msg("src=/s,dst=/d").contains("has no type"));
         assert!(msg("type=bind,src=/s").contains("has no target"));
         assert!(msg("type=bind,src=rel,dst=/d").contains("relative"));
-        assert!(msg("type=nfs,dst=/d").contains("use bind or tmpfs"));
+        assert!(msg("type=nfs,dst=/d").contains("use bind, volume or tmpfs"));
         assert!(msg("type=bind,src=/s,dst=/d,color=red").contains("unknown option \"color\""));
         assert!(msg("type=bind,src=/s,dst=/d,readonly=maybe").contains("use true or false"));
         assert!(msg("type=tmpfs,dst=/d,tmpfs-size=lots").contains("use a size"));

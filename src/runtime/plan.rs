@@ -116,6 +116,12 @@ pub enum SetupOp {
     },
     /// After the pivot and the working directory: `--read-only`.
     ReadOnlyRoot,
+    /// Docker's copy-up: the image's content at `dst` copied into the
+    /// volume directory `data` if it waits for its first one and is empty.
+    VolumeCopyUp {
+        data: PathBuf,
+        dst: String,
+    },
     /// The vfs driver's copied root, bound on the root's mount point.
     BindRoot {
         src: PathBuf,
@@ -219,6 +225,10 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
         target: "/dev/mqueue".into(),
     });
     for m in &spec.mounts {
+        if let MountKind::Volume(v) = &m.kind {
+            ops.extend(volume_ops(m, v).unwrap_or_default());
+            continue;
+        }
         ops.push(match &m.kind {
             MountKind::Bind {
                 source,
@@ -242,12 +252,14 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
                     },
                 options: options.clone(),
             },
+            MountKind::Volume(_) => continue,
         });
     }
     // After the user's mounts: a tmpfs on /run (--read-only) must not
     // hide it. A directory of the host bound on /run is left alone.
     let run_bound = spec.mounts.iter().any(|m| {
-        m.destination.trim_end_matches('/') == "/run" && matches!(m.kind, MountKind::Bind { .. })
+        m.destination.trim_end_matches('/') == "/run"
+            && matches!(m.kind, MountKind::Bind { .. } | MountKind::Volume(_))
     });
     if spec.container_env && !run_bound {
         ops.push(BindMount {
@@ -288,6 +300,47 @@ pub fn build_plan(spec: &ContainerSpec) -> Plan {
         ops.push(ReadOnlyRoot);
     }
     Plan { rootfs, ops }
+}
+
+/// How a volume is mounted: its directory (after the copy-up), a fresh
+/// tmpfs, or the host directory it binds. None for a mount `create` did
+/// not resolve (it resolves every one).
+fn volume_ops(m: &super::mounts::Mount, v: &super::mounts::VolumeMount) -> Option<Vec<SetupOp>> {
+    use super::mounts::VolumeSource;
+    let bind = |src: &Path, recursive: bool| SetupOp::UserBind {
+        src: src.to_path_buf(),
+        dst: m.destination.clone(),
+        dir: true,
+        recursive,
+        readonly: m.readonly,
+        flags: m.flags,
+    };
+    Some(match v.source.as_ref()? {
+        VolumeSource::Dir(data) => {
+            let mut ops = Vec::new();
+            if v.copy_up {
+                ops.push(SetupOp::VolumeCopyUp {
+                    data: data.clone(),
+                    dst: m.destination.clone(),
+                });
+            }
+            ops.push(bind(data, false));
+            ops
+        }
+        VolumeSource::Tmpfs(options) => vec![SetupOp::MountTmpfs {
+            target: m.destination.clone(),
+            flags: m.flags
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | if m.readonly {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                },
+            options: options.clone(),
+        }],
+        VolumeSource::Bind { device, recursive } => vec![bind(device, *recursive)],
+    })
 }
 
 /// A setup step that failed.
@@ -419,6 +472,9 @@ fn describe(op: &SetupOp) -> String {
         SetupOp::MountMqueue { target } => format!("mounting mqueue at {target}"),
         SetupOp::ReadOnlyRoot => "making the root read-only".into(),
         SetupOp::BindRoot { src, .. } => format!("binding the copied root {}", src.display()),
+        SetupOp::VolumeCopyUp { data, dst } => {
+            format!("copying the image's {dst} into volume {}", data.display())
+        }
     }
 }
 
@@ -593,6 +649,10 @@ fn apply_one(rootfs: &Path, op: &SetupOp, sys: &mut dyn Sys) -> io::Result<()> {
             let t = sys.resolve_in_root(rootfs, target)?;
             sys.ensure_dir(&t)?;
             sys.mount(Some("mqueue"), &t, Some("mqueue"), nodev_etc, None)
+        }
+        SetupOp::VolumeCopyUp { data, dst } => {
+            let from = sys.resolve_in_root(rootfs, dst)?;
+            sys.copy_up(&from, data)
         }
         SetupOp::BindRoot { src, target } => sys.mount(
             Some(&src.to_string_lossy()),

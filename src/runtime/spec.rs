@@ -48,6 +48,8 @@ pub struct ImageConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// `EXPOSE`d ports, as the config's `ExposedPorts` keys (`80/tcp`).
     pub exposed_ports: Vec<String>,
+    /// `VOLUME` paths, as the config's `Volumes` keys: anonymous volumes.
+    pub volumes: Vec<String>,
 }
 
 impl ImageConfig {
@@ -97,6 +99,11 @@ impl ImageConfig {
                 .unwrap_or_default(),
             exposed_ports: cfg
                 .get("ExposedPorts")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
+            volumes: cfg
+                .get("Volumes")
                 .and_then(Value::as_object)
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),

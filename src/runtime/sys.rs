@@ -51,6 +51,11 @@ pub trait Sys {
     /// are looked up from it).
     fn chdir(&mut self, dir: &Path) -> io::Result<()>;
     fn read_link(&mut self, path: &Path) -> io::Result<PathBuf>;
+    /// Docker's copy-up of `from` into the volume directory `data` (see
+    /// [`super::volume_copy::copy_up`]).
+    fn copy_up(&mut self, from: &Path, data: &Path) -> io::Result<()>;
+    /// Give the tree at `path` to `uid`:`gid` (a volume's `:U`).
+    fn chown_tree(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
 
     // Namespaces and the process itself.
     /// Die with `signal` when the parent (the monitor) dies.
@@ -218,6 +223,14 @@ impl Sys for LinuxSys {
     }
     fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn copy_up(&mut self, from: &Path, data: &Path) -> io::Result<()> {
+        super::volume_copy::copy_up(from, data)
+    }
+
+    fn chown_tree(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        super::volume_copy::chown_tree(path, uid, gid)
     }
 
     fn set_parent_death_signal(&mut self, signal: Signal) -> io::Result<()> {

@@ -109,6 +109,12 @@ impl Sys for Fake {
     fn chdir(&mut self, dir: &Path) -> io::Result<()> {
         self.log(format!("chdir {}", dir.display()))
     }
+    fn copy_up(&mut self, from: &Path, data: &Path) -> io::Result<()> {
+        self.log(format!("copy-up {} {}", from.display(), data.display()))
+    }
+    fn chown_tree(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.log(format!("chown-tree {} {uid}:{gid}", path.display()))
+    }
     fn read_link(&mut self, path: &Path) -> io::Result<PathBuf> {
         Err(io::Error::new(
             io::ErrorKind::NotFound,

@@ -22,6 +22,7 @@ mod layers;
 pub mod limits;
 mod repair;
 pub mod unpack;
+pub mod volumes;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions, TryLockError};

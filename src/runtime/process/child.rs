@@ -90,6 +90,7 @@ fn try_setup(
             group_add: &spec.group_add,
         },
     )?;
+    give_volumes_to_user(sys, spec, prepared.ids())?;
     steps.stdio(sys)?;
     launch::set_ulimits(sys, &spec.ulimits)?;
     launch::confine(
@@ -100,6 +101,31 @@ fn try_setup(
     )?;
     steps.before_exec()?;
     Ok(prepared)
+}
+
+/// `:U`: each such volume goes to the user the command runs as, now
+/// that the container's account files have named it.
+fn give_volumes_to_user(
+    sys: &mut dyn Sys,
+    spec: &ContainerSpec,
+    (uid, gid): (u32, u32),
+) -> Result<(), ChildSetupError> {
+    for m in &spec.mounts {
+        if let crate::runtime::mounts::MountKind::Volume(v) = &m.kind
+            && v.chown
+        {
+            sys.chown_tree(std::path::Path::new(&m.destination), uid, gid)
+                .map_err(|err| crate::runtime::plan::SetupError {
+                    step: format!(
+                        "giving volume {} at {} to {uid}:{gid}",
+                        v.name(),
+                        m.destination
+                    ),
+                    err,
+                })?;
+        }
+    }
+    Ok(())
 }
 
 /// The container process's ends of what connects it to its monitor.

@@ -40,6 +40,14 @@ pub struct Prepared {
     user: Option<ExecUser>,
 }
 
+impl Prepared {
+    /// The uid and gid the command runs as (root's when no user is
+    /// asked for).
+    pub fn ids(&self) -> (u32, u32) {
+        self.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid))
+    }
+}
+
 /// Inside the container's root (after the pivot, or after joining its
 /// mount namespace): resolve the user in the container's own account
 /// files, complete the environment, enter the working directory and find
