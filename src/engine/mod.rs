@@ -21,6 +21,7 @@ pub mod build;
 pub mod copy;
 mod create;
 pub mod error;
+pub mod health;
 pub mod images;
 mod manage;
 mod namespace;
@@ -37,6 +38,7 @@ pub use build::{BuildFailure, BuildRequest};
 pub use copy::{CopyError, CopyFrom, CopyTo, TarSink, TarSource};
 pub use create::{AttachmentError, Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
+pub use health::{CheckRun, WaitCondition};
 pub use images::{
     CommitRequest, ImageRemoval, ImagesPruned, ImagesRemoved, ImportSource, RemovalFailure,
 };
