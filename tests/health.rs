@@ -418,3 +418,33 @@ fn bad_healthcheck_options_are_refused_with_nothing_made() {
     let err = b.fail(&["ps", "--filter", "health=sick"]);
     assert!(err.contains("health filter"), "{err}");
 }
+
+#[test]
+fn a_check_past_its_timeout_is_killed_and_fails() {
+    let (_reg, b, img) = pulled();
+    run_d(
+        &b,
+        "slow",
+        &[
+            "--health-cmd",
+            "sleep 600",
+            "--health-timeout",
+            "300ms",
+            "--health-interval",
+            "1h",
+        ],
+        &img,
+    );
+    let out = b.run(&["healthcheck", "run", "slow"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let h = health(&b, "slow");
+    assert_eq!(h["Log"][0]["ExitCode"], -1, "{h}");
+    assert_eq!(
+        h["Log"][0]["Output"], "Health check exceeded timeout (300ms)",
+        "{h}"
+    );
+    // The check's command is gone from the container.
+    let procs = b.ok(&["exec", "slow", "ps", "-o", "args"]);
+    assert!(!procs.contains("sleep 600"), "{procs}");
+    b.ok(&["rm", "-f", "slow"]);
+}
