@@ -216,6 +216,8 @@ pub struct CreateArgs {
     /// Set a label on the container (KEY=VALUE, or KEY for an empty value)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    #[command(flatten)]
+    pub health: super::healthcheck::HealthFlags,
     /// The image to run (name, ID or ID prefix), then the command and its
     /// arguments [default: the image's entrypoint and command]. Everything
     /// after the image belongs to the command, as with Docker.
@@ -341,6 +343,7 @@ impl CreateArgs {
         if let Some(p) = &self.pids_limit {
             b = b.pids_limit(p)?;
         }
+        b = self.health.apply(b)?;
         b.build()
     }
 }

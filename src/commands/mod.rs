@@ -13,6 +13,7 @@ mod diff;
 mod exec;
 mod export;
 mod format;
+mod healthcheck;
 mod history;
 mod image;
 mod images;
@@ -139,6 +140,9 @@ pub enum Command {
     /// Manage volumes, directories of the store that outlive containers
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Run container healthchecks
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
     /// Show information about the host and the store
     Info(info::InfoArgs),
     /// Run a command inside burrow's user namespace
@@ -268,6 +272,7 @@ pub fn main() -> i32 {
         Command::Container(c) => container::run_group(&ctx, c),
         Command::Containers(c) => container::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
+        Command::Healthcheck(c) => healthcheck::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
         Command::Volume(c) => volume::run(&ctx, c),
         Command::Build(a) => build::run(&ctx, a),

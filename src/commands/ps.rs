@@ -28,7 +28,7 @@ pub struct PsArgs {
     pub no_trunc: bool,
     /// Filter: status=created|running|paused|restarting|exited, name=SUBSTRING, id=PREFIX,
     /// ancestor=IMAGE, label=KEY[=VALUE],
-    /// exited=CODE (repeatable; different keys must all match; status and exited list stopped
+    /// exited=CODE, health=starting|healthy|unhealthy|none (repeatable; different keys must all match; status and exited list stopped
     /// containers without -a, the others narrow the running ones unless -a is given)
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -67,7 +67,10 @@ pub(super) fn status_text(c: &ContainerRecord, status: Status, now: DateTime<Utc
     };
     match status {
         Status::Created => "Created".to_string(),
-        Status::Running => format!("Up {}", since(c.started)),
+        Status::Running => match burrow::runtime::health::current_status(c) {
+            Some(h) => format!("Up {} ({})", since(c.started), h.ps_text()),
+            None => format!("Up {}", since(c.started)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(c.started)),
         Status::Restarting => format!(
             "Restarting ({}) {}",

@@ -120,7 +120,10 @@ pub fn run(ctx: &Engine, run_args: &RunArgs) -> anyhow::Result<i32> {
     let created = ctx.create(&req, &|| super::pull::observer(args.quiet))?;
     let attach = if run_args.detach {
         Attach::Detached
-    } else if needs_monitor(args.tty, req.lifecycle.restart, run_args.sig_proxy) {
+    } else if needs_monitor(args.tty, req.lifecycle.restart, run_args.sig_proxy)
+        // Only a monitor can start it again.
+        || req.health.on_failure == burrow::runtime::health::OnFailure::Restart
+    {
         Attach::Relay(AttachOptions {
             stdin,
             detach_keys,

@@ -1,6 +1,6 @@
 //! `burrow stop`, `burrow kill` and `burrow wait`.
 
-use burrow::engine::Engine;
+use burrow::engine::{Engine, WaitCondition};
 use burrow::runtime::ContainerRecord;
 use clap::Args;
 
@@ -44,6 +44,13 @@ pub struct KillArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// Wait until the container is in this state: configured, created, running, paused,
+    /// stopped, exited, healthy or unhealthy (repeatable: any of them) [default: stopped]
+    #[arg(long, value_name = "STATE")]
+    pub condition: Vec<String>,
+    /// Time between checks of the condition, a duration such as 250ms or 1s
+    #[arg(short, long, value_name = "DURATION", default_value = "250ms")]
+    pub interval: String,
     /// Containers: names, IDs or unique ID prefixes
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -96,6 +103,21 @@ pub fn kill(ctx: &Engine, args: &KillArgs) -> anyhow::Result<i32> {
 }
 
 pub fn wait(ctx: &Engine, args: &WaitArgs) -> anyhow::Result<i32> {
+    let conditions = args
+        .condition
+        .iter()
+        .map(|c| c.parse::<WaitCondition>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let interval = burrow::runtime::health::config::parse_go_duration(&args.interval)
+        .ok()
+        .filter(|ns| *ns > 0)
+        .map(std::time::Duration::from_nanos)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid --interval {:?}: give a duration such as 250ms or 1s",
+                args.interval
+            )
+        })?;
     let containers = ctx.containers()?;
     let (targets, code) = select(
         &containers,
@@ -106,8 +128,14 @@ pub fn wait(ctx: &Engine, args: &WaitArgs) -> anyhow::Result<i32> {
         EXIT_ENGINE,
     )?;
     for t in targets {
-        // -1, as Podman prints, when the end was never recorded.
-        println!("{}", ctx.wait(&containers, &t.record).unwrap_or(-1));
+        let code = if conditions.iter().all(|c| *c == WaitCondition::Stopped) {
+            ctx.wait(&containers, &t.record)
+        } else {
+            ctx.wait_for(&containers, &t.record, &conditions, interval)?
+        };
+        // -1, as Podman prints, when the end was never recorded or the
+        // condition met was not an end.
+        println!("{}", code.unwrap_or(-1));
     }
     Ok(code)
 }

@@ -117,8 +117,12 @@ impl Engine {
             &req.image.registry,
             observer,
         )?;
-        let config = ImageConfig::from_json(&store.read_blob(&image.config_digest)?)
-            .map_err(RequestError::from)?;
+        let config_blob = store.read_blob(&image.config_digest)?;
+        let config = ImageConfig::from_json(&config_blob).map_err(RequestError::from)?;
+        // The image's HEALTHCHECK with the --health-* options over it.
+        let health = crate::runtime::health::config::from_image_config(&config_blob)
+            .and_then(|image_check| req.health.resolve(image_check))
+            .map_err(RequestError::Invalid)?;
         // The image's StopSignal is checked as the user's would be: a bad
         // one is named, with the fix.
         let stop_signal = match (req.lifecycle.stop_signal, config.stop_signal.as_str()) {
@@ -186,6 +190,7 @@ impl Engine {
             ports: ports.clone(),
             network: req.network.given.clone(),
             networks: Vec::new(),
+            health: None,
         };
         let lowers = image
             .layers
@@ -211,6 +216,7 @@ impl Engine {
                 stop_signal,
                 req.lifecycle.stop_timeout,
             )
+            .health(health)
             .build()
             .map_err(RequestError::from)?;
         if req.replace {

@@ -24,6 +24,8 @@ pub enum ContainerFilter {
     Exited(i32),
     /// `label=KEY` or `label=KEY=VALUE`.
     Label(String, Option<String>),
+    /// `health=starting|healthy|unhealthy|none` (None: no healthcheck).
+    Health(Option<crate::runtime::health::HealthStatus>),
 }
 
 impl std::str::FromStr for ContainerFilter {
@@ -65,9 +67,23 @@ impl std::str::FromStr for ContainerFilter {
                     ));
                 }
             },
+            "health" => {
+                use crate::runtime::health::HealthStatus;
+                ContainerFilter::Health(match value {
+                    "starting" => Some(HealthStatus::Starting),
+                    "healthy" => Some(HealthStatus::Healthy),
+                    "unhealthy" => Some(HealthStatus::Unhealthy),
+                    "none" => None,
+                    other => {
+                        return invalid(format!(
+                            "invalid health filter {other:?}: use starting, healthy, unhealthy or none"
+                        ));
+                    }
+                })
+            }
             other => {
                 return invalid(format!(
-                    "unknown filter {other:?}: use status, name, id, ancestor, label or exited"
+                    "unknown filter {other:?}: use status, name, id, ancestor, label, exited or health"
                 ));
             }
         })
@@ -94,6 +110,7 @@ impl ContainerFilter {
                 (Some(_), None) => true,
                 (None, _) => false,
             },
+            ContainerFilter::Health(h) => crate::runtime::health::current_status(c) == *h,
         }
     }
 }

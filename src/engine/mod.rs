@@ -23,6 +23,7 @@ pub mod copy;
 mod create;
 pub mod error;
 pub mod housekeeping;
+pub mod health;
 pub mod images;
 mod manage;
 mod namespace;
@@ -41,6 +42,7 @@ pub use build::{BuildFailure, BuildRequest};
 pub use copy::{CopyError, CopyFrom, CopyTo, TarSink, TarSource};
 pub use create::{AttachmentError, Created, attachment_for};
 pub use error::{EngineError, ErrorKind, Reported, RequestError};
+pub use health::{CheckRun, WaitCondition};
 pub use images::{
     CommitRequest, ImageRemoval, ImagesPruned, ImagesRemoved, ImportSource, RemovalFailure,
 };

@@ -198,6 +198,8 @@ pub struct ContainerRequest {
     /// A container already of this name is removed first.
     pub replace: bool,
     pub limits: LimitsRequest,
+    /// `--health-*`: over the image's healthcheck.
+    pub health: crate::runtime::health::HealthOptions,
     /// What `build` dropped or changed, for [`super::Engine::create`] to
     /// warn about (`-p` with `--network host`).
     pub warnings: Vec<String>,
@@ -743,9 +745,65 @@ impl ContainerRequestBuilder {
         Ok(self)
     }
 
+    /// `--health-cmd`: a command for `/bin/sh -c`, a JSON array, or
+    /// `none` (the image's check disabled).
+    pub fn health_cmd(mut self, cmd: &str) -> Result<Self, RequestError> {
+        match crate::runtime::health::config::parse_health_cmd(cmd).map_err(invalid)? {
+            Some(test) => self.req.health.test = Some(test),
+            None => self.req.health.disabled = true,
+        }
+        Ok(self)
+    }
+
+    /// `--health-interval`, `--health-timeout`, `--health-start-period`,
+    /// `--health-start-interval`: a Go duration (`30s`, `1m30s`); 0 for
+    /// Docker's default; `--health-interval=disable` for no scheduled
+    /// checks (Podman).
+    pub fn health_duration(mut self, flag: &str, value: &str) -> Result<Self, RequestError> {
+        use crate::runtime::health::config::parse_duration_flag;
+        let h = &mut self.req.health;
+        if flag == "--health-interval" && value == "disable" {
+            h.no_schedule = true;
+            return Ok(self);
+        }
+        let ns = Some(parse_duration_flag(flag, value).map_err(invalid)?);
+        match flag {
+            "--health-interval" => h.interval = ns,
+            "--health-timeout" => h.timeout = ns,
+            "--health-start-period" => h.start_period = ns,
+            "--health-start-interval" => h.start_interval = ns,
+            other => return Err(invalid(format!("unknown healthcheck option {other}"))),
+        }
+        Ok(self)
+    }
+
+    /// `--health-retries`: failures in a row that make it unhealthy (0
+    /// for Docker's default, 3).
+    pub fn health_retries(mut self, retries: Option<u32>) -> Self {
+        self.req.health.retries = retries;
+        self
+    }
+
+    /// `--no-healthcheck`: none, not even the image's.
+    pub fn no_healthcheck(mut self, none: bool) -> Self {
+        self.req.health.disabled |= none;
+        self
+    }
+
+    /// `--health-on-failure`: none, kill, restart or stop.
+    pub fn health_on_failure(mut self, action: &str) -> Result<Self, RequestError> {
+        self.req.health.on_failure = action.parse().map_err(invalid)?;
+        Ok(self)
+    }
+
     /// The request, once the options are checked against each other.
     pub fn build(self) -> Result<ContainerRequest, RequestError> {
         let mut req = self.req;
+        if req.health.disabled && req.health.any_given() {
+            return Err(RequestError::Conflict(
+                "--no-healthcheck (or --health-cmd none) conflicts with the other --health-* options: drop one of them".into(),
+            ));
+        }
         let conflict = |m: String| Err(RequestError::Conflict(m));
         // Docker's way: the host's ports are the container's already.
         if req.network.choice == NetworkChoice::Mode(NetworkMode::Host)

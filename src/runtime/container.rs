@@ -155,6 +155,10 @@ pub struct ContainerRecord {
     /// the address and interface on each.
     #[serde(default)]
     pub networks: Vec<crate::netns::network::Attachment>,
+    /// The healthcheck's state (`State.Health`), once a check is set up;
+    /// written by the container's monitor and `healthcheck run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 impl ContainerRecord {
@@ -577,6 +581,7 @@ mod tests {
             ports: Vec::new(),
             network: String::new(),
             networks: Vec::new(),
+            health: None,
             id: id.into(),
             name: name.into(),
             image_id: Digest::of(b"img"),

@@ -146,6 +146,12 @@ pub fn exec_in(
     }
     let sys = &mut LinuxSys;
     for (name, flag, f) in &fds {
+        // A namespace the caller is in already is not joined again:
+        // setns(2) refuses one's own user namespace (EINVAL), and the
+        // container's monitor, which runs its health checks, is in it.
+        if same_namespace(f, name) {
+            continue;
+        }
         sys.setns(f.as_fd(), *flag)
             .map_err(|source| RunError::JoinNamespace { name, source })?;
     }
@@ -258,6 +264,30 @@ pub fn exec_in(
             // SAFETY: kill(2) with signal 0 only checks the pid.
             container_running: unsafe { libc::kill(pid, 0) } == 0,
         }),
+    }
+}
+
+/// Whether the namespace `ns` (opened from /proc/PID/ns/NAME) is the
+/// caller's own.
+fn same_namespace(ns: &File, name: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        ns.metadata(),
+        std::fs::metadata(format!("/proc/self/ns/{name}")),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// SIGKILL the command [`exec_in`] runs now, if any: a health check's
+/// timeout, from a timer's signal handler (only an atomic load and
+/// kill(2): async-signal-safe).
+pub fn kill_running() {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
 

@@ -56,6 +56,7 @@ pub fn container_json(c: &ContainerRecord, spec: Option<&ContainerSpec>, dir: &P
             "ExitCode": c.exit_code.unwrap_or(if status == Status::Exited { -1 } else { 0 }),
             "StartedAt": time(c.started),
             "FinishedAt": time(c.finished),
+            "Health": super::health::inspect_state(c),
         },
         "Image": format!("sha256:{}", c.image_id.hex()),
         "ImageName": c.image,
@@ -72,6 +73,10 @@ pub fn container_json(c: &ContainerRecord, spec: Option<&ContainerSpec>, dir: &P
                     .map_or_else(|_| n.to_string(), |s| s.as_str().to_string()),
             ),
             "StopTimeout": c.stop_timeout.unwrap_or(10),
+            "Healthcheck": spec.and_then(|s| s.health.as_ref()).map(|h| h.docker_json()),
+            "HealthcheckOnFailureAction": spec
+                .and_then(|s| s.health.as_ref())
+                .map_or("none", |h| h.on_failure.as_str()),
         },
         "RestartCount": c.restart_count,
         "Mounts": spec.map(|s| s.mounts.iter().map(mount_json).collect::<Vec<_>>()).unwrap_or_default(),

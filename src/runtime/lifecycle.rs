@@ -115,7 +115,14 @@ impl MonitorHooks for RecordKeeper<'_> {
             r.exit_code = Some(code);
             r.finished = Some(Utc::now());
             r.pid = None;
-            if ran && r.restart.restarts(code, r.restart_count, r.stopped_by_user) {
+            // `--health-on-failure=restart` killed it to start it again.
+            let health_restart = r
+                .health
+                .as_mut()
+                .is_some_and(|h| std::mem::take(&mut h.restart_pending));
+            let restarts = r.restart.restarts(code, r.restart_count, r.stopped_by_user)
+                || (health_restart && !r.stopped_by_user);
+            if ran && restarts {
                 again = Some(restart_delay(r.restart_count));
                 r.restart_count += 1;
                 r.status = Status::Restarting;

@@ -24,6 +24,7 @@ pub mod container;
 pub mod copy;
 pub mod diff;
 pub mod exec;
+pub mod health;
 pub mod hub;
 pub mod init;
 pub mod inspect;

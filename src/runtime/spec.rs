@@ -391,6 +391,9 @@ pub struct ContainerSpec {
     /// resolv.conf (`passwd`, `group`), bound over the image's.
     #[serde(skip)]
     pub generated_etc: Vec<String>,
+    /// The healthcheck its monitor runs (the image's, `--health-*` over it).
+    #[serde(default)]
+    pub health: Option<super::health::HealthConfig>,
 }
 
 /// `--log-driver`: what becomes of a monitored container's output.
@@ -958,6 +961,7 @@ impl ContainerSpec {
                 log_driver: LogDriver::default(),
                 ulimits: Vec::new(),
                 generated_etc: Vec::new(),
+                health: None,
             },
         }
     }
@@ -1069,6 +1073,12 @@ impl SpecBuilder {
         self.spec.timeout = seconds;
         self.spec.stop_signal = signal;
         self.spec.timeout_grace = grace;
+        self
+    }
+
+    /// The healthcheck its monitor runs.
+    pub fn health(mut self, health: Option<super::health::HealthConfig>) -> Self {
+        self.spec.health = health;
         self
     }
 

@@ -190,6 +190,12 @@ pub fn run_in_pid_namespace(
             .unwrap_or_else(|e| Some((super::EXIT_ENGINE, e.to_string()))),
     };
     drop(channel);
+    // The health checks run beside the container from now on (see
+    // health::checker for why in a process of their own).
+    let checker = match (&report, &spec.health) {
+        (None, Some(_)) => crate::runtime::health::checker::Checker::start(spec, child.as_raw()),
+        _ => None,
+    };
     if report.is_none() {
         running();
     }
@@ -221,6 +227,9 @@ pub fn run_in_pid_namespace(
         }
     }
     let mut code = reap(child);
+    if let Some(c) = checker {
+        c.stop();
+    }
     // SAFETY: alarm(2) cancels the pending alarm.
     unsafe { libc::alarm(0) };
     if TIMED_OUT.swap(false, Ordering::SeqCst) && code.is_ok() {
