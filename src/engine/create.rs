@@ -230,6 +230,10 @@ impl Engine {
             let _ = containers.remove(&id);
             return Err(e.into());
         }
+        self.emit(&crate::events::Event::container(
+            crate::events::ContainerAction::Create,
+            &(&record).into(),
+        ));
         Ok(Created {
             record,
             spec,

@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use super::create::Created;
 use super::error::{EngineError, ErrorKind, Reported};
 use super::{Engine, UserNs};
+use crate::events::{ContainerAction, Event};
 use crate::runtime::MonitorHooks;
 use crate::runtime::attach::{AttachEnd, ClientOptions, connect_to, run_client, socket_pair};
 use crate::runtime::lifecycle::{RecordKeeper, RestartPolicy};
@@ -124,6 +125,20 @@ impl Engine {
         self.run_under_monitor(created, attach)
     }
 
+    /// Stop container `record` as [`Engine::stop`] does (`time` seconds
+    /// before SIGKILL), then start it again in the background.
+    pub fn restart(
+        &self,
+        containers: &ContainerStore,
+        record: &ContainerRecord,
+        time: Option<u64>,
+    ) -> Result<Started, EngineError> {
+        self.stop(containers, record, time);
+        let started = self.start_existing(containers, &record.id, None)?;
+        self.emit(&Event::container(ContainerAction::Restart, &record.into()));
+        Ok(started)
+    }
+
     /// Attach the caller's standard streams to running container `record`
     /// (`attach`, `start -a` of a running one).
     pub fn attach(
@@ -157,6 +172,7 @@ impl Engine {
             None
         };
         let monitor = record.monitor.as_ref().map(|m| m.pid);
+        self.emit(&Event::container(ContainerAction::Attach, &record.into()));
         let started = relay(
             containers, &record.id, &sock, opts, stdin, spec.tty, monitor,
         );
@@ -180,6 +196,11 @@ impl Engine {
         // Only a detached container has a log.
         spec.log = None;
         let join = self.join_target(&containers, &mut spec, &userns)?;
+        // The caller's streams are the container's.
+        self.emit(&Event::container(
+            ContainerAction::Attach,
+            &(&record).into(),
+        ));
         let result = self.in_namespace(&userns, join.userns(), |_| {
             // Here, in the monitor: its pid is what says the container
             // lives.
@@ -187,6 +208,7 @@ impl Engine {
                 containers: &containers,
                 id: id.clone(),
                 remove: false,
+                events: self.events(),
             };
             let ran = run_container(&spec, None, || keeper.started(container_pid()), || {});
             // The upper directory holds files of container ids: only here,
@@ -211,6 +233,11 @@ impl Engine {
                 return Err(e);
             }
         };
+        let actor = (&record).into();
+        self.emit(&Event::container_died(&actor, code));
+        if rm {
+            self.emit(&Event::container(ContainerAction::Destroy, &actor));
+        }
         if !rm {
             let ended = containers.modify(&id, |r| {
                 r.status = Status::Exited;
@@ -272,6 +299,12 @@ impl Engine {
             spec.winsize = tty::host_winsize();
         }
         let join = self.join_target(&containers, &mut spec, &userns)?;
+        if attach.is_some() {
+            self.emit(&Event::container(
+                ContainerAction::Attach,
+                &(&record).into(),
+            ));
+        }
         // The forked side must not keep our end of the attach socket: the
         // monitor would then never see this command go away.
         let client_fd = client.as_ref().map(AsRawFd::as_raw_fd);
@@ -286,6 +319,7 @@ impl Engine {
                 containers: &containers,
                 id: id.clone(),
                 remove,
+                events: self.events(),
             };
             run_detached(&spec, monitor_end, &mut keeper).map_err(|e| Reported::of_run(&e))
         });
