@@ -490,3 +490,27 @@ fn bad_filters_and_times_are_refused_with_the_fix() {
         }
     }
 }
+
+#[test]
+fn a_keep_id_monitor_leaves_the_log_to_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    let (_reg, b, img) = pulled();
+    b.ok(&["create", "--userns=keep-id", "--name", "kid", &img, "true"]);
+    // The monitor (a subordinate uid on the host) makes the log afresh.
+    std::fs::remove_dir_all(b.runroot.path().join("events")).unwrap();
+    b.ok(&["start", "kid"]);
+    Wait::secs(30).expect("kid's die event", || {
+        !logged(&b, &["container=kid", "event=die"]).is_empty()
+    });
+    let me = nix::unistd::geteuid().as_raw();
+    for f in ["", "events.log", "events.lock"] {
+        let md = std::fs::metadata(b.runroot.path().join("events").join(f)).unwrap();
+        assert_eq!(md.uid(), me, "{f} belongs to uid {}", md.uid());
+    }
+    // And the user's own commands go on writing it.
+    b.ok(&["rm", "kid"]);
+    assert_eq!(
+        actions(&logged(&b, &["container=kid"])),
+        ["init", "start", "die", "destroy"]
+    );
+}
