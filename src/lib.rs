@@ -9,6 +9,7 @@ pub mod config;
 pub mod confine;
 pub mod digest;
 pub mod engine;
+pub mod events;
 pub mod ids;
 pub mod image;
 pub mod ipc;

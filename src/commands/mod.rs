@@ -10,6 +10,7 @@ mod container;
 mod cp;
 mod create;
 mod diff;
+mod events;
 mod exec;
 mod export;
 mod format;
@@ -145,6 +146,8 @@ pub enum Command {
     Healthcheck(healthcheck::HealthcheckCommand),
     /// Show information about the host and the store
     Info(info::InfoArgs),
+    /// Show events: what happened to containers, images, networks and volumes
+    Events(events::EventsArgs),
     /// Run a command inside burrow's user namespace
     Unshare(unshare::UnshareArgs),
     /// Show burrow's version
@@ -279,6 +282,7 @@ pub fn main() -> i32 {
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Search(a) => search::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
+        Command::Events(a) => events::run(&ctx, a),
         Command::Unshare(a) => unshare::run(&ctx, a),
         Command::Completion(_) => Ok(0),
     };

@@ -55,6 +55,12 @@ pub fn run(ctx: &Engine, args: &PushArgs) -> anyhow::Result<i32> {
         }),
         observer.as_ref(),
     )?;
+    let pushed_ref = pushed.destination.to_string();
+    ctx.emit(&burrow::events::Event::image(
+        burrow::events::ImageAction::Push,
+        &pushed_ref,
+        &pushed_ref,
+    ));
     if let Some(file) = &args.digestfile {
         std::fs::write(file, pushed.manifest_digest.to_string())
             .with_context(|| format!("writing --digestfile {}", file.display()))?;

@@ -19,6 +19,6 @@ pub fn run(ctx: &Engine, args: &RenameArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let containers = ContainerStore::open(store.root())?;
     let c = containers.find(&args.container)?;
-    containers.rename(&c.id, &args.name)?;
+    ctx.rename(&containers, &c, &args.name)?;
     Ok(0)
 }

@@ -67,5 +67,14 @@ pub fn run(ctx: &Engine, args: &SaveArgs) -> anyhow::Result<i32> {
         }
     })?;
     out.finish()?;
+    for item in &items {
+        let id = item.image.id.to_string();
+        let name = item.names.first().unwrap_or(&id);
+        ctx.emit(&burrow::events::Event::image(
+            burrow::events::ImageAction::Save,
+            &id,
+            name,
+        ));
+    }
     Ok(0)
 }

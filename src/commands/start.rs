@@ -129,9 +129,6 @@ pub fn restart(ctx: &Engine, args: &RestartArgs) -> anyhow::Result<i32> {
         EXIT_ENGINE,
     )?;
     Ok(code.max(each(&targets, |t| {
-        ctx.stop(&containers, &t.record, args.time);
-        Ok(ctx
-            .start_existing(&containers, &t.record.id, None)?
-            .exit_code())
+        Ok(ctx.restart(&containers, &t.record, args.time)?.exit_code())
     })))
 }

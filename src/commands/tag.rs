@@ -1,5 +1,6 @@
 //! `burrow tag`
 
+use burrow::events::{Event, ImageAction};
 use burrow::image::find_image;
 use burrow::reference::tag_name;
 use clap::Args;
@@ -24,6 +25,9 @@ pub fn run(ctx: &Engine, args: &TagArgs) -> anyhow::Result<i32> {
         .map(|n| tag_name(n))
         .collect::<Result<Vec<_>, _>>()?;
     store.set_names(&image.id, &names, &[])?;
+    for n in &names {
+        ctx.emit(&Event::image(ImageAction::Tag, &image.id.to_string(), n));
+    }
     Ok(0)
 }
 
@@ -56,6 +60,9 @@ pub fn untag(ctx: &Engine, args: &UntagArgs) -> anyhow::Result<i32> {
         names
     };
     store.set_names(&image.id, &[], &names)?;
+    for n in &names {
+        ctx.emit(&Event::image(ImageAction::Untag, &image.id.to_string(), n));
+    }
     Ok(0)
 }
 

@@ -39,6 +39,10 @@ pub enum ConfigError {
 /// # Seconds to wait for a registry to connect, to answer a request, or to
 /// # send the next piece of a download before calling it stalled.
 /// timeout = 60
+///
+/// [events]
+/// # Bytes the events log grows to before it is rotated to events.log.1.
+/// log_max_size = 1048576
 /// ```
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +51,28 @@ pub struct BurrowConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub registry: RegistryConfig,
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Bytes the events log grows to before it is rotated.
+    #[serde(default = "default_events_log_max_size")]
+    pub log_max_size: u64,
+}
+
+fn default_events_log_max_size() -> u64 {
+    crate::events::Log::DEFAULT_MAX_SIZE
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            log_max_size: default_events_log_max_size(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +179,12 @@ impl BurrowConfig {
             return Err(format!(
                 "[registry] timeout = {}: give a number of seconds from 1 to 86400",
                 self.registry.timeout
+            ));
+        }
+        if self.events.log_max_size < 1024 {
+            return Err(format!(
+                "[events] log_max_size = {}: give a number of bytes, at least 1024",
+                self.events.log_max_size
             ));
         }
         Ok(())

@@ -175,7 +175,13 @@ impl Engine {
             let _ = build::remove_work_dir(&work);
             result.map_err(|e| BuildFailure::from(&e))
         })?;
-        Ok(answer?)
+        let image = answer?;
+        self.emit(&crate::events::Event::image(
+            crate::events::ImageAction::Build,
+            &image.id.to_string(),
+            image.names.first().map_or("", String::as_str),
+        ));
+        Ok(image)
     }
 }
 

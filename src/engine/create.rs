@@ -244,7 +244,18 @@ impl Engine {
             volumes.undo();
             return Err(e.into());
         }
+        for name in volumes.created() {
+            self.emit(&crate::events::Event::volume(
+                crate::events::VolumeAction::Create,
+                name,
+                "local",
+            ));
+        }
         drop(volumes);
+        self.emit(&crate::events::Event::container(
+            crate::events::ContainerAction::Create,
+            &(&record).into(),
+        ));
         Ok(Created {
             record,
             spec,

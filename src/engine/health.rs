@@ -105,7 +105,13 @@ impl Engine {
         };
         let entry = probe::run(&target, cfg);
         let passed = entry.exit_code == 0;
-        let (rec, _transition) = health::save_result(containers, &c.id, cfg, entry)?;
+        let (rec, transition) = health::save_result(containers, &c.id, cfg, entry)?;
+        if transition.from != transition.to {
+            self.emit(&crate::events::Event::container_health_status(
+                &(&rec).into(),
+                transition.to.as_str(),
+            ));
+        }
         let status = rec
             .health
             .as_ref()

@@ -8,14 +8,16 @@ use serde::{Deserialize, Serialize};
 use super::Engine;
 use super::error::{EngineError, ErrorKind, Reported, chain_message};
 use crate::digest::Digest;
+use crate::events::{ContainerAction, ContainerActor, Event, ImageAction};
 use crate::image::archive::{self, Loaded};
 use crate::image::changes::apply_change;
 use crate::image::commit::{CommitOptions, commit};
+use crate::image::find_image;
 use crate::image::import::{self, ImportOptions};
 use crate::image::remove::{Removal, remove};
 use crate::image::write::LayerCompression;
-use crate::runtime::Status;
 use crate::runtime::lifecycle::set_paused;
+use crate::runtime::{ContainerRecord, Status};
 use crate::storage::{ImageRecord, Store};
 
 /// A container's changes as a new image (`commit`).
@@ -140,7 +142,14 @@ impl Engine {
         if let Some(pid) = paused {
             set_paused(containers, &rec.id, pid, false)?;
         }
-        Ok(result??)
+        let image = result??;
+        self.emit(&Event::container_committed(
+            &(&rec).into(),
+            &image.id.to_string(),
+            image.names.first().map(String::as_str),
+            request.message.as_deref().unwrap_or(""),
+        ));
+        Ok(image)
     }
 
     /// Load the images of a docker-archive or oci-archive tar (plain,
@@ -159,7 +168,16 @@ impl Engine {
                 reported(&e)
             })
         })?;
-        Ok(answer?)
+        let loaded = answer?;
+        for l in &loaded {
+            let id = l.id.to_string();
+            self.emit(&Event::image(
+                ImageAction::Load,
+                &id,
+                l.names.first().unwrap_or(&id),
+            ));
+        }
+        Ok(loaded)
     }
 
     /// A new image of one layer, the root filesystem tarball from
@@ -184,7 +202,14 @@ impl Engine {
                 reported(&e)
             })
         })?;
-        Ok(answer?)
+        let image = answer?;
+        let id = image.id.to_string();
+        self.emit(&Event::image(
+            ImageAction::Import,
+            &id,
+            image.names.first().unwrap_or(&id),
+        ));
+        Ok(image)
     }
 
     /// Remove the images `queries` name (None: every image): a name of an
@@ -198,6 +223,13 @@ impl Engine {
     ) -> Result<ImagesRemoved, EngineError> {
         let store = self.store()?;
         let all = queries.is_none();
+        // The records of containers `--force` may remove with an image,
+        // for their events.
+        let records = if force {
+            self.containers()?.list()?
+        } else {
+            Vec::new()
+        };
         let answer: Result<ImagesRemoved, Reported> = self.in_userns(|_| {
             let queries: Vec<String> = match queries {
                 Some(q) => q.to_vec(),
@@ -211,11 +243,16 @@ impl Engine {
             let removals = queries
                 .into_iter()
                 .map(|query| {
+                    let id = find_image(&store, &query).ok().map(|i| i.id.to_string());
                     let result = remove(&store, &query, force, all).map_err(|e| RemovalFailure {
                         message: e.to_string(),
                         not_found: e.is_not_found(),
                         in_use: e.is_in_use(),
                     });
+                    // Recorded here, where the store changed.
+                    for r in result.iter().flatten() {
+                        self.emit(&removal_event(r, id.as_deref(), &records));
+                    }
                     ImageRemoval { query, result }
                 })
                 .collect();
@@ -248,6 +285,8 @@ impl Engine {
                     .collect();
                 for id in victims {
                     store.remove_image(&id)?;
+                    let id_s = id.to_string();
+                    self.emit(&Event::image(ImageAction::Delete, &id_s, &id_s));
                     removed.push(id);
                 }
                 store.gc(&[])?;
@@ -258,5 +297,29 @@ impl Engine {
                 error: result.err().map(|e| reported(&e)),
             }
         })
+    }
+}
+
+/// The event of one part of an image's removal (`image` the removed
+/// image's ID; `containers` the records of the containers that went
+/// with it).
+fn removal_event(r: &Removal, image: Option<&str>, containers: &[ContainerRecord]) -> Event {
+    match r {
+        Removal::Untagged(name) => Event::image(ImageAction::Untag, image.unwrap_or(name), name),
+        Removal::Deleted(id) => {
+            let id = id.to_string();
+            Event::image(ImageAction::Delete, &id, &id)
+        }
+        Removal::RemovedContainer(id) => {
+            let actor = containers
+                .iter()
+                .find(|c| c.id == *id)
+                .map(ContainerActor::from)
+                .unwrap_or_else(|| ContainerActor {
+                    id: id.clone(),
+                    ..ContainerActor::default()
+                });
+            Event::container(ContainerAction::Destroy, &actor)
+        }
     }
 }

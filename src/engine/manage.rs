@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::error::{EngineError, Reported, RequestError};
+use crate::events::{ContainerAction, Event};
 use crate::runtime::exec::{ExecContext, ExecRequest, exec_in};
 use crate::runtime::lifecycle::set_paused;
 use crate::runtime::members::Members;
@@ -230,9 +231,25 @@ impl Engine {
         } else {
             None
         };
+        let actor = (&c).into();
+        // Docker's exec IDs: 64 hex digits, like a container's.
+        let exec_id = crate::ids::new_id().unwrap_or_default();
+        self.emit(&Event::exec_created(&actor, &exec_id, &req.args));
+        self.emit(&Event::exec_started(&actor, &exec_id, &req.args));
+        // exec_in joins the container's mount namespace, where the log's
+        // path leads nowhere: its directory is held open.
+        let log = self.events().pin();
         let ran = exec_in(pid, &exec, filter.as_ref(), req);
         drop(raw);
-        ran.map_err(|e| Reported::of_run(&e).into())
+        let code = ran.map_err(|e| Reported::of_run(&e))?;
+        // A detached exec's end is nobody's to see.
+        if !req.detach {
+            let event = Event::exec_died(&actor, &exec_id, code);
+            if let Err(e) = log.and_then(|l| l.append(&event)) {
+                self.warn(&format!("cannot record the exec_die event: {e}"));
+            }
+        }
+        Ok(code)
     }
 
     /// The bytes each container of `ids` wrote (its upper directory, or
@@ -279,12 +296,22 @@ impl Engine {
             return StopOutcome::NotRunning;
         };
         let time = time.unwrap_or_else(|| u64::from(c.stop_timeout.unwrap_or(10)));
-        let _ = signal_container(pid, c.stop_signal.unwrap_or(libc::SIGTERM));
+        let actor = c.into();
+        // Docker's sequence: kill (the signal), die (from the monitor),
+        // stop.
+        let signal = c.stop_signal.unwrap_or(libc::SIGTERM);
+        if signal_container(pid, signal).is_ok() {
+            self.emit(&Event::container_killed(&actor, signal));
+        }
         if wait_stopped(containers, &c.id, Some(Duration::from_secs(time))) {
+            self.emit(&Event::container(ContainerAction::Stop, &actor));
             return StopOutcome::Stopped;
         }
-        let _ = signal_container(pid, libc::SIGKILL);
+        if signal_container(pid, libc::SIGKILL).is_ok() {
+            self.emit(&Event::container_killed(&actor, libc::SIGKILL));
+        }
         wait_stopped(containers, &c.id, Some(Duration::from_secs(10)));
+        self.emit(&Event::container(ContainerAction::Stop, &actor));
         StopOutcome::Killed
     }
 
@@ -297,7 +324,21 @@ impl Engine {
             );
         };
         signal_container(pid, signal)
-            .map_err(|e| EngineError::io(format!("signalling container {}", c.name), e))
+            .map_err(|e| EngineError::io(format!("signalling container {}", c.name), e))?;
+        self.emit(&Event::container_killed(&c.into(), signal));
+        Ok(())
+    }
+
+    /// Give container `c` the name `name` (free, and valid as a name).
+    pub fn rename(
+        &self,
+        containers: &ContainerStore,
+        c: &ContainerRecord,
+        name: &str,
+    ) -> Result<ContainerRecord, EngineError> {
+        let renamed = containers.rename(&c.id, name)?;
+        self.emit(&Event::container_renamed(&(&renamed).into(), &c.name));
+        Ok(renamed)
     }
 
     /// Wait until container `c` has exited; its exit code, None when its
@@ -389,25 +430,41 @@ impl Engine {
         ids: &[String],
         volumes: bool,
     ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
-        let results: Vec<Result<(), Reported>> = self.in_userns(|_| {
+        let records: Vec<Option<ContainerRecord>> =
+            ids.iter().map(|id| containers.get(id).ok()).collect();
+        // Each container's removal, with the anonymous volumes that went
+        // with it.
+        let results: Vec<Result<Vec<String>, Reported>> = self.in_userns(|_| {
             ids.iter()
                 .map(|id| {
                     if volumes {
                         return crate::runtime::volume_use::remove_with_anonymous_volumes(
                             containers, id,
                         )
-                        .map(|_| ())
                         .map_err(|e| super::volume::use_error(e).report());
                     }
                     containers
                         .remove(id)
+                        .map(|()| Vec::new())
                         .map_err(|e| EngineError::from(e).report())
                 })
                 .collect()
         })?;
+        for (record, result) in records.iter().zip(&results) {
+            if let (Some(r), Ok(volumes)) = (record, result) {
+                self.emit(&Event::container(ContainerAction::Destroy, &r.into()));
+                for v in volumes {
+                    self.emit(&Event::volume(
+                        crate::events::VolumeAction::Destroy,
+                        v,
+                        "local",
+                    ));
+                }
+            }
+        }
         Ok(results
             .into_iter()
-            .map(|r| r.map_err(EngineError::from))
+            .map(|r| r.map(|_| ()).map_err(EngineError::from))
             .collect())
     }
 }

@@ -22,8 +22,8 @@ pub mod build;
 pub mod copy;
 mod create;
 pub mod error;
-pub mod housekeeping;
 pub mod health;
+pub mod housekeeping;
 pub mod images;
 mod manage;
 mod namespace;
@@ -114,6 +114,24 @@ impl Engine {
     pub fn store(&self) -> Result<Store, EngineError> {
         self.paths.ensure()?;
         Ok(Store::open(&self.paths.root)?.with_limits(self.config.storage.unpack_limits()))
+    }
+
+    /// The events log (`<runroot>/events/events.log`).
+    pub fn events(&self) -> crate::events::Log {
+        crate::events::Log::at(&self.paths.runroot).with_max_size(self.config.events.log_max_size)
+    }
+
+    /// Record `event` in the events log. Recording never fails the
+    /// change it records: a log that cannot be written is a warning.
+    pub fn emit(&self, event: &crate::events::Event) {
+        if let Err(e) = self.events().append(event) {
+            self.warn(&format!(
+                "cannot record the {} {} event in {}: {e}",
+                event.kind,
+                event.action_name(),
+                self.events().path().display()
+            ));
+        }
     }
 
     /// The containers of the store.

@@ -2,6 +2,7 @@
 //! connect containers to them or disconnect them (see
 //! crate::netns::network and crate::netns::shared).
 
+use crate::events::{Event, MemberAction, NetworkAction};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -94,12 +95,14 @@ impl Engine {
             ))
             .into());
         }
-        Ok(self.networks()?.create(
+        let net = self.networks()?.create(
             &request.name,
             request.subnet,
             request.internal,
             request.labels,
-        )?)
+        )?;
+        self.emit(&Event::network(NetworkAction::Create, &net.id, &net.name));
+        Ok(net)
     }
 
     /// Every user network.
@@ -163,7 +166,9 @@ impl Engine {
         query: &str,
     ) -> Result<Network, EngineError> {
         let all = containers.list()?;
-        Ok(self.networks()?.remove(query, |net| users(&all, net))?)
+        let net = self.networks()?.remove(query, |net| users(&all, net))?;
+        self.emit(&Event::network(NetworkAction::Destroy, &net.id, &net.name));
+        Ok(net)
     }
 
     /// Remove every network no container is on; those removed.
@@ -174,6 +179,7 @@ impl Engine {
             let all = containers.list()?;
             // In use (now, under the lock): it stays.
             if let Ok(n) = store.remove(&net.name, |n| users(&all, n)) {
+                self.emit(&Event::network(NetworkAction::Destroy, &n.id, &n.name));
                 removed.push(n);
             }
         }
@@ -218,6 +224,12 @@ impl Engine {
             });
             return Err(e.into());
         }
+        self.emit(&Event::network_member(
+            MemberAction::Connect,
+            &net.id,
+            &net.name,
+            &rec.id,
+        ));
         Ok(())
     }
 
@@ -250,6 +262,12 @@ impl Engine {
         self.apply_live(containers, &updated, |shared_netns, _| {
             shared::detach(shared_netns, &updated.id, &att)
         })?;
+        self.emit(&Event::network_member(
+            MemberAction::Disconnect,
+            &net.id,
+            &net.name,
+            &rec.id,
+        ));
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use super::error::{EngineError, ErrorKind, Reported, RequestError};
+use crate::events::{ContainerAction, Event};
 use crate::runtime::diff::{Change, changes};
 use crate::runtime::lifecycle::set_paused;
 use crate::runtime::procs::{self, ProcInfo};
@@ -98,7 +99,14 @@ impl Engine {
                 )));
             }
         };
-        Ok(set_paused(containers, &c.id, pid, pause)?)
+        set_paused(containers, &c.id, pid, pause)?;
+        let action = if pause {
+            ContainerAction::Pause
+        } else {
+            ContainerAction::Unpause
+        };
+        self.emit(&Event::container(action, &(&c).into()));
+        Ok(())
     }
 
     /// Running container `c`'s processes.
@@ -160,17 +168,17 @@ impl Engine {
         &self,
         containers: &ContainerStore,
     ) -> Result<Vec<Pruned>, EngineError> {
-        let stopped: Vec<String> = containers
+        let records: Vec<ContainerRecord> = containers
             .list()?
             .into_iter()
             .filter(|c| matches!(c.current_status(), Status::Exited | Status::Created))
-            .map(|c| c.id)
             .collect();
+        let stopped: Vec<String> = records.iter().map(|c| c.id.clone()).collect();
         if stopped.is_empty() {
             return Ok(Vec::new());
         }
         // Upper directories hold files of subordinate ids.
-        self.in_userns(|_| {
+        let pruned: Vec<Pruned> = self.in_userns(|_| {
             stopped
                 .into_iter()
                 .map(|id| {
@@ -185,6 +193,14 @@ impl Engine {
                     }
                 })
                 .collect()
-        })
+        })?;
+        for p in &pruned {
+            if let Pruned::Removed(id) = p
+                && let Some(r) = records.iter().find(|r| r.id == *id)
+            {
+                self.emit(&Event::container(ContainerAction::Destroy, &r.into()));
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -162,14 +162,15 @@ pub fn pull_in_userns(
         platform: setup.platform,
         unpack: ns.unpack_options(engine.config.storage.ignore_chown_errors),
     };
-    Ok(image::pull(
-        store,
-        &client,
-        &registries,
-        reference,
-        &opts,
-        observer,
-    )?)
+    let pulled = image::pull(store, &client, &registries, reference, &opts, observer)?;
+    // Docker's pull event names the reference pulled.
+    let name = pulled.names.first().map_or(reference, String::as_str);
+    engine.emit(&crate::events::Event::image(
+        crate::events::ImageAction::Pull,
+        name,
+        name,
+    ));
+    Ok(pulled)
 }
 
 fn pull_error(reference: &str, e: &dyn std::error::Error) -> EngineError {

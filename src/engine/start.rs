@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use super::create::Created;
 use super::error::{EngineError, ErrorKind, Reported};
 use super::{Engine, UserNs};
+use crate::events::{ContainerAction, Event};
 use crate::runtime::MonitorHooks;
 use crate::runtime::attach::{AttachEnd, ClientOptions, connect_to, run_client, socket_pair};
 use crate::runtime::lifecycle::{RecordKeeper, RestartPolicy};
@@ -124,6 +125,20 @@ impl Engine {
         self.run_under_monitor(created, attach)
     }
 
+    /// Stop container `record` as [`Engine::stop`] does (`time` seconds
+    /// before SIGKILL), then start it again in the background.
+    pub fn restart(
+        &self,
+        containers: &ContainerStore,
+        record: &ContainerRecord,
+        time: Option<u64>,
+    ) -> Result<Started, EngineError> {
+        self.stop(containers, record, time);
+        let started = self.start_existing(containers, &record.id, None)?;
+        self.emit(&Event::container(ContainerAction::Restart, &record.into()));
+        Ok(started)
+    }
+
     /// Attach the caller's standard streams to running container `record`
     /// (`attach`, `start -a` of a running one).
     pub fn attach(
@@ -157,6 +172,7 @@ impl Engine {
             None
         };
         let monitor = record.monitor.as_ref().map(|m| m.pid);
+        self.emit(&Event::container(ContainerAction::Attach, &record.into()));
         let started = relay(
             containers, &record.id, &sock, opts, stdin, spec.tty, monitor,
         );
@@ -179,7 +195,13 @@ impl Engine {
         let rm = record.auto_remove;
         // Only a detached container has a log.
         spec.log = None;
+        spec.events_runroot = Some(self.paths.runroot.clone());
         let join = self.join_target(&containers, &mut spec, &userns)?;
+        // The caller's streams are the container's.
+        self.emit(&Event::container(
+            ContainerAction::Attach,
+            &(&record).into(),
+        ));
         let result = self.in_namespace(&userns, join.userns(), |_| {
             // Here, in the monitor: its pid is what says the container
             // lives.
@@ -187,26 +209,31 @@ impl Engine {
                 containers: &containers,
                 id: id.clone(),
                 remove: false,
+                events: self.events(),
             };
             let ran = run_container(&spec, None, || keeper.started(container_pid()), || {});
             // The upper directory holds files of container ids: only here,
             // in the user namespace, can they all be removed.
-            if rm
-                && let Err(e) =
-                    crate::runtime::volume_use::remove_with_anonymous_volumes(&containers, &id)
-            {
-                return Err(Reported::new(
-                    ErrorKind::Engine,
-                    format!("removing container {id}: {e}"),
-                ));
+            let mut volumes = Vec::new();
+            if rm {
+                match crate::runtime::volume_use::remove_with_anonymous_volumes(&containers, &id) {
+                    Ok(removed) => volumes = removed,
+                    Err(e) => {
+                        return Err(Reported::new(
+                            ErrorKind::Engine,
+                            format!("removing container {id}: {e}"),
+                        ));
+                    }
+                }
             }
-            ran.map_err(|e| Reported::of_run(&e))
+            ran.map(|code| (code, volumes))
+                .map_err(|e| Reported::of_run(&e))
         });
-        let code = match result {
+        let (code, volumes) = match result {
             Ok(answer) => answer?,
             // The monitor was killed: its status is the run's, as a
             // shell reports it (137 for SIGKILL).
-            Err(EngineError::Ended { code }) => code,
+            Err(EngineError::Ended { code }) => (code, Vec::new()),
             Err(e) => {
                 if rm {
                     let _ = containers.remove(&id);
@@ -214,6 +241,18 @@ impl Engine {
                 return Err(e);
             }
         };
+        let actor = (&record).into();
+        self.emit(&Event::container_died(&actor, code));
+        if rm {
+            self.emit(&Event::container(ContainerAction::Destroy, &actor));
+        }
+        for v in volumes {
+            self.emit(&Event::volume(
+                crate::events::VolumeAction::Destroy,
+                &v,
+                "local",
+            ));
+        }
         if !rm {
             let ended = containers.modify(&id, |r| {
                 r.status = Status::Exited;
@@ -274,7 +313,14 @@ impl Engine {
         if spec.tty {
             spec.winsize = tty::host_winsize();
         }
+        spec.events_runroot = Some(self.paths.runroot.clone());
         let join = self.join_target(&containers, &mut spec, &userns)?;
+        if attach.is_some() {
+            self.emit(&Event::container(
+                ContainerAction::Attach,
+                &(&record).into(),
+            ));
+        }
         // The forked side must not keep our end of the attach socket: the
         // monitor would then never see this command go away.
         let client_fd = client.as_ref().map(AsRawFd::as_raw_fd);
@@ -289,6 +335,7 @@ impl Engine {
                 containers: &containers,
                 id: id.clone(),
                 remove,
+                events: self.events(),
             };
             run_detached(&spec, monitor_end, &mut keeper).map_err(|e| Reported::of_run(&e))
         });

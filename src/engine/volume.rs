@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::Engine;
 use super::error::{EngineError, ErrorKind, Reported, RequestError};
 use super::request::parse_label;
+use crate::events::{Event, VolumeAction};
 use crate::runtime::ContainerStore;
 use crate::runtime::mounts::{self, Mount, MountKind, VolumeSource};
 use crate::runtime::volume_use::{self, VolumeUseError};
@@ -199,6 +200,11 @@ pub(crate) struct ResolvedVolumes {
 }
 
 impl ResolvedVolumes {
+    /// The volumes made for the container.
+    pub(crate) fn created(&self) -> &[String] {
+        &self.created
+    }
+
     /// The container was not made: the volumes made for it go (their
     /// directories are still the user's own, empty).
     pub(crate) fn undo(self) {
@@ -235,7 +241,15 @@ impl Engine {
             },
         ) {
             Err(VolumeError::Exists(name)) if req.ignore => Ok(store.get(&name)?),
-            other => Ok(other?),
+            other => {
+                let made = other?;
+                self.emit(&Event::volume(
+                    VolumeAction::Create,
+                    &made.name,
+                    &made.driver,
+                ));
+                Ok(made)
+            }
         }
     }
 
@@ -306,7 +320,9 @@ impl Engine {
                 Err(e) => Err(other(e)),
             }
         })?;
-        Ok(answer?)
+        answer?;
+        self.emit(&Event::volume(VolumeAction::Destroy, name, LOCAL_DRIVER));
+        Ok(())
     }
 
     /// Remove every volume no container uses that passes the filters;
@@ -352,7 +368,12 @@ impl Engine {
             };
             run().map_err(|e| e.report())
         })?;
-        Ok(answer?)
+        let pruned = answer?;
+        for name in &pruned.names {
+            self.emit(&Event::volume(VolumeAction::Destroy, name, LOCAL_DRIVER));
+        }
+        self.emit(&Event::volumes_pruned(pruned.reclaimed));
+        Ok(pruned)
     }
 
     /// Every volume with its size and the containers that use it (what

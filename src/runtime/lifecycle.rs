@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::container::{ContainerStore, ProcessRef, Status};
+use super::container::{ContainerRecord, ContainerStore, ProcessRef, Status};
 use super::process::MonitorHooks;
 pub use super::types::{BadRestartPolicy, RestartPolicy};
+use crate::events::{ContainerAction, Event};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BadSignal {
@@ -87,6 +88,21 @@ pub struct RecordKeeper<'a> {
     pub id: String,
     /// `--rm`: remove the container when it exits for good.
     pub remove: bool,
+    /// Where the container's starts and ends are recorded.
+    pub events: crate::events::Log,
+}
+
+impl RecordKeeper<'_> {
+    /// Record what happened to `record`; the container's life goes on
+    /// whether or not the log can be written (nobody listens to the
+    /// monitor's stderr).
+    fn emit(
+        &self,
+        make: impl Fn(&crate::events::ContainerActor) -> Event,
+        record: &ContainerRecord,
+    ) {
+        let _ = self.events.append(&make(&record.into()));
+    }
 }
 
 impl MonitorHooks for RecordKeeper<'_> {
@@ -100,8 +116,12 @@ impl MonitorHooks for RecordKeeper<'_> {
             r.monitor = monitor;
             r.pid = Some(container_pid);
         });
-        if let Err(e) = r {
-            eprintln!("WARN: {e}");
+        match r {
+            Ok(record) => {
+                self.emit(|c| Event::container(ContainerAction::Init, c), &record);
+                self.emit(|c| Event::container(ContainerAction::Start, c), &record);
+            }
+            Err(e) => eprintln!("WARN: {e}"),
         }
     }
 
@@ -109,6 +129,11 @@ impl MonitorHooks for RecordKeeper<'_> {
         let mut again = None;
         // `rm -f` takes the removal over: it clears the record's flag.
         let mut remove = self.remove;
+        // Before the record says so: whoever waits for the exit (`stop`)
+        // records what follows after the death.
+        if let Ok(record) = self.containers.get(&self.id) {
+            self.emit(|c| Event::container_died(c, code), &record);
+        }
         let result = self.containers.modify(&self.id, |r| {
             remove &= r.auto_remove;
             r.status = Status::Exited;
@@ -135,9 +160,23 @@ impl MonitorHooks for RecordKeeper<'_> {
             // Removed meanwhile (`rm -f`): nothing left to restart.
             return None;
         }
-        if again.is_none() && remove {
+        if again.is_none()
+            && remove
+            && let Ok(record) = result
+        {
             // `--rm` takes the container's anonymous volumes with it.
-            let _ = super::volume_use::remove_with_anonymous_volumes(self.containers, &self.id);
+            if let Ok(volumes) =
+                super::volume_use::remove_with_anonymous_volumes(self.containers, &self.id)
+            {
+                self.emit(|c| Event::container(ContainerAction::Destroy, c), &record);
+                for v in volumes {
+                    let _ = self.events.append(&Event::volume(
+                        crate::events::VolumeAction::Destroy,
+                        &v,
+                        "local",
+                    ));
+                }
+            }
         }
         again
     }

@@ -391,6 +391,10 @@ pub struct ContainerSpec {
     /// resolv.conf (`passwd`, `group`), bound over the image's.
     #[serde(skip)]
     pub generated_etc: Vec<String>,
+    /// The runtime directory whose events log this start's monitor and
+    /// healthchecks append to (set by whoever starts it).
+    #[serde(skip)]
+    pub events_runroot: Option<PathBuf>,
     /// The healthcheck its monitor runs (the image's, `--health-*` over it).
     #[serde(default)]
     pub health: Option<super::health::HealthConfig>,
@@ -961,6 +965,7 @@ impl ContainerSpec {
                 log_driver: LogDriver::default(),
                 ulimits: Vec::new(),
                 generated_etc: Vec::new(),
+                events_runroot: None,
                 health: None,
             },
         }

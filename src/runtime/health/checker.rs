@@ -102,7 +102,17 @@ fn checker_main(spec: &ContainerSpec, cfg: &HealthConfig, container_pid: i32, mo
         let entry = probe::run(&target, cfg);
         let failed = entry.exit_code != 0;
         match save_result(&store, &spec.id, cfg, entry) {
-            Ok((rec, _transition)) => {
+            Ok((rec, transition)) => {
+                if transition.from != transition.to
+                    && let Some(runroot) = &spec.events_runroot
+                {
+                    let _ = crate::events::Log::at(runroot).append(
+                        &crate::events::Event::container_health_status(
+                            &(&rec).into(),
+                            transition.to.as_str(),
+                        ),
+                    );
+                }
                 if failed && rec.health.as_ref().map(|h| h.status) == Some(HealthStatus::Unhealthy)
                 {
                     act_on_failure(&store, &rec, cfg.on_failure);
