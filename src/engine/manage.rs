@@ -270,7 +270,8 @@ impl Engine {
                     } else {
                         dir.join("vfs")
                     };
-                    root.exists().then(|| tree_size(&root))
+                    root.exists()
+                        .then(|| crate::storage::volumes::tree_size(&root))
                 })
                 .collect()
         })
@@ -493,31 +494,6 @@ fn kill_fuse_daemons(rootfs: &std::path::Path) {
     }
 }
 
-/// The apparent size of the files below `root`, each hard-linked file
-/// once; what cannot be read counts nothing.
-fn tree_size(root: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.nlink() == 1 || seen.insert((m.dev(), m.ino())) {
-                total += m.len();
-            }
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,7 +505,7 @@ mod tests {
         std::fs::write(t.path().join("d/a"), [0u8; 1000]).unwrap();
         std::fs::hard_link(t.path().join("d/a"), t.path().join("b")).unwrap();
         std::fs::write(t.path().join("c"), [0u8; 24]).unwrap();
-        assert_eq!(tree_size(t.path()), 1024);
+        assert_eq!(crate::storage::volumes::tree_size(t.path()), 1024);
     }
 
     #[test]
