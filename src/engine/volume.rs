@@ -409,21 +409,32 @@ impl Engine {
         Ok(answer?)
     }
 
+    /// Volume `name` and the directory its files are in (its own, or the
+    /// host directory it binds); a tmpfs volume has none, refused with
+    /// `tmpfs_why`.
+    fn volume_files(
+        &self,
+        name: &str,
+        tmpfs_why: &str,
+    ) -> Result<(VolumeRecord, std::path::PathBuf), EngineError> {
+        let store = self.volume_store()?;
+        let v = store.get(name)?;
+        match source_of(&store, &v)? {
+            VolumeSource::Dir(d) => Ok((v, d)),
+            VolumeSource::Bind { device, .. } => Ok((v, device)),
+            VolumeSource::Tmpfs(_) => {
+                Err(RequestError::Invalid(format!("volume {name} is a tmpfs: {tmpfs_why}")).into())
+            }
+        }
+    }
+
     /// Write a tar of volume `name`'s files to `to` (which runs in a
     /// child process of its own, reading the stream).
     pub fn volume_export(&self, name: &str, to: super::copy::TarSink) -> Result<(), EngineError> {
-        let store = self.volume_store()?;
-        let v = store.get(name)?;
-        let data = match source_of(&store, &v)? {
-            VolumeSource::Dir(d) => d,
-            VolumeSource::Bind { device, .. } => device,
-            VolumeSource::Tmpfs(_) => {
-                return Err(RequestError::Invalid(format!(
-                    "volume {name} is a tmpfs: its files live only while a container mounts it; copy them out with burrow cp"
-                ))
-                .into());
-            }
-        };
+        let (v, data) = self.volume_files(
+            name,
+            "its files live only while a container mounts it; copy them out with burrow cp",
+        )?;
         let (read, write) = pipe()?;
         let sink = spawn(write.as_raw_fd(), move || to(&mut File::from(read)))?;
         let answer: Result<Result<(), Reported>, EngineError> = self.in_userns(|_| {
@@ -451,18 +462,10 @@ impl Engine {
         name: &str,
         from: super::copy::TarSource,
     ) -> Result<(), EngineError> {
-        let store = self.volume_store()?;
-        let v = store.get(name)?;
-        let data = match source_of(&store, &v)? {
-            VolumeSource::Dir(d) => d,
-            VolumeSource::Bind { device, .. } => device,
-            VolumeSource::Tmpfs(_) => {
-                return Err(RequestError::Invalid(format!(
-                    "volume {name} is a tmpfs: there is nothing to import into until a container mounts it; use burrow cp"
-                ))
-                .into());
-            }
-        };
+        let (v, data) = self.volume_files(
+            name,
+            "there is nothing to import into until a container mounts it; use burrow cp",
+        )?;
         let (read, write) = pipe()?;
         let source = spawn(read.as_raw_fd(), move || from(&mut File::from(write)))?;
         let answer: Result<Result<(), Reported>, EngineError> = self.in_userns(|_| {

@@ -376,10 +376,8 @@ mod tests {
         assert_eq!(later[0].kind, "network");
     }
 
-    #[test]
-    fn parallel_writers_lose_no_line() {
-        let t = tempfile::tempdir().unwrap();
-        let log = Log::at(t.path()).with_max_size(64 * 1024);
+    /// 8 threads appending 200 tag events each to `log`.
+    fn append_from_8_threads(log: &Log) {
         let threads: Vec<_> = (0..8)
             .map(|w| {
                 let log = log.clone();
@@ -393,6 +391,13 @@ mod tests {
         for th in threads {
             th.join().unwrap();
         }
+    }
+
+    #[test]
+    fn parallel_writers_lose_no_line() {
+        let t = tempfile::tempdir().unwrap();
+        let log = Log::at(t.path()).with_max_size(64 * 1024);
+        append_from_8_threads(&log);
         let mut names: Vec<String> = log
             .read_all()
             .unwrap()
@@ -408,19 +413,7 @@ mod tests {
         assert!(n > 200, "{n}");
         let big = Log::at(t.path()).with_max_size(u64::MAX);
         std::fs::remove_dir_all(t.path().join("events")).unwrap();
-        let threads: Vec<_> = (0..8)
-            .map(|w| {
-                let log = big.clone();
-                std::thread::spawn(move || {
-                    for n in 0..200 {
-                        log.append(&tag(w * 1000 + n)).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for th in threads {
-            th.join().unwrap();
-        }
+        append_from_8_threads(&big);
         assert_eq!(big.read_all().unwrap().len(), 1600);
     }
 }
